@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+// The Distil scoring pipeline: six Unix tools over a handful of libraries.
+import PackageDescription
+
+// Numeric kernels are compiled optimised even in debug builds: an -Onone forward
+// pass is ~50x slower and would make tests and the demo crawl.
+let fast: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "distil",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dl-fetch", targets: ["dl-fetch"]),
+        .executable(name: "dl-check", targets: ["dl-check"]),
+        .executable(name: "dl-prompts", targets: ["dl-prompts"]),
+        .executable(name: "dl-teacher", targets: ["dl-teacher"]),
+        .executable(name: "dl-kl", targets: ["dl-kl"]),
+        .executable(name: "dl-judge", targets: ["dl-judge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libzstd-dev, libcurl4-openssl-dev, libopenblas-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Libraries, one per concern.
+        .target(name: "DistilFormats",
+                dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: fast),
+        .target(name: "DistilCLI", dependencies: ["DistilFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "DistilTensors", dependencies: ["DistilFormats", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "DistilTokenizer", dependencies: ["DistilFormats"], swiftSettings: fast),
+        .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl"]),
+        .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
+        .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "DistilScore", dependencies: ["DistilFormats"], swiftSettings: fast),
+
+        // The six tools: flags, one call into the libraries, output.
+        .executableTarget(name: "dl-fetch", dependencies: ["DistilFormats", "DistilHub", "DistilTensors",
+                                                           "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "dl-check", dependencies: ["DistilFormats", "DistilHub", "DistilTensors", "DistilTokenizer", "DistilModel",
+                                                           "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "dl-prompts", dependencies: ["DistilFormats", "DistilCorpus", "DistilTokenizer",
+                                                             "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilModel", "DistilScore",
+                                                             "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilModel", "DistilScore",
+                                                        "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "dl-judge", dependencies: ["DistilFormats", "DistilScore",
+                                                           "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // Tests: one target per library, plus the end-to-end pipeline.
+        .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"]),
+        .testTarget(name: "DistilTensorsTests", dependencies: ["DistilTensors"]),
+        .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"]),
+        .testTarget(name: "DistilHubTests", dependencies: ["DistilHub"]),
+        .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus"]),
+        .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"]),
+        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"]),
+        .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

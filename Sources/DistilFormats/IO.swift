@@ -1,0 +1,259 @@
+import Foundation
+import CZstd
+
+/// A source of bytes: a file, stdin, a zstd decoder over another reader.
+public protocol ByteReader: AnyObject {
+    /// The name used in error messages ("teacher.dlt", "stdin").
+    var name: String { get }
+    /// Reads up to `buf.count` bytes; returns 0 only at the end of input.
+    func read(into buf: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// A sink of bytes.
+public protocol ByteWriter: AnyObject {
+    func write(_ buf: UnsafeRawBufferPointer) throws
+    /// Flushes and finishes the stream (for a file: renames it into place).
+    func close() throws
+}
+
+extension ByteWriter {
+    public func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+    public func write(_ s: String) throws { var s = s; try s.withUTF8 { try write(UnsafeRawBufferPointer($0)) } }
+}
+
+extension ByteReader {
+    /// Reads exactly `buf.count` bytes. Returns false at a clean end of input (no byte read);
+    /// throws when input ends part-way (a truncated record).
+    public func readExactly(into buf: UnsafeMutableRawBufferPointer, what: String) throws -> Bool {
+        var off = 0
+        while off < buf.count {
+            let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: buf[off...]))
+            if n == 0 {
+                if off == 0 { return false }
+                throw DistilError.input(name, "truncated: input ends inside \(what) (\(off) of \(buf.count) bytes)")
+            }
+            off += n
+        }
+        return true
+    }
+
+    /// Reads everything (for small inputs: configs, JSON files). Refuses more than `limit` bytes.
+    public func readAll(limit: Int = 1 << 30) throws -> [UInt8] {
+        var out = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { break }
+            if out.count + n > limit { throw DistilError.input(name, "larger than the \(limit)-byte limit") }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+}
+
+/// Reads a file descriptor (a path, or stdin for "-").
+public final class FileReader: ByteReader {
+    public let name: String
+    let fd: Int32
+    let owns: Bool
+
+    /// `path` "-" means stdin.
+    public init(path: String) throws {
+        if path == "-" {
+            name = "stdin"; fd = 0; owns = false
+        } else {
+            name = path
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            owns = true
+            if fd < 0 { throw DistilError.input(path, "cannot open: \(String(cString: strerror(errno)))") }
+            var st = stat()
+            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+                close(fd)
+                throw DistilError.input(path, "is a directory, expected a file")
+            }
+        }
+    }
+
+    deinit { if owns { close(fd) } }
+
+    public func read(into buf: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.read(fd, buf.baseAddress, buf.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw DistilError.input(name, "read failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// An in-memory reader (tests, small payloads).
+public final class MemoryReader: ByteReader {
+    public let name: String
+    let bytes: [UInt8]
+    var pos = 0
+    public init(_ bytes: [UInt8], name: String = "memory") { self.bytes = bytes; self.name = name }
+    public func read(into buf: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buf.count, bytes.count - pos)
+        if n > 0 {
+            bytes.withUnsafeBytes { src in
+                buf.baseAddress!.copyMemory(from: src.baseAddress! + pos, byteCount: n)
+            }
+            pos += n
+        }
+        return n
+    }
+}
+
+/// An in-memory writer (tests).
+public final class MemoryWriter: ByteWriter {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public func write(_ buf: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: buf) }
+    public func close() throws {}
+}
+
+/// Writes to stdout ("-" or nil) or to a file that appears only when complete:
+/// the bytes go to `PATH.tmp-PID` beside it and are renamed onto PATH by `close()`.
+/// If the process fails before `close()`, `abort()` (or the atexit cleanup) removes the temporary.
+public final class FileWriter: ByteWriter {
+    public let name: String
+    let fd: Int32
+    let finalPath: String?
+    let tmpPath: String?
+    var buffer: [UInt8] = []
+    var closed = false
+
+    nonisolated(unsafe) static var pendingTemps = Set<String>()
+    nonisolated(unsafe) static var cleanupInstalled = false
+
+    public init(path: String?) throws {
+        if path == nil || path == "-" {
+            name = "stdout"; fd = 1; finalPath = nil; tmpPath = nil
+        } else {
+            let p = path!
+            name = p
+            let tmp = p + ".tmp-\(getpid())"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd < 0 { throw DistilError.input(p, "cannot create: \(String(cString: strerror(errno)))") }
+            finalPath = p; tmpPath = tmp
+            FileWriter.pendingTemps.insert(tmp)
+            if !FileWriter.cleanupInstalled {
+                FileWriter.cleanupInstalled = true
+                atexit { FileWriter.removePendingTemps() }
+            }
+        }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    /// Removes temporaries of writers that never closed (called at exit and by the error path).
+    public static func removePendingTemps() {
+        for t in pendingTemps { unlink(t) }
+        pendingTemps.removeAll()
+    }
+
+    public func write(_ buf: UnsafeRawBufferPointer) throws {
+        if buffer.count + buf.count > (1 << 20) { try flush() }
+        if buf.count >= (1 << 20) { try writeFD(buf) } else { buffer.append(contentsOf: buf) }
+    }
+
+    func flush() throws {
+        if buffer.isEmpty { return }
+        try buffer.withUnsafeBytes { try writeFD($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func writeFD(_ buf: UnsafeRawBufferPointer) throws {
+        var off = 0
+        while off < buf.count {
+            let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { throw DistilError("\(name): the reading end of the pipe closed", kind: .runtime) }
+                throw DistilError("\(name): write failed: \(String(cString: strerror(errno)))", kind: .runtime)
+            }
+            off += n
+        }
+    }
+
+    public func close() throws {
+        if closed { return }
+        closed = true
+        try flush()
+        guard let tmpPath, let finalPath else { return }
+        if fsync(fd) != 0 && errno != EINVAL {
+            throw DistilError("\(name): fsync failed: \(String(cString: strerror(errno)))", kind: .runtime)
+        }
+        Glibc.close(fd)
+        if rename(tmpPath, finalPath) != 0 {
+            unlink(tmpPath)
+            throw DistilError("\(finalPath): rename failed: \(String(cString: strerror(errno)))", kind: .runtime)
+        }
+        FileWriter.pendingTemps.remove(tmpPath)
+    }
+
+    /// Drops a file output without placing it.
+    public func abort() {
+        if closed { return }
+        closed = true
+        if let tmpPath { Glibc.close(fd); unlink(tmpPath); FileWriter.pendingTemps.remove(tmpPath) }
+    }
+
+    deinit { if !closed { abort() } }
+}
+
+/// Writes a small file atomically (state files, verdicts): temporary, fsync, rename.
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    let w = try FileWriter(path: path)
+    try w.write(bytes)
+    try w.close()
+}
+
+/// Reads a whole small file with a size bound (configs, headers, JSON documents).
+public func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+    let r = try FileReader(path: path)
+    var st = stat()
+    if r.owns, fstat(r.fd, &st) == 0, Int(st.st_size) > limit {
+        throw DistilError.input(path, "\(st.st_size) bytes, more than the \(limit)-byte limit")
+    }
+    return try r.readAll(limit: limit)
+}
+
+/// zstd frames start with these four bytes.
+public let zstdMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
+
+/// Opens an input that may be zstd-compressed or plain (sniffed from the first bytes).
+public func openInput(_ path: String) throws -> ByteReader {
+    let raw = try FileReader(path: path)
+    let peek = PeekReader(raw)
+    let head = try peek.peek(4)
+    if head == zstdMagic { return ZstdReader(peek) }
+    return peek
+}
+
+/// A reader that can look at its first bytes without consuming them.
+public final class PeekReader: ByteReader {
+    let inner: ByteReader
+    var pending: [UInt8] = []
+    public var name: String { inner.name }
+    public init(_ inner: ByteReader) { self.inner = inner }
+
+    public func peek(_ n: Int) throws -> [UInt8] {
+        var tmp = [UInt8](repeating: 0, count: n)
+        while pending.count < n {
+            let got = try tmp.withUnsafeMutableBytes { try inner.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(n - pending.count)])) }
+            if got == 0 { break }
+            pending.append(contentsOf: tmp[0..<got])
+        }
+        return Array(pending.prefix(n))
+    }
+
+    public func read(into buf: UnsafeMutableRawBufferPointer) throws -> Int {
+        if !pending.isEmpty {
+            let n = min(buf.count, pending.count)
+            pending.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            pending.removeFirst(n)
+            return n
+        }
+        return try inner.read(into: buf)
+    }
+}

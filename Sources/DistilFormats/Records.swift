@@ -1,0 +1,164 @@
+import Foundation
+
+/// The version every record and stream header carries as provenance.
+public enum DistilVersion {
+    public static let string = "0.1.0"
+    public static var tool: String { "distil/\(string)" }
+}
+
+/// A miner's on-chain commitment: the input of an epoch.
+/// `repo` is a Hub repo id ("org/name"), a local directory, or a file:// URL.
+public struct Commitment: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String
+    public var block: Int
+    public var repo: String
+    public var revision: String?
+
+    public init(uid: Int, hotkey: String, block: Int, repo: String, revision: String? = nil) {
+        self.uid = uid; self.hotkey = hotkey; self.block = block; self.repo = repo; self.revision = revision
+    }
+}
+
+/// One file of a fetched model.
+public struct ManifestFile: Codable, Equatable, Sendable {
+    public var name: String
+    public var size: Int64
+    /// SHA-256 of the content (hex); for Hub LFS files the Hub's value, verified on download.
+    public var sha256: String?
+    public init(name: String, size: Int64, sha256: String?) { self.name = name; self.size = size; self.sha256 = sha256 }
+}
+
+/// dl-fetch's output, one per commitment.
+public struct Manifest: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String
+    public var block: Int
+    public var repo: String
+    public var revision: String?
+    /// The resolved commit (Hub) or "local" for a directory.
+    public var commit: String?
+    /// Local snapshot directory holding the files (absent in metadata-only mode or on failure).
+    public var path: String?
+    public var files: [ManifestFile]
+    /// "ok", or a failure class: "not_found", "private", "changed", "transient", "error".
+    public var outcome: String
+    public var message: String?
+    /// SHA-256 over the weight files' (name, sha256) pairs in name order: the cheap weight identity.
+    public var weights_sha256: String?
+    /// true when only metadata and safetensors headers were fetched.
+    public var metadata_only: Bool?
+    public var tool: String
+
+    public init(commitment c: Commitment, commit: String?, path: String?, files: [ManifestFile], outcome: String,
+                message: String? = nil, weightsSHA256: String? = nil, metadataOnly: Bool? = nil) {
+        uid = c.uid; hotkey = c.hotkey; block = c.block; repo = c.repo; revision = c.revision
+        self.commit = commit; self.path = path; self.files = files; self.outcome = outcome
+        self.message = message; weights_sha256 = weightsSHA256; metadata_only = metadataOnly
+        tool = DistilVersion.tool
+    }
+
+    public var commitment: Commitment { Commitment(uid: uid, hotkey: hotkey, block: block, repo: repo, revision: revision) }
+}
+
+/// dl-check's output, one per model.
+public struct CheckVerdict: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String
+    public var block: Int
+    public var repo: String
+    public var revision: String?
+    /// The pinned commit every later stage must load.
+    public var commit: String?
+    public var path: String?
+    public var ok: Bool
+    /// "OK", or a stable reason code: PARAMS, VOCAB, TOKENIZER, QUANTIZED, DTYPE, FORMAT, ARCHITECTURE,
+    /// CUSTOM_CODE, COPY, DUPLICATE_HOTKEY, REMOVED, CHANGED, FETCH, RETRY, ...
+    public var reason: String
+    public var message: String
+    public var params: Int64?
+    public var weights_sha256: String?
+    public var weight_identity: String?
+    public var tokenizer_hash: String?
+    public var warnings: [String]?
+    public var tool: String
+
+    public init(manifest m: Manifest, ok: Bool, reason: String, message: String) {
+        uid = m.uid; hotkey = m.hotkey; block = m.block; repo = m.repo; revision = m.revision
+        commit = m.commit; path = m.path; self.ok = ok; self.reason = reason; self.message = message
+        weights_sha256 = m.weights_sha256
+        tool = DistilVersion.tool
+    }
+}
+
+/// Where a prompt came from.
+public struct PromptSource: Codable, Equatable, Sendable {
+    /// Corpus file or URL.
+    public var shard: String
+    public var row_group: Int?
+    /// Row (or line, 0-based) inside the shard.
+    public var row: Int
+    public init(shard: String, rowGroup: Int? = nil, row: Int) { self.shard = shard; row_group = rowGroup; self.row = row }
+}
+
+/// One evaluation prompt.
+public struct PromptRecord: Codable, Equatable, Sendable {
+    public var id: String
+    public var text: String
+    /// Token ids; when present dl-teacher uses them as they are and skips tokenization.
+    public var tokens: [Int]?
+    public var source: PromptSource?
+    public var block: Int?
+    public var block_hash: String?
+    public var tool: String?
+
+    public init(id: String, text: String, tokens: [Int]? = nil, source: PromptSource? = nil,
+                block: Int? = nil, blockHash: String? = nil) {
+        self.id = id; self.text = text; self.tokens = tokens; self.source = source
+        self.block = block; block_hash = blockHash; tool = DistilVersion.tool
+    }
+}
+
+/// The teacher a KL record was scored against (copied from the teacher stream's header).
+public struct TeacherRef: Codable, Equatable, Sendable {
+    public var repo: String
+    public var revision: String?
+    public var weights_sha256: String?
+    public var block: Int?
+    public var block_hash: String?
+    public init(repo: String, revision: String?, weightsSHA256: String?, block: Int?, blockHash: String?) {
+        self.repo = repo; self.revision = revision; weights_sha256 = weightsSHA256; self.block = block; block_hash = blockHash
+    }
+}
+
+/// dl-kl's output: one record per (model, prompt).
+public struct KLRecord: Codable, Equatable, Sendable {
+    /// The model's repo (or directory) as committed.
+    public var model: String
+    public var uid: Int?
+    public var hotkey: String?
+    /// The model's commitment block (ties go to the earlier one).
+    public var block: Int?
+    public var revision: String?
+    public var weights_sha256: String?
+    public var prompt_id: String
+    /// Mean over continuation positions of KL(teacher || student) in nats.
+    public var kl_mean: Double
+    /// Population standard deviation over positions.
+    public var kl_std: Double
+    /// Continuation positions scored (0 when the teacher's continuation is empty).
+    public var n_tokens: Int
+    public var kl_max: Double?
+    public var kl_p50: Double?
+    public var kl_p90: Double?
+    public var kl_p99: Double?
+    /// Fraction of positions where the student's top token is the teacher's.
+    public var top1_agree: Double?
+    public var teacher: TeacherRef?
+    public var tool: String
+
+    public init(model: String, promptID: String, klMean: Double, klStd: Double, nTokens: Int) {
+        self.model = model; prompt_id = promptID; kl_mean = klMean; kl_std = klStd; n_tokens = nTokens
+        tool = DistilVersion.tool
+    }
+}

@@ -1,0 +1,2 @@
+import XCTest
+final class DistilFormatsTestsPlaceholder: XCTestCase { func testNothing() {} }

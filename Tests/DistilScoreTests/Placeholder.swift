@@ -1,0 +1,2 @@
+import XCTest
+final class DistilScoreTestsPlaceholder: XCTestCase { func testNothing() {} }
