@@ -1,0 +1,82 @@
+import DistilFormats
+import Foundation
+import XCTest
+
+final class JSONLTests: XCTestCase {
+    func testRoundTripKeepsLineSeparatorsInsideStrings() throws {
+        // U+2028, U+2029, U+0085, "\r" and a vertical tab are data, never record ends.
+        let text = "a\u{2028}b\u{2029}c\u{85}d\re\u{0B}f\u{0C}g"
+        let m = MemoryWriter()
+        let w = JSONLWriter(m)
+        try w.write(PromptRecord(id: "1-00", text: text))
+        try w.write(PromptRecord(id: "1-01", text: "second"))
+        let r = JSONLReader<PromptRecord>(MemoryReader(m.bytes))
+        let all = try r.readAll()
+        XCTAssertEqual(all.map(\.text), [text, "second"])
+        XCTAssertEqual(m.bytes.filter { $0 == 0x0A }.count, 2)
+    }
+
+    func testRawLineSeparatorBytesDoNotSplit() throws {
+        // A writer that emits U+2028 unescaped (legal JSON) must still give one record.
+        let line = "{\"id\":\"x\",\"text\":\"one\u{2028}two\u{85}three\"}\n"
+        let r = JSONLReader<PromptRecord>(MemoryReader(Array(line.utf8)))
+        let all = try r.readAll()
+        XCTAssertEqual(all.count, 1)
+        XCTAssertEqual(all[0].text, "one\u{2028}two\u{85}three")
+    }
+
+    func testMissingFieldNamesLineAndField() throws {
+        let data = "{\"uid\":1,\"hotkey\":\"h\",\"block\":5,\"repo\":\"a/b\"}\n\n{\"uid\":2,\"hotkey\":\"h2\",\"repo\":\"c/d\"}\n"
+        let r = JSONLReader<Commitment>(MemoryReader(Array(data.utf8), name: "commitments.jsonl"))
+        XCTAssertNotNil(try r.next())
+        XCTAssertThrowsError(try r.next()) { e in
+            XCTAssertEqual((e as? DistilError)?.message, "commitments.jsonl:3: missing field 'block'")
+        }
+    }
+
+    func testBadJSONAndWrongType() throws {
+        let bad = JSONLReader<Commitment>(MemoryReader(Array("{\"uid\":1,\n".utf8), name: "c.jsonl"))
+        XCTAssertThrowsError(try bad.next()) { e in
+            XCTAssertTrue((e as? DistilError)!.message.hasPrefix("c.jsonl:1: invalid JSON"), "\(e)")
+        }
+        let typed = JSONLReader<Commitment>(MemoryReader(Array("{\"uid\":\"one\",\"hotkey\":\"h\",\"block\":1,\"repo\":\"r\"}".utf8), name: "c.jsonl"))
+        XCTAssertThrowsError(try typed.next()) { e in
+            XCTAssertEqual((e as? DistilError)?.message, "c.jsonl:1: field 'uid': expected an integer")
+        }
+    }
+
+    func testUnknownFieldsIgnoredAndOutputCanonical() throws {
+        let line = "{\"zzz\":[1,2],\"uid\":3,\"hotkey\":\"h\",\"block\":9,\"repo\":\"x/y\",\"revision\":\"abc\"}"
+        let c = try JSONLReader<Commitment>(MemoryReader(Array(line.utf8))).next()!
+        XCTAssertEqual(c, Commitment(uid: 3, hotkey: "h", block: 9, repo: "x/y", revision: "abc"))
+        XCTAssertEqual(String(decoding: try encodeJSON(c), as: UTF8.self),
+                       "{\"block\":9,\"hotkey\":\"h\",\"repo\":\"x/y\",\"revision\":\"abc\",\"uid\":3}")
+    }
+
+    func testZstdJSONLIsSniffed() throws {
+        let d = tempDir()
+        let path = d + "/c.jsonl.zst"
+        let raw = Array("{\"uid\":1,\"hotkey\":\"h\",\"block\":5,\"repo\":\"a/b\"}\n".utf8)
+        try writeFileAtomically(path, try Zstd.compress(raw))
+        let all = try JSONLReader<Commitment>(path: path).readAll()
+        XCTAssertEqual(all.count, 1)
+    }
+
+    /// Every committed JSON-lines sample decodes as its record type.
+    func testCommittedSamplesDecode() throws {
+        XCTAssertEqual(try JSONLReader<Commitment>(path: samplePath("commitments.jsonl")).readAll().count, 3)
+        XCTAssertEqual(try JSONLReader<Manifest>(path: samplePath("manifests.jsonl")).readAll().count, 3)
+        XCTAssertEqual(try JSONLReader<CheckVerdict>(path: samplePath("checks.jsonl")).readAll().count, 3)
+        let prompts = try JSONLReader<PromptRecord>(path: samplePath("prompts.jsonl")).readAll()
+        XCTAssertEqual(prompts.count, 2)
+        XCTAssertNotNil(prompts[1].tokens)
+        let kl = try JSONLReader<KLRecord>(path: samplePath("kl.jsonl")).readAll()
+        XCTAssertEqual(kl.count, 4)
+        // Re-encoding a sample gives its bytes back (canonical output).
+        let bytes = try readFile(samplePath("commitments.jsonl"))
+        let m = MemoryWriter()
+        let w = JSONLWriter(m)
+        for c in try JSONLReader<Commitment>(path: samplePath("commitments.jsonl")).readAll() { try w.write(c) }
+        XCTAssertEqual(m.bytes, bytes)
+    }
+}

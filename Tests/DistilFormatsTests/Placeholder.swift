@@ -1,2 +1,0 @@
-import XCTest
-final class DistilFormatsTestsPlaceholder: XCTestCase { func testNothing() {} }
