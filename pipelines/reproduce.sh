@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Re-scores a past epoch from its cached artifacts and shows the verdict is byte-identical.
+#
+#   pipelines/reproduce.sh --work DIR --block N [--threads N] [--bin DIR]
+#
+# Uses DIR/epoch-N/{plan.jsonl,teacher.dlt,checks.jsonl,state-before.json}: runs dl-kl again on every
+# planned model (same thread count as the epoch for byte-identical KL), then dl-judge against the state
+# as it was before the epoch, and compares the new verdict with DIR/epoch-N/verdict.json byte for byte.
+# Exit 0 when identical, 1 when they differ (the diff is printed) or an artifact is missing.
+set -euo pipefail
+work="" block="" threads=$(nproc) bin="${DISTIL_BIN:-}" epsilon=0.01
+while (($#)); do
+  case "$1" in
+    --work) work=$2; shift 2 ;;
+    --block) block=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --epsilon) epsilon=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "reproduce: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$work" && -n "$block" ]] || { echo "reproduce: --work and --block are required (see --help)" >&2; exit 2; }
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[[ -n "$bin" ]] || bin="$(cd "$root" && swift build --show-bin-path)"
+e="$work/epoch-$block"
+for f in checks.jsonl plan.jsonl state-before.json verdict.json; do
+  [[ -e "$e/$f" ]] || { echo "reproduce: $e/$f is missing: epoch $block did not complete" >&2; exit 1; }
+done
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/kl"
+if [[ -s "$e/plan.jsonl" ]]; then
+  [[ -e "$e/teacher.dlt" ]] || { echo "reproduce: $e/teacher.dlt is missing" >&2; exit 1; }
+  echo "reproduce: re-scoring the planned models against the cached teacher stream" >&2
+  "$bin/dl-kl" --checks "$e/plan.jsonl" --out-dir "$tmp/kl" --threads "$threads" "$e/teacher.dlt" >/dev/null
+fi
+cp "$e/state-before.json" "$tmp/state.json"
+shopt -s nullglob
+kls=("$tmp"/kl/*.jsonl)
+"$bin/dl-judge" --checks "$e/checks.jsonl" --state "$tmp/state.json" --block "$block" --epsilon "$epsilon" \
+  --out "$tmp/verdict.json" "${kls[@]}" </dev/null
+if cmp -s "$tmp/verdict.json" "$e/verdict.json"; then
+  echo "reproduce: epoch $block verdict is byte-identical ($(sha256sum < "$e/verdict.json" | cut -c1-16))" >&2
+else
+  echo "reproduce: epoch $block verdict DIFFERS from the cached one:" >&2
+  diff <(tr ',' '\n' < "$e/verdict.json") <(tr ',' '\n' < "$tmp/verdict.json") >&2 || true
+  exit 1
+fi
