@@ -1,0 +1,85 @@
+import DistilFormats
+import Foundation
+
+/// The fields of config.json the engine needs, read from the top level or from `text_config`
+/// (multimodal checkpoints), with every size bounded before anything is allocated.
+public struct ModelConfig: Sendable {
+    public var architecture: String
+    public var modelType: String
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var intermediateSize: Int
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    public var tieWordEmbeddings: Bool?
+    public var attentionBias: Bool
+    public var eosTokenIDs: [Int]
+
+    /// The dense families this engine runs (Qwen3 with q/k norms, Qwen2 with q/k/v biases, Llama).
+    public static let supported: [String: String] = [
+        "qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM",
+    ]
+
+    public static func load(directory: String) throws -> ModelConfig {
+        let path = directory + "/config.json"
+        let bytes = try readFile(path, limit: 16 << 20)
+        guard let top = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+            throw DistilError.input(path, "not a JSON object")
+        }
+        var c = top
+        if let text = top["text_config"] as? [String: Any] { for (k, v) in text { c[k] = v } }
+        let arch = (top["architectures"] as? [String])?.first ?? "unknown"
+        let mtype = (c["model_type"] as? String) ?? (top["model_type"] as? String) ?? "unknown"
+        guard supported[mtype] != nil else {
+            throw DistilError.input(path, "unsupported architecture \(arch) (model_type \(mtype)); the engine runs \(supported.values.sorted().joined(separator: ", "))")
+        }
+        if let scaling = (c["rope_scaling"] as? [String: Any]) ?? (c["rope_parameters"] as? [String: Any]),
+           let kind = (scaling["rope_type"] ?? scaling["type"]) as? String, kind != "default" {
+            throw DistilError.input(path, "unsupported architecture \(arch): rope scaling '\(kind)' is not implemented")
+        }
+        if c["quantization_config"] != nil { throw DistilError.input(path, "quantized checkpoints are not run") }
+        func int(_ k: String, _ range: ClosedRange<Int>, default d: Int? = nil) throws -> Int {
+            guard let v = c[k] else {
+                if let d { return d }
+                throw DistilError.input(path, "missing \(k)")
+            }
+            guard !(String(describing: type(of: v)).contains("Bool")), let i = (v as? NSNumber)?.intValue ?? (v as? Int),
+                  range.contains(i) else {
+                throw DistilError.input(path, "\(k) = \(v) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            return i
+        }
+        let hidden = try int("hidden_size", 1...65_536)
+        let heads = try int("num_attention_heads", 1...1024)
+        let kv = try int("num_key_value_heads", 1...1024, default: heads)
+        guard heads % kv == 0 else { throw DistilError.input(path, "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kv)") }
+        let headDim = try int("head_dim", 1...1024, default: hidden / heads)
+        var theta = (c["rope_theta"] as? NSNumber)?.doubleValue
+        if let rp = c["rope_parameters"] as? [String: Any], let t = (rp["rope_theta"] as? NSNumber)?.doubleValue { theta = t }
+        let eos: [Int]
+        if let e = c["eos_token_id"] as? [Any] { eos = e.compactMap { ($0 as? NSNumber)?.intValue } }
+        else if let e = (c["eos_token_id"] as? NSNumber)?.intValue { eos = [e] } else { eos = [] }
+        return ModelConfig(
+            architecture: arch, modelType: mtype,
+            vocabSize: try int("vocab_size", 1...4_000_000), hiddenSize: hidden,
+            layers: try int("num_hidden_layers", 1...1024), heads: heads, kvHeads: kv, headDim: headDim,
+            intermediateSize: try int("intermediate_size", 1...1_048_576),
+            rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
+            ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
+            attentionBias: mtype == "qwen2" || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
+            eosTokenIDs: eos)
+    }
+}
+
+/// EOS ids from generation_config.json (an int or a list), else the config's.
+func generationEOS(directory: String, fallback: [Int]) -> [Int] {
+    guard let bytes = try? readFile(directory + "/generation_config.json", limit: 1 << 20),
+          let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return fallback }
+    if let e = o["eos_token_id"] as? [Any] { return e.compactMap { ($0 as? NSNumber)?.intValue } }
+    if let e = (o["eos_token_id"] as? NSNumber)?.intValue { return [e] }
+    return fallback
+}

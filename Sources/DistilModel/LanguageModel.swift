@@ -1,0 +1,112 @@
+import DistilFormats
+import DistilTensors
+import Foundation
+
+/// A causal language model loaded from a checkpoint directory (config.json + safetensors).
+/// config.json decides the architecture; one the engine cannot run is refused, never run wrongly.
+public final class LanguageModel {
+    public let config: ModelConfig
+    let net: DenseTransformer
+    public let eosTokenIDs: [Int]
+    public let threads: Int
+
+    public var vocabSize: Int { config.vocabSize }
+    public var architecture: String { config.architecture }
+
+    /// Checks that the engine can run the checkpoint's architecture, reading only config.json.
+    public static func validate(directory: String) throws {
+        _ = try ModelConfig.load(directory: directory)
+    }
+
+    public static func load(directory: String, threads: Int) throws -> LanguageModel {
+        let config = try ModelConfig.load(directory: directory)
+        let weights = try WeightStore(directory: directory)
+        return LanguageModel(config: config, net: try DenseTransformer(config: config, weights: weights),
+                             eos: generationEOS(directory: directory, fallback: config.eosTokenIDs), threads: threads)
+    }
+
+    init(config: ModelConfig, net: DenseTransformer, eos: [Int], threads: Int) {
+        self.config = config
+        self.net = net
+        eosTokenIDs = eos
+        self.threads = max(1, threads)
+        BLAS.setThreads(self.threads)
+    }
+
+    /// Full-sequence prefill. Calls `body` with f32 logits (row-major [rows x vocabSize]) for the
+    /// positions logitsFrom..<tokens.count in chunks of at most chunkRows rows, reusing one buffer;
+    /// positions before logitsFrom get no LM head.
+    public func forward(tokens: [Int], logitsFrom: Int, chunkRows: Int,
+                        body: (_ firstPosition: Int, _ rows: Int, _ logits: UnsafeBufferPointer<Float>) throws -> Void) throws {
+        guard !tokens.isEmpty else { return }
+        guard logitsFrom >= 0 && logitsFrom <= tokens.count else {
+            throw DistilError("logitsFrom \(logitsFrom) outside 0...\(tokens.count)", kind: .runtime)
+        }
+        BLAS.setThreads(threads)
+        let cache = KVCache(layers: config.layers, capacity: tokens.count, width: config.kvHeads * config.headDim)
+        let hidden = try net.run(tokens, cache: cache)
+        let chunk = max(1, chunkRows)
+        var buf = [Float](repeating: 0, count: chunk * vocabSize)
+        var pos = logitsFrom
+        while pos < tokens.count {
+            let rows = min(chunk, tokens.count - pos)
+            try buf.withUnsafeMutableBufferPointer { b in
+                net.logits(hidden, from: pos, rows: rows, into: b.baseAddress!)
+                try body(pos, rows, UnsafeBufferPointer(start: b.baseAddress!, count: rows * vocabSize))
+            }
+            pos += rows
+        }
+    }
+
+    /// Batched incremental decode with a KV cache per sequence.
+    public func makeDecoder(batch: Int, maxLength: Int) throws -> Decoder {
+        guard batch >= 1, maxLength >= 1, maxLength <= 1 << 20 else {
+            throw DistilError("decoder batch \(batch) / length \(maxLength) out of range", kind: .runtime)
+        }
+        return Decoder(model: self, batch: batch, maxLength: maxLength)
+    }
+}
+
+/// Incremental decoding of several sequences.
+public final class Decoder {
+    let model: LanguageModel
+    let batch: Int
+    let maxLength: Int
+    var caches: [KVCache] = []
+    var logits: [Float]
+
+    init(model: LanguageModel, batch: Int, maxLength: Int) {
+        self.model = model
+        self.batch = batch
+        self.maxLength = maxLength
+        logits = [Float](repeating: 0, count: batch * model.vocabSize)
+    }
+
+    /// Prefills each sequence; returns logits [batch x vocab] of each sequence's last position.
+    public func start(_ prompts: [[Int]]) throws -> UnsafeBufferPointer<Float> {
+        guard prompts.count == batch else { throw DistilError("decoder expects \(batch) prompts, got \(prompts.count)", kind: .runtime) }
+        let c = model.config
+        caches = prompts.map { _ in KVCache(layers: c.layers, capacity: maxLength, width: c.kvHeads * c.headDim) }
+        BLAS.setThreads(model.threads)
+        for (b, p) in prompts.enumerated() {
+            guard !p.isEmpty else { throw DistilError.input("prompt \(b)", "empty prompt") }
+            let hidden = try model.net.run(p, cache: caches[b])
+            logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: p.count - 1, rows: 1, into: $0.baseAddress! + b * c.vocabSize) }
+        }
+        return logits.withUnsafeBufferPointer { $0 }
+    }
+
+    /// Appends one token per sequence; returns the next logits [batch x vocab].
+    public func step(_ tokens: [Int]) throws -> UnsafeBufferPointer<Float> {
+        guard tokens.count == batch, caches.count == batch else {
+            throw DistilError("decoder step expects \(batch) tokens after start", kind: .runtime)
+        }
+        let v = model.vocabSize
+        BLAS.setThreads(model.threads)
+        for b in 0..<batch {
+            let hidden = try model.net.run([tokens[b]], cache: caches[b])
+            logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: 1, into: $0.baseAddress! + b * v) }
+        }
+        return logits.withUnsafeBufferPointer { $0 }
+    }
+}

@@ -1,0 +1,230 @@
+import DistilFormats
+import Foundation
+
+/// One tensor's entry in a safetensors header.
+public struct TensorInfo: Sendable, Equatable {
+    public var name: String
+    /// As written: "BF16", "F16", "F32", or anything else (kept so dl-check can name it).
+    public var dtype: String
+    public var shape: [Int]
+    /// Byte range within the data region (after the header).
+    public var begin: Int
+    public var end: Int
+
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Bytes per element of the dtypes this project knows (nil: unknown).
+    public static func elementSize(_ dtype: String) -> Int? {
+        switch dtype {
+        case "F64", "I64", "U64": return 8
+        case "F32", "I32", "U32": return 4
+        case "F16", "BF16", "I16", "U16": return 2
+        case "F8_E4M3", "F8_E5M2", "I8", "U8", "BOOL": return 1
+        default: return nil
+        }
+    }
+}
+
+/// A parsed safetensors header: 8-byte little-endian length N, then N bytes of JSON mapping tensor
+/// names to {dtype, shape, data_offsets} (and an optional "__metadata__" of strings).
+public struct SafetensorsHeader: Sendable {
+    public var tensors: [TensorInfo]
+    public var metadata: [String: String]
+    /// 8 + N: where the data region starts in the file.
+    public var dataStart: Int
+
+    public static let maxHeaderBytes = 100 << 20
+
+    /// Parses and validates a header from its bytes (the first 8 + N bytes of the file, or more).
+    /// `fileSize`, when known, bounds the data offsets. Every figure is checked with overflow-safe
+    /// arithmetic: offsets inside the data region, byte length = elements x dtype size, no overlaps.
+    public static func parse(_ bytes: [UInt8], name: String, fileSize: Int64?) throws -> SafetensorsHeader {
+        guard bytes.count >= 8 else { throw DistilError.input(name, "not a safetensors file (shorter than 8 bytes)") }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard n >= 2, n <= UInt64(maxHeaderBytes) else {
+            throw DistilError.input(name, "safetensors header length \(n) is out of bounds (2...\(maxHeaderBytes))")
+        }
+        if let fileSize, n > UInt64(max(0, fileSize - 8)) {
+            throw DistilError.input(name, "safetensors header length \(n) exceeds the file (\(fileSize) bytes)")
+        }
+        guard bytes.count >= 8 + Int(n) else { throw DistilError.input(name, "truncated safetensors header") }
+        let json = Data(bytes[8..<(8 + Int(n))])
+        guard let obj = try? JSONSerialization.jsonObject(with: json), let dict = obj as? [String: Any] else {
+            throw DistilError.input(name, "safetensors header is not a JSON object")
+        }
+        var tensors: [TensorInfo] = []
+        var metadata: [String: String] = [:]
+        for (key, value) in dict {
+            if key == "__metadata__" {
+                guard let m = value as? [String: Any] else { throw DistilError.input(name, "__metadata__ is not an object") }
+                for (k, v) in m { metadata[k] = (v as? String) ?? "\(v)" }
+                continue
+            }
+            guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
+                  let shapeAny = e["shape"] as? [Any], let offs = e["data_offsets"] as? [Any], offs.count == 2 else {
+                throw DistilError.input(name, "tensor '\(key)': entry needs dtype, shape and two data_offsets")
+            }
+            var shape: [Int] = []
+            for d in shapeAny {
+                guard let i = intValue(d), i >= 0, i <= Int(Int32.max) else {
+                    throw DistilError.input(name, "tensor '\(key)': bad dimension \(d)")
+                }
+                shape.append(i)
+            }
+            guard let b = intValue(offs[0]), let en = intValue(offs[1]), b >= 0, en >= b else {
+                throw DistilError.input(name, "tensor '\(key)': bad data_offsets \(offs)")
+            }
+            var count = 1
+            for d in shape {
+                let (r, o) = count.multipliedReportingOverflow(by: d)
+                guard !o, r <= Int(Int64.max / 8) else { throw DistilError.input(name, "tensor '\(key)': shape \(shape) overflows") }
+                count = r
+            }
+            if let size = TensorInfo.elementSize(dtype) {
+                guard count * size == en - b else {
+                    throw DistilError.input(name, "tensor '\(key)': \(en - b) bytes for \(count) \(dtype) elements (expected \(count * size))")
+                }
+            }
+            tensors.append(TensorInfo(name: key, dtype: dtype, shape: shape, begin: b, end: en))
+        }
+        tensors.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.name < $1.name }
+        var last = 0
+        for t in tensors where t.end > t.begin {
+            guard t.begin >= last else { throw DistilError.input(name, "tensor '\(t.name)' overlaps the previous tensor's bytes") }
+            last = t.end
+        }
+        if let fileSize {
+            let dataSize = fileSize - 8 - Int64(n)
+            if let t = tensors.first(where: { Int64($0.end) > dataSize }) {
+                throw DistilError.input(name, "tensor '\(t.name)' ends at byte \(t.end) of a \(dataSize)-byte data region")
+            }
+        }
+        return SafetensorsHeader(tensors: tensors, metadata: metadata, dataStart: 8 + Int(n))
+    }
+
+    static func intValue(_ v: Any) -> Int? {
+        // JSON true/false arrive as a boolean NSNumber, which `as? Int` would accept.
+        if String(describing: type(of: v)).contains("Bool") { return nil }
+        if let i = v as? Int { return i }
+        if let n = v as? NSNumber {
+            let d = n.doubleValue
+            if d == d.rounded(), abs(d) < 9.0e15 { return Int(d) }
+        }
+        return nil
+    }
+}
+
+/// A memory-mapped safetensors file.
+public final class SafetensorsFile {
+    public let path: String
+    public let header: SafetensorsHeader
+    let base: UnsafeMutableRawPointer
+    let size: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DistilError.input(path, "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DistilError.input(path, "cannot stat") }
+        size = Int(st.st_size)
+        guard size >= 8 else { throw DistilError.input(path, "not a safetensors file (\(size) bytes)") }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw DistilError.input(path, "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        base = p
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
+        let headLen = Int(min(n, UInt64(SafetensorsHeader.maxHeaderBytes) + 1))
+        let avail = min(size, 8 + headLen)
+        let bytes = [UInt8](UnsafeRawBufferPointer(start: p, count: avail))
+        do {
+            header = try SafetensorsHeader.parse(bytes, name: path, fileSize: Int64(size))
+        } catch {
+            munmap(p, size)
+            throw error
+        }
+    }
+
+    deinit { munmap(base, size) }
+
+    /// Raw bytes of a tensor (valid while the file lives).
+    public func data(_ t: TensorInfo) -> UnsafeRawPointer { UnsafeRawPointer(base + header.dataStart + t.begin) }
+}
+
+/// The weights of a model directory: model.safetensors, or the shards model.safetensors.index.json names.
+public final class WeightStore {
+    public let directory: String
+    public private(set) var files: [SafetensorsFile] = []
+    var index: [String: (Int, TensorInfo)] = [:]
+
+    public init(directory: String) throws {
+        self.directory = directory
+        let fm = FileManager.default
+        var names: [String] = []
+        let indexPath = directory + "/model.safetensors.index.json"
+        if fm.fileExists(atPath: indexPath) {
+            let bytes = try readFile(indexPath, limit: 64 << 20)
+            guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                  let map = o["weight_map"] as? [String: Any] else {
+                throw DistilError.input(indexPath, "no weight_map object")
+            }
+            var set = Set<String>()
+            for (_, v) in map {
+                guard let f = v as? String, !f.contains("/"), !f.contains(".."), f.hasSuffix(".safetensors") else {
+                    throw DistilError.input(indexPath, "weight_map names a file outside the model directory: \(v)")
+                }
+                set.insert(f)
+            }
+            names = set.sorted()
+        } else if fm.fileExists(atPath: directory + "/model.safetensors") {
+            names = ["model.safetensors"]
+        } else {
+            let all = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+            names = all.filter { $0.hasSuffix(".safetensors") }.sorted()
+        }
+        guard !names.isEmpty else { throw DistilError.input(directory, "no safetensors weights") }
+        for (i, n) in names.enumerated() {
+            let f = try SafetensorsFile(path: directory + "/" + n)
+            files.append(f)
+            for t in f.header.tensors {
+                if index[t.name] != nil { throw DistilError.input(directory, "tensor '\(t.name)' appears in two shards") }
+                index[t.name] = (i, t)
+            }
+        }
+    }
+
+    public var tensorNames: [String] { index.keys.sorted() }
+    public func info(_ name: String) -> TensorInfo? { index[name]?.1 }
+
+    /// Copies a tensor into f32 (BF16, F16 or F32 stored), checking its shape.
+    public func float32(_ name: String, shape: [Int]) throws -> [Float] {
+        guard let (fi, t) = index[name] else { throw DistilError.input(directory, "missing tensor '\(name)'") }
+        guard t.shape == shape else {
+            throw DistilError.input(directory, "tensor '\(name)' has shape \(t.shape), the config implies \(shape)")
+        }
+        var out = [Float](repeating: 0, count: t.elementCount)
+        try out.withUnsafeMutableBufferPointer { try convert(t, files[fi].data(t), into: $0.baseAddress!, count: t.elementCount) }
+        return out
+    }
+
+    public func has(_ name: String) -> Bool { index[name] != nil }
+
+    func convert(_ t: TensorInfo, _ src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int) throws {
+        switch t.dtype {
+        case "F32":
+            for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+        case "BF16":
+            for i in 0..<count { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+        case "F16":
+            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+            defer { p.deallocate() }
+            for i in 0..<count { p[i] = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            Half.decode(p, dst, count)
+        default:
+            throw DistilError.input(directory, "tensor '\(t.name)' has dtype \(t.dtype); the engine reads BF16, F16 and F32")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Dev-only: golden fixtures for the engine tests (Tests/DistilModelTests/Fixtures/).
+
+  /opt/distil-venv/bin/python scripts/dev/make_engine_golden.py     (torch, transformers)
+
+For each architecture it saves a tiny random checkpoint the way transformers saves them (bf16
+safetensors via save_pretrained) and reference outputs computed by transformers in float64 on those
+same bf16 weights: full logits at every position of fixed token sequences, and a 12-token greedy
+continuation. The demo teacher (demo/teacher) gets references too.
+"""
+import json, os, shutil, zlib
+import torch
+from transformers import (Qwen3Config, Qwen3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          LlamaConfig, LlamaForCausalLM, AutoModelForCausalLM)
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+OUT = os.path.join(ROOT, "Tests", "DistilModelTests", "Fixtures")
+SEQS = [[1, 5, 9, 33, 2, 250, 7, 7, 7, 100, 3, 64], [17], [200, 201, 202, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]]
+
+
+def common(vocab=256):
+    return dict(vocab_size=vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=96, max_position_embeddings=256, rms_norm_eps=1e-6, eos_token_id=255, bos_token_id=0)
+
+
+def tiny(name, cls, cfg_cls, **extra):
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    cfg = cfg_cls(**{**common(), **extra})
+    model = cls(cfg)
+    with torch.no_grad():   # biases and norms away from their init values so they matter
+        for n, p in model.named_parameters():
+            if "norm" in n or n.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.2)
+    d = os.path.join(OUT, name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    return d
+
+
+def reference(d, name):
+    model = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float64)
+    model.eval()
+    out = {"model": name, "sequences": []}
+    with torch.no_grad():
+        for seq in SEQS:
+            logits = model(input_ids=torch.tensor([seq])).logits[0]
+            ids = list(seq)
+            for _ in range(12):   # greedy, recomputing the full sequence (no cache) in float64
+                nxt = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+                ids.append(nxt)
+            out["sequences"].append({"tokens": seq, "logits": logits.tolist(), "greedy": ids[len(seq):]})
+    with open(os.path.join(OUT, name + ".golden.json"), "w") as f:
+        json.dump(out, f)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    reference(tiny("qwen3-tied", Qwen3ForCausalLM, Qwen3Config, head_dim=16, tie_word_embeddings=True), "qwen3-tied")
+    reference(tiny("qwen2-bias", Qwen2ForCausalLM, Qwen2Config, tie_word_embeddings=False), "qwen2-bias")
+    reference(tiny("llama-untied", LlamaForCausalLM, LlamaConfig, tie_word_embeddings=False, rope_theta=500000.0), "llama-untied")
+    reference(os.path.join(ROOT, "demo", "teacher"), "demo-teacher")
+
+
+if __name__ == "__main__":
+    main()
