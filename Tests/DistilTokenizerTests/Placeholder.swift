@@ -1,2 +1,0 @@
-import XCTest
-final class DistilTokenizerTestsPlaceholder: XCTestCase { func testNothing() {} }
