@@ -38,17 +38,21 @@ let package = Package(
         .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
         .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilScore", dependencies: ["DistilFormats"], swiftSettings: fast),
+        // dl-check's pre-checks.
+        .target(name: "DistilCheck", dependencies: ["DistilFormats", "DistilTensors", "DistilTokenizer", "DistilModel"]),
+        // The teacher run (dl-teacher) and student scoring (dl-kl) over the engine.
+        .target(name: "DistilEval", dependencies: ["DistilFormats", "DistilModel", "DistilScore", "DistilTokenizer"], swiftSettings: fast),
 
         // The six tools: flags, one call into the libraries, output.
         .executableTarget(name: "dl-fetch", dependencies: ["DistilFormats", "DistilHub", "DistilTensors",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-check", dependencies: ["DistilFormats", "DistilHub", "DistilTensors", "DistilTokenizer", "DistilModel",
+        .executableTarget(name: "dl-check", dependencies: ["DistilFormats", "DistilHub", "DistilTensors", "DistilTokenizer", "DistilModel", "DistilCheck",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-prompts", dependencies: ["DistilFormats", "DistilCorpus", "DistilTokenizer",
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilModel", "DistilScore",
+        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilModel", "DistilScore", "DistilEval",
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilModel", "DistilScore",
+        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilModel", "DistilScore", "DistilEval",
                                                         "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-judge", dependencies: ["DistilFormats", "DistilScore",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -68,6 +72,8 @@ let package = Package(
         .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus"]),
         .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"]),
         .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"]),
+        .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),
+        .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors"]),
         .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),
     ],
     swiftLanguageModes: [.v5]

@@ -85,3 +85,27 @@ public enum CRC32 {
 
     public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { update(0, $0) } }
 }
+
+/// The weight files of a model and their combined identity.
+public enum WeightFiles {
+    /// File names that hold weights (safetensors, and the formats dl-check rejects).
+    public static func isWeightFile(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return [".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx", ".npz"].contains { lower.hasSuffix($0) }
+    }
+
+    /// SHA-256 over the lines "NAME\tSHA256\n" of the weight files, in bytewise name order.
+    public static func identity(_ files: [(name: String, sha256: String)]) -> String {
+        var h = Hashing.Hasher()
+        for f in files.filter({ isWeightFile($0.name) }).sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+            h.update("\(f.name)\t\(f.sha256)\n")
+        }
+        return h.finalizeHex()
+    }
+
+    /// The identity of the weight files directly in `directory` (hashing each file).
+    public static func identity(directory: String) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter(isWeightFile)
+        return identity(try names.map { ($0, try Hashing.sha256Hex(file: "\(directory)/\($0)")) })
+    }
+}

@@ -150,10 +150,12 @@ public final class TeacherStreamWriter {
 
     /// Appends the next row (normalised log-probs, vocab_size values) of the current prompt.
     public func writeRow(_ logProbs: UnsafePointer<Float>) throws {
-        guard rowsWritten + pendingRows < expectedRows else {
-            throw DistilError("teacher stream: more rows than continuation tokens", kind: .runtime)
-        }
-        let v = header.vocab_size
+        try writeEncodedRow(TeacherStreamWriter.encodeRow(logProbs, vocab: header.vocab_size))
+    }
+
+    /// Encodes one row as the stream stores it (f16 values, then the exact entries), so a caller
+    /// can hold rows compactly (dl-teacher buffers a batch's rows until each prompt is complete).
+    public static func encodeRow(_ logProbs: UnsafePointer<Float>, vocab v: Int) -> [UInt8] {
         var exact: [(Int, Float)] = []
         for i in 0..<v where logProbs[i] > TeacherStream.exactThreshold { exact.append((i, logProbs[i])) }
         if exact.count > TeacherStream.maxExact {
@@ -161,10 +163,9 @@ public final class TeacherStreamWriter {
             exact.removeLast(exact.count - TeacherStream.maxExact)
             exact.sort { $0.0 < $1.0 }
         }
-        let base = pending.count
-        pending.append(contentsOf: repeatElement(0, count: v * 2 + 4 + exact.count * 8))
-        pending.withUnsafeMutableBytes { raw in
-            let p = raw.baseAddress! + base
+        var out = [UInt8](repeating: 0, count: v * 2 + 4 + exact.count * 8)
+        out.withUnsafeMutableBytes { raw in
+            let p = raw.baseAddress!
             for i in 0..<v { p.storeBytes(of: Half.bits(logProbs[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
             p.storeBytes(of: UInt32(exact.count).littleEndian, toByteOffset: 2 * v, as: UInt32.self)
             for (k, (id, value)) in exact.enumerated() {
@@ -172,6 +173,15 @@ public final class TeacherStreamWriter {
                 p.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 2 * v + 8 + 8 * k, as: UInt32.self)
             }
         }
+        return out
+    }
+
+    /// Appends a row made by `encodeRow`.
+    public func writeEncodedRow(_ row: [UInt8]) throws {
+        guard rowsWritten + pendingRows < expectedRows else {
+            throw DistilError("teacher stream: more rows than continuation tokens", kind: .runtime)
+        }
+        pending.append(contentsOf: row)
         pendingRows += 1
         if pendingRows == TeacherStream.rowsPerRecord || rowsWritten + pendingRows == expectedRows { try flushRows() }
     }

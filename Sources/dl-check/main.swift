@@ -1,1 +1,46 @@
-print("todo")
+import ArgumentParser
+import DistilCheck
+import DistilCLI
+import DistilFormats
+import DistilTokenizer
+import Foundation
+
+struct Check: DistilTool {
+    static let configuration = CommandConfiguration(
+        commandName: "dl-check",
+        abstract: "Pre-check fetched models before any compute: size, dtypes, quantization, tokenizer, code, copies.",
+        discussion: """
+        Reads manifests (dl-fetch's JSON lines) and writes one verdict per model: ok, a stable reason code
+        (PARAMS, VOCAB, TOKENIZER, QUANTIZED, FORMAT, CUSTOM_CODE, ARCHITECTURE, COPY, DUPLICATE_HOTKEY,
+        REMOVED, CHANGED, RETRY, FETCH) and a message with the figure. Rejections are data: the exit status
+        is 0 unless the tool itself cannot work.
+
+        EXAMPLE
+          dl-fetch commitments.jsonl | dl-check --teacher-tokenizer teacher/ > checks.jsonl
+        """)
+
+    @Option(help: "Parameter limit.") var maxParams: Int64 = 5_300_000_000
+    @Option(help: "Vocabulary size every model must have.") var vocabSize = 248_320
+    @Option(help: "The teacher's tokenizer.json (or its directory): models must match it.") var teacherTokenizer: String?
+    @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
+    @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        common.apply()
+        var options = CheckOptions()
+        options.maxParams = maxParams
+        options.vocabSize = vocabSize
+        options.teacherTokenizer = try teacherTokenizer.map { try Tokenizer.load(path: $0) }
+        let input = try JSONLReader<Manifest>(path: manifests).readAll()
+        let verdicts = Checker(options: options).check(input)
+        let w = JSONLWriter(try FileWriter(path: out))
+        for v in verdicts {
+            try w.write(v)
+            Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason) \(v.message)")
+        }
+        try w.close()
+    }
+}
+
+Check.runMain()

@@ -1,0 +1,198 @@
+import DistilFormats
+import DistilModel
+import DistilTensors
+import DistilTokenizer
+import Foundation
+
+/// Limits and references of the pre-checks (defaults are subnet 97's).
+public struct CheckOptions {
+    public var maxParams: Int64 = 5_300_000_000
+    public var vocabSize = 248_320
+    /// The teacher's tokenizer; when set, a model's tokenizer must have the same identity.
+    public var teacherTokenizer: Tokenizer?
+    public init() {}
+}
+
+/// One rejection: a stable code and a message with the figure.
+public struct Rejection: Error {
+    public let code: String
+    public let message: String
+    public init(_ code: String, _ message: String) { self.code = code; self.message = message }
+}
+
+/// dl-check's pre-checks, run before any compute is spent on a model. Each model gets a verdict
+/// with ok, a reason code and a message naming the figure; rejections are data (the tool still
+/// exits 0), only an unusable input stops the tool.
+public final class Checker {
+    let options: CheckOptions
+    /// Weight identity → the owner (earliest block, then lower uid) seen so far.
+    var owners: [String: CheckVerdict] = [:]
+    /// Hotkeys that already have a commitment.
+    var hotkeys: [String: Manifest] = [:]
+
+    public static let allowedDTypes: Set<String> = ["BF16", "F16", "F32"]
+    /// Tensor-name fragments of quantized layouts (GPTQ, AWQ, bitsandbytes, FP8, ...).
+    public static let quantizedNames = ["qweight", "qzeros", "scales", "g_idx", "absmax", "quant_map", "quant_state",
+                                        "weight_scale", "weight_scale_inv", "input_scale", "SCB", "weight_format"]
+    static let maxHeaderBytes: UInt64 = 100 << 20
+
+    public init(options: CheckOptions) { self.options = options }
+
+    /// Checks every manifest. Copies and repeated hotkeys are decided in commitment order
+    /// (block, then uid), so the earliest committer owns a weight hash whatever the input order.
+    public func check(_ manifests: [Manifest]) -> [CheckVerdict] {
+        let order = manifests.indices.sorted { (manifests[$0].block, manifests[$0].uid) < (manifests[$1].block, manifests[$1].uid) }
+        var out = [CheckVerdict?](repeating: nil, count: manifests.count)
+        for i in order { out[i] = check(manifests[i]) }
+        return out.map { $0! }
+    }
+
+    public func check(_ m: Manifest) -> CheckVerdict {
+        if let first = hotkeys[m.hotkey] {
+            return CheckVerdict(manifest: m, ok: false, reason: "DUPLICATE_HOTKEY",
+                                message: "hotkey \(m.hotkey) already committed \(first.repo) at block \(first.block); later commitments are ignored")
+        }
+        hotkeys[m.hotkey] = m
+        var v = CheckVerdict(manifest: m, ok: true, reason: "OK", message: "")
+        do {
+            let summary = try inspect(m)
+            v.params = summary.params
+            v.tokenizer_hash = summary.tokenizerHash
+            v.warnings = summary.warnings.isEmpty ? nil : summary.warnings
+            if let id = m.weights_sha256 {
+                if let owner = owners[id] {
+                    throw Rejection("COPY", "weights identical to uid \(owner.uid) (\(owner.repo), committed at block \(owner.block))")
+                }
+            }
+            v.message = String(format: "%.2fM parameters, %@", Double(summary.params) / 1e6, summary.dtypes.sorted().joined(separator: "/"))
+            if let id = m.weights_sha256 { owners[id] = v }
+        } catch let r as Rejection {
+            v.ok = false; v.reason = r.code; v.message = r.message
+        } catch let e as DistilError {
+            v.ok = false; v.reason = "FORMAT"; v.message = e.message
+        } catch {
+            v.ok = false; v.reason = "FORMAT"; v.message = "\(error)"
+        }
+        return v
+    }
+
+    struct Summary {
+        var params: Int64 = 0
+        var dtypes = Set<String>()
+        var tokenizerHash: String?
+        var warnings: [String] = []
+    }
+
+    func inspect(_ m: Manifest) throws -> Summary {
+        switch m.outcome {
+        case "ok": break
+        case "not_found", "private": throw Rejection("REMOVED", m.message ?? "the repository is gone or private")
+        case "changed": throw Rejection("CHANGED", m.message ?? "the repository changed after its commitment")
+        case "transient": throw Rejection("RETRY", m.message ?? "transient fetch failure; check again later")
+        default: throw Rejection("FETCH", m.message ?? "fetch failed (\(m.outcome))")
+        }
+        guard let dir = m.path else { throw Rejection("FETCH", "the manifest has no local path") }
+        let names = m.files.map(\.name)
+        for n in names where n.hasPrefix("/") || n.split(separator: "/").contains("..") {
+            throw Rejection("FORMAT", "file name '\(n)' leaves the repository")
+        }
+        if let py = names.first(where: { $0.hasSuffix(".py") }) {
+            throw Rejection("CUSTOM_CODE", "the repository contains code (\(py)); no code from a model repo is ever run")
+        }
+        let weights = names.filter(WeightFiles.isWeightFile)
+        if let other = weights.first(where: { !$0.hasSuffix(".safetensors") }) {
+            throw Rejection("FORMAT", "weight file \(other) is not safetensors; weights must be safetensors only")
+        }
+        guard !weights.isEmpty else { throw Rejection("FORMAT", "no .safetensors weight files") }
+
+        // config.json
+        guard names.contains("config.json") else { throw Rejection("FORMAT", "no config.json") }
+        let config = try jsonObject("\(dir)/config.json")
+        if config["auto_map"] != nil { throw Rejection("CUSTOM_CODE", "config.json has auto_map (custom code)") }
+        let text = (config["text_config"] as? [String: Any]) ?? [:]
+        if config["quantization_config"] != nil || text["quantization_config"] != nil {
+            throw Rejection("QUANTIZED", "config.json has a quantization_config")
+        }
+        let vocab = (text["vocab_size"] ?? config["vocab_size"]) as? Int
+        guard let vocab else { throw Rejection("VOCAB", "config.json has no vocab_size") }
+        guard vocab == options.vocabSize else {
+            throw Rejection("VOCAB", "vocab_size \(vocab) != the teacher's \(options.vocabSize)")
+        }
+        if names.contains("tokenizer_config.json"), let tc = try? jsonObject("\(dir)/tokenizer_config.json"), tc["auto_map"] != nil {
+            throw Rejection("CUSTOM_CODE", "tokenizer_config.json has auto_map (custom code)")
+        }
+
+        // Safetensors headers: parameters, dtypes, quantized layouts.
+        var s = Summary()
+        for w in weights.sorted() {
+            let header = try readHeader("\(dir)/\(w)")
+            for t in header.tensors {
+                guard Checker.allowedDTypes.contains(t.dtype) else {
+                    throw Rejection("QUANTIZED", "tensor \(t.name) has dtype \(t.dtype); only BF16, F16 and F32 are allowed")
+                }
+                let leaf = t.name.split(separator: ".").last.map(String.init) ?? t.name
+                if Checker.quantizedNames.contains(leaf) {
+                    throw Rejection("QUANTIZED", "tensor \(t.name) belongs to a quantized layout")
+                }
+                var n: Int64 = 1
+                for d in t.shape {
+                    let (r, o) = n.multipliedReportingOverflow(by: Int64(d))
+                    guard !o else { throw Rejection("FORMAT", "\(w): tensor \(t.name) has an absurd shape \(t.shape)") }
+                    n = r
+                }
+                let (sum, o) = s.params.addingReportingOverflow(n)
+                guard !o else { throw Rejection("PARAMS", "parameter count overflows") }
+                s.params = sum
+                s.dtypes.insert(t.dtype)
+            }
+        }
+        guard s.params <= options.maxParams else {
+            throw Rejection("PARAMS", String(format: "%.2fB parameters > %.2fB", Double(s.params) / 1e9, Double(options.maxParams) / 1e9))
+        }
+
+        // Tokenizer: present, and the teacher's.
+        guard names.contains("tokenizer.json") else { throw Rejection("TOKENIZER", "no tokenizer.json") }
+        let tok: Tokenizer
+        do { tok = try Tokenizer.load(path: "\(dir)/tokenizer.json") } catch let e as DistilError {
+            throw Rejection("TOKENIZER", e.message)
+        }
+        s.tokenizerHash = tok.identity.semanticHash
+        if let teacher = options.teacherTokenizer, tok.identity != teacher.identity {
+            throw Rejection("TOKENIZER", "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
+        }
+
+        // Architecture: one the engine runs.
+        do { try LanguageModel.validate(directory: dir) } catch let e as DistilError {
+            throw Rejection("ARCHITECTURE", e.message)
+        }
+        return s
+    }
+
+    func jsonObject(_ path: String) throws -> [String: Any] {
+        let bytes = try readFile(path, limit: 16 << 20)
+        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent) is not a JSON object")
+        }
+        return o
+    }
+
+    /// Reads only a shard's header (8-byte length, then the JSON), bounded before allocating.
+    func readHeader(_ path: String) throws -> SafetensorsHeader {
+        let r = try FileReader(path: path)
+        var len = [UInt8](repeating: 0, count: 8)
+        guard try len.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else {
+            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): empty file")
+        }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(len[i]) << (8 * UInt64(i)) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
+        guard n <= Checker.maxHeaderBytes, n + 8 <= UInt64(size ?? Int64.max) else {
+            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): header length \(n) is out of bounds")
+        }
+        var json = [UInt8](repeating: 0, count: Int(n))
+        guard try json.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header") }) else {
+            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): truncated header")
+        }
+        return try SafetensorsHeader.parse(len + json, name: (path as NSString).lastPathComponent, fileSize: size)
+    }
+}

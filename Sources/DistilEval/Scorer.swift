@@ -1,0 +1,99 @@
+import DistilFormats
+import DistilModel
+import DistilScore
+import Foundation
+
+/// Who a KL record belongs to (copied from the check verdict or given by flags).
+public struct StudentIdentity: Sendable {
+    public var model: String
+    public var uid: Int?
+    public var hotkey: String?
+    public var block: Int?
+    public var revision: String?
+    public var weightsSHA256: String?
+    public init(model: String, uid: Int? = nil, hotkey: String? = nil, block: Int? = nil, revision: String? = nil, weightsSHA256: String? = nil) {
+        self.model = model; self.uid = uid; self.hotkey = hotkey; self.block = block; self.revision = revision
+        self.weightsSHA256 = weightsSHA256
+    }
+
+    public init(check c: CheckVerdict) {
+        self.init(model: c.repo, uid: c.uid, hotkey: c.hotkey, block: c.block, revision: c.commit ?? c.revision,
+                  weightsSHA256: c.weights_sha256)
+    }
+}
+
+/// dl-kl's core: runs a student over every prompt+continuation of a teacher stream and computes
+/// KL(teacher || student) over the full vocabulary at every continuation position.
+///
+/// Logits at positions prompt_len-1 ... len-2 predict the continuation tokens; the LM head is run
+/// only for those, `chunkRows` positions at a time, each chunk folded into the statistics against
+/// the same number of teacher rows and the buffers reused: nothing of size [sequence x vocab] exists.
+public final class Scorer {
+    public let model: LanguageModel
+    public let identity: StudentIdentity
+    public let chunkRows: Int
+
+    public init(model: LanguageModel, identity: StudentIdentity, chunkRows: Int = 32) {
+        self.model = model
+        self.identity = identity
+        self.chunkRows = max(1, chunkRows)
+    }
+
+    /// Scores every prompt of the stream, calling `emit` with one record per prompt in stream order.
+    public func score(_ stream: TeacherStreamReader, emit: (KLRecord) throws -> Void) throws {
+        let h = stream.header
+        guard model.vocabSize == h.vocab_size else {
+            throw DistilError.input(identity.model, "vocabulary of \(model.vocabSize) does not match the teacher stream's \(h.vocab_size)")
+        }
+        let v = h.vocab_size
+        var teacherRows = [Float](repeating: 0, count: chunkRows * v)
+        let progress = Progress("\(identity.model)", total: h.n_prompts, unit: " prompts")
+        while let p = try stream.nextPrompt() {
+            let n = p.continuation_tokens.count
+            var stats = KLStats()
+            if n > 0 {
+                let tokens = p.prompt_tokens + p.continuation_tokens
+                guard !p.prompt_tokens.isEmpty else {
+                    throw DistilError.input(stream.name, "prompt '\(p.id)' has no prompt tokens")
+                }
+                let from = p.prompt_tokens.count - 1
+                var expectPos = from
+                try model.forward(tokens: Array(tokens[0..<(tokens.count - 1)]), logitsFrom: from, chunkRows: chunkRows) { first, rows, logits in
+                    guard first == expectPos, rows > 0, rows <= chunkRows else {
+                        throw DistilError("engine returned rows \(first)..<\(first + rows), expected from \(expectPos)", kind: .runtime)
+                    }
+                    expectPos += rows
+                    let got = try teacherRows.withUnsafeMutableBufferPointer { try stream.readRows(into: $0.baseAddress!, maxRows: rows) }
+                    guard got == rows else {
+                        throw DistilError.input(stream.name, "prompt '\(p.id)': \(got) teacher rows where \(rows) were expected")
+                    }
+                    teacherRows.withUnsafeBufferPointer { t in
+                        for r in 0..<rows {
+                            let point = KLKernel.klFromLogits(teacherLogProbs: t.baseAddress! + r * v,
+                                                              studentLogits: logits.baseAddress! + r * v, count: v)
+                            stats.add(point)
+                        }
+                    }
+                }
+                guard expectPos - from == n else {
+                    throw DistilError("engine scored \(expectPos - from) of \(n) positions", kind: .runtime)
+                }
+                if let bad = stats.values.first(where: { !$0.isFinite }) {
+                    throw DistilError.input(identity.model, "non-finite KL (\(bad)) on prompt '\(p.id)': the model's logits are not finite")
+                }
+            }
+            var r = KLRecord(model: identity.model, promptID: p.id, klMean: stats.mean, klStd: stats.std, nTokens: stats.count)
+            r.uid = identity.uid; r.hotkey = identity.hotkey; r.block = identity.block; r.revision = identity.revision
+            r.weights_sha256 = identity.weightsSHA256
+            if stats.count > 0 {
+                r.kl_max = stats.max; r.kl_p50 = stats.p50; r.kl_p90 = stats.p90
+                r.kl_p99 = stats.p99; r.top1_agree = stats.top1Agreement
+            }
+            r.teacher = h.teacher
+            try emit(r)
+            progress.advance()
+        }
+        progress.finish()
+    }
+}
+

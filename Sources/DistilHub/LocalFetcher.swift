@@ -1,0 +1,79 @@
+import DistilFormats
+import Foundation
+
+/// Fetching a model that already sits on disk: a directory or a file:// URL. The directory is
+/// untrusted: a symlink that leads outside it, or anything but regular files and folders, is an
+/// error outcome (data, not a tool failure).
+public enum LocalFetcher {
+    /// Whether a commitment's `repo` names a local model (a file:// URL, an absolute or ./ path,
+    /// or an existing directory).
+    public static func isLocal(_ repo: String) -> Bool {
+        repo.hasPrefix("file://") || repo.hasPrefix("/") || repo.hasPrefix("./") || repo.hasPrefix("../")
+            || FileManager.default.fileExists(atPath: repo)
+    }
+
+    public static func directory(of repo: String) -> String {
+        var p = repo
+        if p.hasPrefix("file://") { p.removeFirst(7) }
+        return URL(fileURLWithPath: p).standardizedFileURL.path
+    }
+
+    public static func fetch(_ c: Commitment, progress: Bool = true) -> Manifest {
+        let dir = directory(of: c.repo)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "not_found", message: "\(dir): no such directory")
+        }
+        guard isDir.boolValue else {
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: "\(dir): not a directory")
+        }
+        do {
+            let names = try listFiles(dir)
+            var files: [ManifestFile] = []
+            for n in names {
+                let full = dir + "/" + n
+                let size = (try FileManager.default.attributesOfItem(atPath: full)[.size] as? NSNumber)?.int64Value ?? 0
+                files.append(ManifestFile(name: n, size: size, sha256: try Hashing.sha256Hex(file: full)))
+            }
+            let weights = WeightFiles.identity(files.map { ($0.name, $0.sha256!) })
+            return Manifest(commitment: c, commit: "local", path: dir, files: files, outcome: "ok", weightsSHA256: weights)
+        } catch let e as DistilError {
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: e.message)
+        } catch {
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: "\(dir): \(error)")
+        }
+    }
+
+    /// Regular files below `dir` (relative names, sorted bytewise), skipping hidden entries
+    /// (".git", ".cache"); refuses symlinks that resolve outside the directory.
+    static func listFiles(_ dir: String) throws -> [String] {
+        let root = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
+        var out: [String] = []
+        func walk(_ rel: String) throws {
+            let here = rel.isEmpty ? dir : dir + "/" + rel
+            for name in try FileManager.default.contentsOfDirectory(atPath: here) where !name.hasPrefix(".") {
+                let relName = rel.isEmpty ? name : rel + "/" + name
+                let full = dir + "/" + relName
+                let attrs = try FileManager.default.attributesOfItem(atPath: full)
+                let type = attrs[.type] as? FileAttributeType
+                if type == .typeSymbolicLink {
+                    let target = URL(fileURLWithPath: full).resolvingSymlinksInPath().path
+                    guard target.hasPrefix(root + "/") else {
+                        throw DistilError.input(full, "symlink leads outside the model directory")
+                    }
+                    var isDir: ObjCBool = false
+                    FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
+                    if isDir.boolValue { try walk(relName) } else { out.append(relName) }
+                } else if type == .typeDirectory {
+                    try walk(relName)
+                } else if type == .typeRegular {
+                    out.append(relName)
+                } else {
+                    throw DistilError.input(full, "not a regular file")
+                }
+            }
+        }
+        try walk("")
+        return out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+}

@@ -1,0 +1,199 @@
+import DistilFormats
+
+/// Who a model is: the same (hotkey, repo, commit) is the same model forever; a new commit is a new
+/// model. `commit` is the check verdict's pinned commit, else the committed revision, else "".
+public struct ModelIdentity: Codable, Hashable, Comparable, Sendable {
+    public var hotkey: String
+    public var repo: String
+    public var commit: String
+
+    public init(hotkey: String, repo: String, commit: String) {
+        self.hotkey = hotkey; self.repo = repo; self.commit = commit
+    }
+
+    public init(_ c: CheckVerdict) {
+        self.init(hotkey: c.hotkey, repo: c.repo, commit: c.commit ?? c.revision ?? "")
+    }
+
+    public static func < (a: ModelIdentity, b: ModelIdentity) -> Bool {
+        (a.hotkey, a.repo, a.commit) < (b.hotkey, b.repo, b.commit)
+    }
+}
+
+/// The king as the state and the verdict record it.
+public struct KingRecord: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String
+    public var repo: String
+    public var revision: String?
+    public var commit: String?
+    /// The model's commitment block.
+    public var block: Int
+    /// The epoch block in which it took the crown (nil when no block was given).
+    public var crowned_block: Int?
+
+    public init(uid: Int, hotkey: String, repo: String, revision: String?, commit: String?, block: Int, crownedBlock: Int?) {
+        self.uid = uid; self.hotkey = hotkey; self.repo = repo; self.revision = revision; self.commit = commit
+        self.block = block; crowned_block = crownedBlock
+    }
+
+    public var identity: ModelIdentity { ModelIdentity(hotkey: hotkey, repo: repo, commit: commit ?? revision ?? "") }
+}
+
+/// A model's score over one epoch's prompts.
+public struct ScoreSummary: Codable, Equatable, Sendable {
+    /// Prompts scored (after dropping empty continuations).
+    public var n_prompts: Int
+    /// Mean over prompts of the per-prompt mean KL (nats).
+    public var mean_kl: Double
+    /// Sample standard deviation of the per-prompt KL.
+    public var std: Double
+    /// Standard error of the mean.
+    public var se: Double
+    /// 95% confidence interval of the mean (Student t, n − 1 degrees of freedom).
+    public var ci_low: Double
+    public var ci_high: Double
+
+    public init(_ s: SampleSummary) {
+        n_prompts = s.n; mean_kl = s.mean; std = s.std; se = s.se; ci_low = s.ci_low; ci_high = s.ci_high
+    }
+}
+
+/// One scored model in the state: kept forever so a model is scored once.
+public struct ScoredModel: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String
+    public var repo: String
+    public var revision: String?
+    public var commit: String?
+    /// Commitment block.
+    public var block: Int?
+    /// The epoch block it was (last) scored in.
+    public var scored_block: Int?
+    public var score: ScoreSummary
+    /// Flags of that epoch (see `ModelVerdict.flags`).
+    public var flags: [String]
+    /// `king`, `lost`, `dethroned` or `no_weight`.
+    public var outcome: String
+
+    public var identity: ModelIdentity { ModelIdentity(hotkey: hotkey, repo: repo, commit: commit ?? revision ?? "") }
+}
+
+/// The judge's memory across epochs (`state.json`). An empty object `{}` is the empty state.
+public struct JudgeState: Codable, Equatable, Sendable {
+    public static let currentVersion = 1
+    public var version: Int
+    public var king: KingRecord?
+    /// Every model ever scored, sorted by (repo, hotkey, commit).
+    public var models: [ScoredModel]
+
+    public init(king: KingRecord? = nil, models: [ScoredModel] = []) {
+        version = Self.currentVersion; self.king = king; self.models = models
+    }
+
+    enum CodingKeys: String, CodingKey { case version, king, models }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decodeIfPresent(Int.self, forKey: .version) ?? Self.currentVersion
+        guard version == Self.currentVersion else {
+            throw DistilError("unsupported state version \(version) (this judge reads version \(Self.currentVersion))")
+        }
+        king = try c.decodeIfPresent(KingRecord.self, forKey: .king)
+        models = try c.decodeIfPresent([ScoredModel].self, forKey: .models) ?? []
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(king, forKey: .king)     // explicit null: "no king yet"
+        try c.encode(models, forKey: .models)
+    }
+
+    /// The stored record of a model, if it was ever scored.
+    public func scored(_ id: ModelIdentity) -> ScoredModel? { models.first { $0.identity == id } }
+}
+
+/// One prompt's KL for one model.
+public struct PromptScore: Codable, Equatable, Sendable {
+    public var prompt_id: String
+    public var kl_mean: Double
+    public var kl_std: Double
+    public var n_tokens: Int
+}
+
+/// A model's result in one verdict.
+public struct ModelVerdict: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String?
+    public var repo: String
+    public var revision: String?
+    public var commit: String?
+    public var block: Int?
+    public var score: ScoreSummary
+    /// Why the model cannot get weight, if so: `DISQUALIFIED:<reason>` (check not ok),
+    /// `NOT_IN_CHECKS`, `STALE` (the uid's checked model is another one), `TEACHER_IN_DISGUISE`
+    /// (mean KL ≤ 1e-6), `COPY_OF:<uid>` (same per-prompt KL as an earlier commitment).
+    public var flags: [String]
+    public var eligible: Bool
+    /// `king` (kept the crown), `new_king`, `dethroned`, `lost`, `no_weight` (flagged).
+    public var outcome: String
+    /// This model minus the king, prompt by prompt (absent for the king and without a king).
+    public var vs_king: PairedComparison?
+    public var per_prompt: [PromptScore]
+}
+
+/// One weight entry, as btcli's set-weights takes them.
+public struct WeightEntry: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var weight: Double
+}
+
+/// The judge's output (`verdict.json`).
+public struct Verdict: Codable, Equatable, Sendable {
+    public var format: String
+    /// The epoch block (from --block, else the teacher stream's block).
+    public var block: Int?
+    public var epsilon: Double
+    public var teacher: TeacherRef?
+    /// Prompts every model was scored on (empty continuations dropped), sorted.
+    public var prompts: [String]
+    public var dropped_prompts: [String]
+    public var king_before: KingRecord?
+    public var king_after: KingRecord?
+    /// The uid that gets weight 1.0 (null: nobody).
+    public var winner: Int?
+    /// One sentence: why the winner won.
+    public var reason: String
+    /// Scored models, by uid.
+    public var models: [ModelVerdict]
+    /// Every uid in the checks, by uid: winner 1.0, others 0.0.
+    public var weights: [WeightEntry]
+    public var uids: [Int]
+    public var values: [Double]
+    public var tool: String
+
+    enum CodingKeys: String, CodingKey {
+        case format, block, epsilon, teacher, prompts, dropped_prompts, king_before, king_after, winner, reason,
+             models, weights, uids, values, tool
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(block, forKey: .block)
+        try c.encode(epsilon, forKey: .epsilon)
+        try c.encode(teacher, forKey: .teacher)
+        try c.encode(prompts, forKey: .prompts)
+        try c.encode(dropped_prompts, forKey: .dropped_prompts)
+        try c.encode(king_before, forKey: .king_before)
+        try c.encode(king_after, forKey: .king_after)
+        try c.encode(winner, forKey: .winner)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(models, forKey: .models)
+        try c.encode(weights, forKey: .weights)
+        try c.encode(uids, forKey: .uids)
+        try c.encode(values, forKey: .values)
+        try c.encode(tool, forKey: .tool)
+    }
+}

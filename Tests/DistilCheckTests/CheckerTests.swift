@@ -1,0 +1,169 @@
+import DistilCheck
+import DistilFormats
+import Foundation
+import XCTest
+
+/// Adversarial checkpoints built by the test itself, each rejected with its reason; a good one passes.
+final class CheckerTests: XCTestCase {
+    var root = ""
+    var tokenizerJSON: [UInt8] = []
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "distil-check-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        tokenizerJSON = try readFile(repo.appendingPathComponent("demo/tokenizer.json").path)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    /// A safetensors file with the given (name, dtype, shape) tensors, data filled with a byte pattern.
+    func safetensors(_ tensors: [(String, String, [Int])], fill: UInt8 = 1) -> [UInt8] {
+        var entries: [String] = []
+        var offset = 0
+        let size = ["BF16": 2, "F16": 2, "F32": 4, "F8_E4M3": 1, "I8": 1]
+        for (name, dtype, shape) in tensors {
+            let n = shape.reduce(1, *) * size[dtype]!
+            entries.append("\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + n)]}")
+            offset += n
+        }
+        var header = Array("{\(entries.joined(separator: ","))}".utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        var out = [UInt8]()
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
+        return out + header + [UInt8](repeating: fill, count: offset)
+    }
+
+    let goodTensors: [(String, String, [Int])] = [
+        ("model.embed_tokens.weight", "BF16", [512, 16]), ("model.norm.weight", "BF16", [16]),
+        ("model.layers.0.self_attn.q_proj.weight", "BF16", [16, 16]),
+    ]
+
+    var config: [String: Any] {
+        ["architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 512, "hidden_size": 16,
+         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
+         "intermediate_size": 32, "rms_norm_eps": 1e-6, "tie_word_embeddings": true]
+    }
+
+    /// Writes a model directory and returns its manifest (with real SHA-256 values).
+    func model(_ name: String, uid: Int, block: Int, hotkey: String? = nil, config: [String: Any]? = nil,
+               files: [String: [UInt8]] = [:], tensors: [(String, String, [Int])]? = nil, fill: UInt8 = 1) throws -> Manifest {
+        let dir = root + "/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var all: [String: [UInt8]] = [
+            "config.json": Array(try JSONSerialization.data(withJSONObject: config ?? self.config)),
+            "tokenizer.json": tokenizerJSON,
+            "model.safetensors": safetensors(tensors ?? goodTensors, fill: fill),
+        ]
+        for (k, v) in files { all[k] = v }
+        var list: [ManifestFile] = []
+        for (k, v) in all.sorted(by: { $0.key < $1.key }) {
+            try writeFileAtomically(dir + "/" + k, v)
+            list.append(ManifestFile(name: k, size: Int64(v.count), sha256: Hashing.sha256Hex(v)))
+        }
+        let c = Commitment(uid: uid, hotkey: hotkey ?? "hk\(uid)", block: block, repo: "test/\(name)")
+        return Manifest(commitment: c, commit: "local", path: dir, files: list, outcome: "ok",
+                        weightsSHA256: WeightFiles.identity(list.map { ($0.name, $0.sha256!) }))
+    }
+
+    func checker(maxParams: Int64 = 5_300_000_000) -> Checker {
+        var o = CheckOptions()
+        o.vocabSize = 512
+        o.maxParams = maxParams
+        return Checker(options: o)
+    }
+
+    func verdict(_ m: Manifest, maxParams: Int64 = 5_300_000_000) -> CheckVerdict { checker(maxParams: maxParams).check([m])[0] }
+
+    func testGoodModelPassesWithParameterCount() throws {
+        let v = verdict(try model("good", uid: 1, block: 10))
+        XCTAssertTrue(v.ok, v.message)
+        XCTAssertEqual(v.reason, "OK")
+        XCTAssertEqual(v.params, 512 * 16 + 16 + 256)
+    }
+
+    func testTooManyParameters() throws {
+        let v = verdict(try model("big", uid: 1, block: 10), maxParams: 8000)
+        XCTAssertEqual(v.reason, "PARAMS")
+        XCTAssertTrue(v.message.contains("> 0.00B") || v.message.contains("parameters >"), v.message)
+    }
+
+    func testFP8TensorIsQuantized() throws {
+        let v = verdict(try model("fp8", uid: 1, block: 10, tensors: goodTensors + [("model.layers.0.mlp.up_proj.weight", "F8_E4M3", [16, 16])]))
+        XCTAssertEqual(v.reason, "QUANTIZED")
+        XCTAssertTrue(v.message.contains("F8_E4M3"), v.message)
+    }
+
+    func testQuantizedTensorNamesAndConfig() throws {
+        let names = verdict(try model("gptq", uid: 1, block: 10, tensors: goodTensors + [("model.layers.0.mlp.up_proj.qweight", "F32", [4, 4])]))
+        XCTAssertEqual(names.reason, "QUANTIZED")
+        var c = config
+        c["quantization_config"] = ["quant_method": "gptq"]
+        XCTAssertEqual(verdict(try model("qcfg", uid: 1, block: 10, config: c)).reason, "QUANTIZED")
+    }
+
+    func testCustomCode() throws {
+        XCTAssertEqual(verdict(try model("py", uid: 1, block: 10, files: ["modeling_evil.py": Array("import os".utf8)])).reason, "CUSTOM_CODE")
+        var c = config
+        c["auto_map"] = ["AutoModelForCausalLM": "modeling_evil.Evil"]
+        XCTAssertEqual(verdict(try model("automap", uid: 1, block: 10, config: c)).reason, "CUSTOM_CODE")
+    }
+
+    func testBinWeightsBesideDecoySafetensors() throws {
+        let v = verdict(try model("decoy", uid: 1, block: 10, files: ["pytorch_model.bin": [1, 2, 3]]))
+        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertTrue(v.message.contains("pytorch_model.bin"), v.message)
+    }
+
+    func testVocabMismatch() throws {
+        var c = config
+        c["vocab_size"] = 1000
+        let v = verdict(try model("vocab", uid: 1, block: 10, config: c))
+        XCTAssertEqual(v.reason, "VOCAB")
+        XCTAssertEqual(v.message, "vocab_size 1000 != the teacher's 512")
+    }
+
+    func testHugeHeaderLengthIsRefused() throws {
+        var m = try model("hdr", uid: 1, block: 10)
+        var bytes = [UInt8](repeating: 0, count: 64)
+        bytes[7] = 0x80   // 2^63
+        try writeFileAtomically(m.path! + "/model.safetensors", bytes)
+        m.files = m.files.map { $0.name == "model.safetensors" ? ManifestFile(name: $0.name, size: 64, sha256: nil) : $0 }
+        let v = verdict(m)
+        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertFalse(v.ok)
+    }
+
+    func testCopyIsOwnedByEarliestCommitterWhateverTheOrder() throws {
+        let original = try model("orig", uid: 7, block: 100)
+        let copy = try model("copy", uid: 3, block: 200)   // identical bytes, later block
+        let verdicts = checker().check([copy, original])
+        XCTAssertEqual(verdicts[0].reason, "COPY")
+        XCTAssertTrue(verdicts[0].message.contains("uid 7"), verdicts[0].message)
+        XCTAssertTrue(verdicts[1].ok)
+        // Different weights are no copy.
+        let other = try model("other", uid: 4, block: 300, fill: 2)
+        XCTAssertTrue(checker().check([original, other])[1].ok)
+    }
+
+    func testOneCommitmentPerHotkey() throws {
+        let a = try model("a", uid: 1, block: 10, hotkey: "same")
+        let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
+        let v = checker().check([b, a])
+        XCTAssertEqual(v[0].reason, "DUPLICATE_HOTKEY")
+        XCTAssertTrue(v[1].ok)
+    }
+
+    func testFetchOutcomes() throws {
+        let c = Commitment(uid: 1, hotkey: "h", block: 1, repo: "x/y")
+        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "not_found")).reason, "REMOVED")
+        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "transient")).reason, "RETRY")
+        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "changed")).reason, "CHANGED")
+    }
+
+    func testTraversalNameIsRefused() throws {
+        var m = try model("trav", uid: 1, block: 10)
+        m.files.append(ManifestFile(name: "../../etc/passwd", size: 1, sha256: nil))
+        XCTAssertEqual(verdict(m).reason, "FORMAT")
+    }
+}

@@ -1,0 +1,96 @@
+import DistilEval
+import DistilFormats
+import DistilModel
+import Foundation
+import XCTest
+
+/// dl-teacher's and dl-kl's cores on the embedded demo checkpoints.
+final class EvalTests: XCTestCase {
+    var demo: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("demo").path
+    }
+
+    let prompts = [
+        PromptRecord(id: "p0", text: "", tokens: [10, 20, 30, 40, 50]),
+        PromptRecord(id: "p1", text: "", tokens: [7]),
+        PromptRecord(id: "p2", text: "", tokens: Array(100..<140)),
+    ]
+
+    func teacherStream(maxNew: Int, temperature: Double = 0, seed: String? = nil, batch: Int = 2) throws -> [UInt8] {
+        let lm = try LanguageModel.load(directory: demo + "/teacher", threads: 1)
+        var o = TeacherOptions()
+        o.maxNewTokens = maxNew; o.temperature = temperature; o.seed = seed; o.batch = batch
+        let header = TeacherHeader(teacher: TeacherRef(repo: "demo/teacher", revision: nil, weightsSHA256: nil, block: 1, blockHash: "00"),
+                                   tokenizerSHA256: nil, generation: GenerationSettings(maxNewTokens: maxNew, temperature: temperature, topP: 1, seed: seed),
+                                   vocabSize: lm.vocabSize, nPrompts: prompts.count)
+        let m = MemoryWriter()
+        let w = try TeacherStreamWriter(m, header: header)
+        try TeacherRunner(model: lm, tokenizer: nil, options: o).run(prompts, into: w)
+        try w.finish()
+        return m.bytes
+    }
+
+    func score(_ stream: [UInt8], model: String, chunk: Int = 7) throws -> [KLRecord] {
+        let lm = try LanguageModel.load(directory: demo + "/" + model, threads: 1)
+        var out: [KLRecord] = []
+        try Scorer(model: lm, identity: StudentIdentity(model: model), chunkRows: chunk)
+            .score(try TeacherStreamReader(ZstdReader(MemoryReader(stream)))) { out.append($0) }
+        return out
+    }
+
+    func testTeacherAgainstItselfScoresNearZeroAndStudentsDoNot() throws {
+        let stream = try teacherStream(maxNew: 12)
+        let selfKL = try score(stream, model: "teacher")
+        XCTAssertEqual(selfKL.map(\.prompt_id), ["p0", "p1", "p2"])
+        for r in selfKL {
+            XCTAssertEqual(r.n_tokens, 12)
+            // Decode-path rows vs prefill-path logits, stored as f16+f32top: only rounding remains.
+            XCTAssertLessThan(r.kl_mean, 1e-4, "\(r)")
+            XCTAssertEqual(r.top1_agree, 1.0)
+        }
+        let king = try score(stream, model: "king"), challenger = try score(stream, model: "challenger")
+        let mean = { (rs: [KLRecord]) in rs.map(\.kl_mean).reduce(0, +) / Double(rs.count) }
+        XCTAssertGreaterThan(mean(king), 0.05)
+        XCTAssertLessThan(mean(challenger), 0.99 * mean(king), "the demo challenger must beat the king by more than 1%")
+    }
+
+    func testDeterministicAndIndependentOfBatchAndChunk() throws {
+        let a = try teacherStream(maxNew: 9, batch: 1), b = try teacherStream(maxNew: 9, batch: 3)
+        XCTAssertEqual(a, b, "batching must not change the teacher stream")
+        let k1 = try score(a, model: "king", chunk: 1), k2 = try score(a, model: "king", chunk: 64)
+        for (x, y) in zip(k1, k2) { XCTAssertEqual(x.kl_mean, y.kl_mean, accuracy: 1e-9 * max(1, x.kl_mean)) }
+    }
+
+    func testSeededSamplingIsReproducibleAndDiffersFromGreedy() throws {
+        let s1 = try teacherStream(maxNew: 10, temperature: 1.0, seed: "abc/5")
+        let s2 = try teacherStream(maxNew: 10, temperature: 1.0, seed: "abc/5")
+        let s3 = try teacherStream(maxNew: 10, temperature: 1.0, seed: "abd/5")
+        XCTAssertEqual(s1, s2)
+        XCTAssertNotEqual(s1, s3)
+    }
+
+    func testSamplerGreedyAndNucleus() {
+        let logits: [Float] = [0, 3, 3, 1]
+        var rng = DistilRNG(domain: "sample", seed: "t")
+        XCTAssertEqual(Sampler.pick(logits, count: 4, temperature: 0, topP: 1, rng: &rng), 1, "ties go to the lowest id")
+        // A tiny top-p keeps only the most probable token (lowest id among equals).
+        for _ in 0..<20 { XCTAssertEqual(Sampler.pick(logits, count: 4, temperature: 1, topP: 0.01, rng: &rng), 1) }
+        var counts = [0, 0, 0, 0]
+        for _ in 0..<4000 { counts[Sampler.pick(logits, count: 4, temperature: 1, topP: 1, rng: &rng)] += 1 }
+        // softmax([0,3,3,1]) = [0.022, 0.457, 0.457, 0.062]
+        XCTAssertEqual(Double(counts[0]) / 4000, 0.022, accuracy: 0.012)
+        XCTAssertEqual(Double(counts[3]) / 4000, 0.062, accuracy: 0.015)
+    }
+
+    func testStudentWithOtherVocabularyIsRefused() throws {
+        let header = TeacherHeader(teacher: TeacherRef(repo: "t", revision: nil, weightsSHA256: nil, block: nil, blockHash: nil),
+                                   tokenizerSHA256: nil, generation: GenerationSettings(maxNewTokens: 1, temperature: 0, topP: 1, seed: nil),
+                                   vocabSize: 1000, nPrompts: 0)
+        let m = MemoryWriter()
+        try TeacherStreamWriter(m, header: header).finish()
+        XCTAssertThrowsError(try score(m.bytes, model: "king")) { e in
+            XCTAssertTrue("\(e)".contains("does not match the teacher stream's 1000"), "\(e)")
+        }
+    }
+}

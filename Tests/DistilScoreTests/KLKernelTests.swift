@@ -1,0 +1,151 @@
+@testable import DistilScore
+import Foundation
+import XCTest
+
+/// A small seeded generator for test data (SplitMix64).
+struct TestRNG {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+    mutating func gaussian() -> Double {
+        let u = max(uniform(), 1e-300), v = uniform()
+        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
+    }
+}
+
+/// Heavy-tailed synthetic rows: a Gaussian bulk, a tail of boosted tokens, a confident top.
+func makeRow(_ rng: inout TestRNG, count: Int, noise: Double) -> (teacher: [Float], student: [Float]) {
+    var logits = (0..<count).map { _ in rng.gaussian() * 2 }
+    for _ in 0..<max(1, count / 200) { logits[Int(rng.next() % UInt64(count))] += 6 + rng.uniform() * 8 }
+    logits[Int(rng.next() % UInt64(count))] += 18
+    let m = logits.max()!
+    let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
+    let teacher = logits.map { Float($0 - lse) }
+    let student = logits.map { Float($0 + rng.gaussian() * noise + 7.5) }
+    return (teacher, student)
+}
+
+/// Straightforward f64 reference on the same f32 inputs.
+func referenceKL(_ t: [Float], _ s: [Float]) -> Double {
+    let z = s.map(Double.init)
+    let m = z.max()!
+    let lse = m + log(z.reduce(0) { $0 + exp($1 - m) })
+    var kl = 0.0
+    for i in 0..<t.count where t[i] != -.infinity {
+        let lt = Double(t[i])
+        kl += exp(lt) * (lt - (z[i] - lse))
+    }
+    return kl
+}
+
+final class KLKernelTests: XCTestCase {
+    func kl(_ t: [Float], _ s: [Float]) -> KLPoint {
+        t.withUnsafeBufferPointer { tp in s.withUnsafeBufferPointer { sp in
+            KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count)
+        } }
+    }
+
+    func testFastExpIsAccurateToAboutOneUlp() {
+        var worst = 0.0
+        var x: Float = -87.0
+        while x < 80 {
+            let got = Double(FastExp.exp(x)), want = exp(Double(x))
+            worst = max(worst, abs(got - want) / want)
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 2.5e-7)   // ~2 ulp of f32 (ulp 1.19e-7 relative)
+        XCTAssertEqual(FastExp.exp(0), 1)
+        XCTAssertEqual(FastExp.exp(-Float.infinity), 0)
+        XCTAssertEqual(FastExp.exp(-100), 0)
+    }
+
+    func testMatchesF64ReferenceOnHeavyTailedRows() {
+        var rng = TestRNG(42)
+        for (count, noise) in [(248_320, 0.3), (248_320, 0.05), (50_003, 1.0), (1_000, 0.2), (13, 0.5)] {
+            let (t, s) = makeRow(&rng, count: count, noise: noise)
+            let ref = referenceKL(t, s)
+            let got = kl(t, s)
+            XCTAssertLessThan(abs(got.kl - ref) / ref, 1e-6, "count \(count) noise \(noise): \(got.kl) vs \(ref)")
+            XCTAssertEqual(got.teacherTop, t.indices.max(by: { t[$0] < t[$1] })!)
+            XCTAssertEqual(got.studentTop, s.indices.max(by: { s[$0] < s[$1] })!)
+        }
+    }
+
+    func testIdenticalDistributionsGiveZero() {
+        var rng = TestRNG(7)
+        let (t, _) = makeRow(&rng, count: 10_000, noise: 0)
+        // The student's logits are the teacher's log-probs shifted by a constant.
+        let got = kl(t, t.map { $0 + 3 })
+        XCTAssertLessThan(abs(got.kl), 1e-6)
+        XCTAssertEqual(got.studentTop, got.teacherTop)
+    }
+
+    func testMinusInfinityTeacherContributesZero() {
+        var t: [Float] = [log(0.5), log(0.5), -.infinity, -.infinity]
+        let s: [Float] = [0, 0, -.infinity, 5]   // student -inf where the teacher is also -inf: fine
+        var r = kl(t, s)
+        XCTAssertTrue(r.kl.isFinite)
+        XCTAssertEqual(r.kl, referenceKL(t, s), accuracy: 1e-6 * referenceKL(t, s))
+        t = [0, -.infinity]
+        r = kl(t, [-.infinity, 0])                 // the student gives zero probability to the teacher's token
+        XCTAssertEqual(r.kl, .infinity)
+    }
+
+    func testNaNAnywhereGivesNaN() {
+        var rng = TestRNG(3)
+        let (t, s) = makeRow(&rng, count: 1_001, noise: 0.2)
+        for i in [0, 500, 1_000] {
+            var t2 = t; t2[i] = .nan
+            XCTAssertTrue(kl(t2, s).kl.isNaN, "teacher NaN at \(i)")
+            var s2 = s; s2[i] = .nan
+            XCTAssertTrue(kl(t, s2).kl.isNaN, "student NaN at \(i)")
+        }
+    }
+
+    func testTiesGoToTheLowestIndex() {
+        let t: [Float] = Array(repeating: log(1.0 / 20), count: 20)
+        let r = kl(t, Array(repeating: 1, count: 20))
+        XCTAssertEqual(r.teacherTop, 0)
+        XCTAssertEqual(r.studentTop, 0)
+        XCTAssertEqual(r.kl, 0, accuracy: 1e-6)
+    }
+
+    func testLogSoftmaxMatchesReferenceAndWorksInPlace() {
+        var rng = TestRNG(11)
+        var z = (0..<10_007).map { _ in Float(rng.gaussian() * 4 + 20) }
+        let zd = z.map(Double.init)
+        let m = zd.max()!
+        let lse = m + log(zd.reduce(0) { $0 + exp($1 - m) })
+        let got = z.withUnsafeMutableBufferPointer { p in KLKernel.logSoftmax(p.baseAddress!, into: p.baseAddress!, count: p.count) }
+        XCTAssertEqual(got, lse, accuracy: 1e-9 * abs(lse))
+        for i in stride(from: 0, to: z.count, by: 97) {
+            XCTAssertEqual(Double(z[i]), zd[i] - lse, accuracy: 4e-6)
+        }
+        let total = z.reduce(0.0) { $0 + exp(Double($1)) }
+        XCTAssertEqual(total, 1, accuracy: 1e-5)
+    }
+
+    func testStatsAccumulator() {
+        var st = KLStats()
+        for (i, v) in [0.5, 0.1, 0.4, 0.2, 0.3, 1.0, 0.7, 0.6, 0.9, 0.8].enumerated() {
+            st.add(KLPoint(kl: v, studentTop: i % 2, teacherTop: 0))
+        }
+        XCTAssertEqual(st.mean, 0.55, accuracy: 1e-15)
+        XCTAssertEqual(st.std, (0.0825 as Double).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(st.max, 1.0)
+        XCTAssertEqual(st.p50, 0.5)
+        XCTAssertEqual(st.p90, 0.9)
+        XCTAssertEqual(st.p99, 1.0)
+        XCTAssertEqual(st.top1Agreement, 0.5)
+        st.add(kl: .nan, agree: false)
+        XCTAssertTrue(st.mean.isNaN)
+        XCTAssertTrue(st.p50.isNaN)
+    }
+}
