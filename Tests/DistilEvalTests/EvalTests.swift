@@ -58,8 +58,11 @@ final class EvalTests: XCTestCase {
     func testDeterministicAndIndependentOfBatchAndChunk() throws {
         let a = try teacherStream(maxNew: 9, batch: 1), b = try teacherStream(maxNew: 9, batch: 3)
         XCTAssertEqual(a, b, "batching must not change the teacher stream")
+        // Same flags: identical results. Another LM-head chunk size changes only float rounding
+        // (OpenBLAS picks other kernels for other matrix shapes): within 1e-6 relative.
         let k1 = try score(a, model: "king", chunk: 1), k2 = try score(a, model: "king", chunk: 64)
-        for (x, y) in zip(k1, k2) { XCTAssertEqual(x.kl_mean, y.kl_mean, accuracy: 1e-9 * max(1, x.kl_mean)) }
+        XCTAssertEqual(try score(a, model: "king", chunk: 64), k2)
+        for (x, y) in zip(k1, k2) { XCTAssertEqual(x.kl_mean, y.kl_mean, accuracy: 1e-6 * max(1, x.kl_mean)) }
     }
 
     func testSeededSamplingIsReproducibleAndDiffersFromGreedy() throws {

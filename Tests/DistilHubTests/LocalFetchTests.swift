@@ -1,0 +1,38 @@
+import DistilFormats
+import DistilHub
+import Foundation
+import XCTest
+
+final class LocalFetchTests: XCTestCase {
+    var dir = ""
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "distil-fetch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/model/sub", withIntermediateDirectories: true)
+        try writeFileAtomically(dir + "/model/config.json", Array("{}".utf8))
+        try writeFileAtomically(dir + "/model/model.safetensors", [1, 2, 3])
+        try writeFileAtomically(dir + "/model/sub/extra.txt", Array("x".utf8))
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testManifestListsFilesWithHashes() throws {
+        let m = LocalFetcher.fetch(Commitment(uid: 4, hotkey: "h", block: 9, repo: "file://" + dir + "/model"))
+        XCTAssertEqual(m.outcome, "ok")
+        XCTAssertEqual(m.files.map(\.name), ["config.json", "model.safetensors", "sub/extra.txt"])
+        XCTAssertEqual(m.files[1].sha256, Hashing.sha256Hex([1, 2, 3] as [UInt8]))
+        XCTAssertEqual(m.files[1].size, 3)
+        XCTAssertEqual(m.weights_sha256, Hashing.sha256Hex("model.safetensors\t\(Hashing.sha256Hex([1, 2, 3] as [UInt8]))\n"))
+        XCTAssertEqual(m.uid, 4)
+    }
+
+    func testMissingDirectoryIsNotFound() {
+        let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/nope"))
+        XCTAssertEqual(m.outcome, "not_found")
+    }
+
+    func testSymlinkOutOfTheDirectoryIsRefused() throws {
+        try FileManager.default.createSymbolicLink(atPath: dir + "/model/escape", withDestinationPath: "/etc/passwd")
+        let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))
+        XCTAssertEqual(m.outcome, "error")
+        XCTAssertTrue(m.message!.contains("outside the model directory"), m.message!)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class DistilHubTestsPlaceholder: XCTestCase { func testNothing() {} }
