@@ -60,3 +60,25 @@ public struct KLStats: Sendable {
     /// Fraction of positions where the student's top token is the teacher's.
     public var top1Agreement: Double { values.isEmpty ? 0 : Double(agree) / Double(values.count) }
 }
+
+import DistilFormats
+
+extension KLStats {
+    /// A KL record for one (model, prompt) from these statistics: `kl_mean`, `kl_std`, `n_tokens`,
+    /// `kl_max`, the percentiles and `top1_agree` (the optional ones absent when no position was
+    /// scored). The caller fills in the model's identity and the teacher reference. A NaN position
+    /// makes `kl_mean` NaN, which JSON cannot hold: check `mean.isNaN` and report it instead.
+    public func record(model: String, promptID: String) -> KLRecord {
+        var r = KLRecord(model: model, promptID: promptID, klMean: mean, klStd: std, nTokens: count)
+        if count > 0 {
+            let sorted = values.sorted()
+            func pct(_ q: Double) -> Double {
+                sorted[Swift.max(1, Swift.min(sorted.count, Int((q * Double(sorted.count) / 100).rounded(.up)))) - 1]
+            }
+            r.kl_max = sorted.last
+            r.kl_p50 = pct(50); r.kl_p90 = pct(90); r.kl_p99 = pct(99)
+            r.top1_agree = top1Agreement
+        }
+        return r
+    }
+}

@@ -20,12 +20,13 @@ public final class Tokenizer {
     let byteIDs: [Int]              // id of each single byte's symbol
     let added: [(content: [Unicode.Scalar], id: Int, special: Bool)]
     let addedByID: [Int: String]
+    let addedFirst: Set<UInt32>
     let nfc: Bool
     let pre: PreTokenizer
     let ignoreMerges: Bool
     public private(set) var identity: TokenizerIdentity
     public let vocabSize: Int
-    var cache: [String: [Int]] = [:]
+    var cache: [ArraySlice<UInt8>: [Int]] = [:]
 
     /// `path`: a tokenizer.json file or a directory with one.
     public static func load(path: String) throws -> Tokenizer {
@@ -38,63 +39,66 @@ public final class Tokenizer {
 
     public init(json bytes: [UInt8], name: String) throws {
         func bad(_ what: String) -> DistilError { DistilError.input(name, what) }
-        guard let root = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw bad("not a JSON object (or not valid UTF-8 JSON)")
-        }
+        let root = try JSONValue.parse(bytes, name: name)
+        guard root.object != nil else { throw bad("not a JSON object") }
         // Normalizer: NFC or none.
         switch root["normalizer"] {
-        case nil, is NSNull: nfc = false
-        case let n as [String: Any] where (n["type"] as? String) == "NFC": nfc = true
-        case let n as [String: Any]: throw bad("unsupported normalizer \((n["type"] as? String) ?? "?")")
+        case nil, .null?: nfc = false
+        case .object?:
+            guard root["normalizer"]?["type"]?.string == "NFC" else {
+                throw bad("unsupported normalizer \(root["normalizer"]?["type"]?.string ?? "?")")
+            }
+            nfc = true
         default: throw bad("normalizer is not an object")
         }
         // Pre-tokenizer: Sequence[Split(known regex, Isolated), ByteLevel(add_prefix_space false, use_regex false)].
-        guard let p = root["pre_tokenizer"] as? [String: Any], (p["type"] as? String) == "Sequence",
-              let list = p["pretokenizers"] as? [[String: Any]], list.count == 2 else {
+        guard let p = root["pre_tokenizer"], p["type"]?.string == "Sequence",
+              let list = p["pretokenizers"]?.array, list.count == 2 else {
             throw bad("unsupported pre_tokenizer: expected a Sequence of Split and ByteLevel")
         }
-        guard (list[0]["type"] as? String) == "Split", let pat = list[0]["pattern"] as? [String: Any],
-              let regex = pat["Regex"] as? String else { throw bad("unsupported pre_tokenizer: the first step must be a regex Split") }
-        guard let known = SplitPattern(regex: regex) else { throw bad("unsupported Split pattern \(regex.prefix(60))") }
-        guard ((list[0]["behavior"] as? String) ?? "").lowercased() == "isolated", (list[0]["invert"] as? Bool) != true else {
-            throw bad("unsupported Split behaviour \(list[0]["behavior"] ?? "?")")
+        guard list[0]["type"]?.string == "Split", let regex = list[0]["pattern"]?["Regex"]?.string else {
+            throw bad("unsupported pre_tokenizer: the first step must be a regex Split")
         }
-        guard (list[1]["type"] as? String) == "ByteLevel", (list[1]["add_prefix_space"] as? Bool) != true,
-              (list[1]["use_regex"] as? Bool) == false else {
+        guard let known = SplitPattern(regex: regex) else { throw bad("unsupported Split pattern \(regex.prefix(60))") }
+        guard (list[0]["behavior"]?.string ?? "").lowercased() == "isolated", list[0]["invert"]?.bool != true else {
+            throw bad("unsupported Split behaviour \(list[0]["behavior"]?.string ?? "?")")
+        }
+        guard list[1]["type"]?.string == "ByteLevel", list[1]["add_prefix_space"]?.bool != true,
+              list[1]["use_regex"]?.bool == false else {
             throw bad("unsupported pre_tokenizer step: expected ByteLevel without prefix space and without regex")
         }
         pre = PreTokenizer(pattern: known)
-        if let d = root["decoder"] as? [String: Any], (d["type"] as? String) != "ByteLevel" {
-            throw bad("unsupported decoder \((d["type"] as? String) ?? "?")")
+        if let d = root["decoder"], !d.isNull, d["type"]?.string != "ByteLevel" {
+            throw bad("unsupported decoder \(d["type"]?.string ?? "?")")
         }
         // Model: BPE.
-        guard let model = root["model"] as? [String: Any], (model["type"] as? String) == "BPE" else {
-            throw bad("unsupported model: expected BPE")
-        }
-        guard let v = model["vocab"] as? [String: Any] else { throw bad("BPE model has no vocab object") }
+        guard let model = root["model"], model["type"]?.string == "BPE" else { throw bad("unsupported model: expected BPE") }
+        guard let v = model["vocab"]?.object else { throw bad("BPE model has no vocab object") }
         guard v.count <= 4_000_000 else { throw bad("vocab of \(v.count) entries is implausible") }
         var vocab = [String: Int](minimumCapacity: v.count)
         var idToToken = [Int: String](minimumCapacity: v.count)
-        for (tok, idAny) in v {
-            guard let id = idAny as? Int, id >= 0, id < 4_000_000, !(String(describing: type(of: idAny)).contains("Bool")) else {
-                throw bad("vocab entry '\(tok.prefix(40))' has id \(idAny), expected an integer in 0..<4000000")
+        for (tok, idValue) in v {
+            guard let id = idValue.int, id >= 0, id < 4_000_000 else {
+                throw bad("vocab entry '\(tok.prefix(40))' has \(idValue.typeName), expected an integer id in 0..<4000000")
             }
             if idToToken[id] != nil { throw bad("vocab id \(id) is assigned twice") }
             vocab[tok] = id
             idToToken[id] = tok
         }
-        ignoreMerges = (model["ignore_merges"] as? Bool) ?? false
-        guard let mlist = model["merges"] as? [Any] else { throw bad("BPE model has no merges list") }
+        ignoreMerges = model["ignore_merges"]?.bool ?? false
+        guard let mlist = model["merges"]?.array else { throw bad("BPE model has no merges list") }
         guard mlist.count <= 4_000_000 else { throw bad("\(mlist.count) merges is implausible") }
         var merges = [UInt64: (rank: Int32, id: Int32)](minimumCapacity: mlist.count)
+        var mergeText: [UInt8] = []
+        mergeText.reserveCapacity(mlist.count * 12)
         for (rank, m) in mlist.enumerated() {
             let l: String, r: String
-            if let s = m as? String {
+            if let s = m.string {
                 let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
                 guard parts.count == 2 else { throw bad("merge \(rank) '\(s.prefix(40))' is not 'a b'") }
                 l = String(parts[0]); r = String(parts[1])
-            } else if let pair = m as? [String], pair.count == 2 {
-                l = pair[0]; r = pair[1]
+            } else if let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
+                l = a; r = b
             } else {
                 throw bad("merge \(rank) is neither 'a b' nor a pair of strings")
             }
@@ -103,6 +107,7 @@ public final class Tokenizer {
             }
             let key = UInt64(li) << 32 | UInt64(ri)
             if merges[key] == nil { merges[key] = (Int32(rank), Int32(mi)) }
+            mergeText.append(contentsOf: "m \(li) \(ri)\n".utf8)
         }
         // Every byte must have a symbol.
         var byteIDs = [Int](repeating: 0, count: 256)
@@ -113,11 +118,11 @@ public final class Tokenizer {
         // Added tokens.
         var added: [(content: [Unicode.Scalar], id: Int, special: Bool)] = []
         var addedByID: [Int: String] = [:]
-        for a in (root["added_tokens"] as? [[String: Any]]) ?? [] {
-            guard let content = a["content"] as? String, let id = a["id"] as? Int, id >= 0, id < 4_000_000, !content.isEmpty else {
+        for a in root["added_tokens"]?.array ?? [] {
+            guard let content = a["content"]?.string, let id = a["id"]?.int, id >= 0, id < 4_000_000, !content.isEmpty else {
                 throw bad("added token entry lacks content or id")
             }
-            added.append((Array(content.unicodeScalars), id, (a["special"] as? Bool) ?? false))
+            added.append((Array(content.unicodeScalars), id, a["special"]?.bool ?? false))
             addedByID[id] = content
         }
         added.sort { $0.content.count > $1.content.count }   // longest match first
@@ -127,14 +132,23 @@ public final class Tokenizer {
         self.byteIDs = byteIDs
         self.added = added
         self.addedByID = addedByID
+        addedFirst = Set(added.map { $0.content[0].value })
         vocabSize = max((idToToken.keys.max() ?? -1), (addedByID.keys.max() ?? -1)) + 1
 
-        // Identity: the semantic content, canonically serialized.
+        // Identity: the semantic content, canonically serialized (docs/FORMATS.md, tokenizer identity).
+        var canon: [UInt8] = Array("distil-tokenizer-identity/1\nnormalizer \(nfc ? "NFC" : "none")\npre \(known.rawValue)\nignore_merges \(ignoreMerges)\n".utf8)
+        canon.reserveCapacity(canon.count + bytes.count / 2)
+        for id in idToToken.keys.sorted() {
+            canon.append(contentsOf: "v \(id) ".utf8); canon.append(contentsOf: idToToken[id]!.utf8); canon.append(0x0A)
+        }
+        canon.append(contentsOf: mergeText)
+        for a in added.sorted(by: { $0.id < $1.id }) {
+            canon.append(contentsOf: "a \(a.id) \(a.special) ".utf8)
+            canon.append(contentsOf: String(String.UnicodeScalarView(a.content)).utf8)
+            canon.append(0x0A)
+        }
         var h = Hashing.Hasher()
-        h.update("distil-tokenizer-identity/1\nnormalizer \(nfc ? "NFC" : "none")\npre \(known.rawValue)\nignore_merges \(ignoreMerges)\n")
-        for id in idToToken.keys.sorted() { h.update("v \(id) "); h.update(Array(idToToken[id]!.utf8)); h.update("\n") }
-        for m in mlist { h.update("m "); h.update((m as? String) ?? ((m as? [String])?.joined(separator: " ") ?? "")); h.update("\n") }
-        for a in added.sorted(by: { $0.id < $1.id }) { h.update("a \(a.id) \(a.special) "); h.update(String(String.UnicodeScalarView(a.content))); h.update("\n") }
+        h.update(canon)
         identity = TokenizerIdentity(semanticHash: h.finalizeHex(), referenceHash: "")
         var r = Hashing.Hasher()
         for text in Tokenizer.referenceTexts { r.update(encode(text).map(String.init).joined(separator: ",")); r.update("\n") }
@@ -164,7 +178,7 @@ public final class Tokenizer {
         var segStart = 0
         var i = 0
         while i < scalars.count {
-            if let a = addedMatch(scalars, i) {
+            if addedFirst.contains(scalars[i].value), let a = addedMatch(scalars, i) {
                 encodeOrdinary(scalars[segStart..<i], into: &out)
                 out.append(a.id)
                 i += a.content.count
@@ -195,11 +209,29 @@ public final class Tokenizer {
             let s = String(decoding: String(String.UnicodeScalarView(scalars))._nfcCodeUnits, as: UTF8.self)
             scalars = Array(s.unicodeScalars)
         }
+        // UTF-8 of the segment with each scalar's byte offset, so pieces are byte slices.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(scalars.count + 8)
+        var offsets = [Int](repeating: 0, count: scalars.count + 1)
+        for (k, sc) in scalars.enumerated() {
+            offsets[k] = bytes.count
+            let v = sc.value
+            if v < 0x80 { bytes.append(UInt8(v)) }
+            else if v < 0x800 { bytes.append(UInt8(0xC0 | (v >> 6))); bytes.append(UInt8(0x80 | (v & 0x3F))) }
+            else if v < 0x10000 {
+                bytes.append(UInt8(0xE0 | (v >> 12))); bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+            } else {
+                bytes.append(UInt8(0xF0 | (v >> 18))); bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+                bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+            }
+        }
+        offsets[scalars.count] = bytes.count
         for r in pre.split(scalars) {
-            let piece = String(String.UnicodeScalarView(scalars[r]))
+            let piece = bytes[offsets[r.lowerBound]..<offsets[r.upperBound]]
+            if piece.count == 1 { out.append(byteIDs[Int(piece.first!)]); continue }
             if let hit = cache[piece] { out.append(contentsOf: hit); continue }
-            let ids = bpe(Array(piece.utf8))
-            if cache.count < 100_000 { cache[piece] = ids }
+            let ids = bpe(Array(piece))
+            if cache.count < 200_000 { cache[ArraySlice(Array(piece))] = ids }
             out.append(contentsOf: ids)
         }
     }

@@ -62,6 +62,9 @@ struct JudgeCommand: DistilTool {
         let before = try JudgeIO.readState(state)
         let (verdict, after) = try Judge.judge(checks: checks, records: records, state: before,
                                                options: JudgeOptions(epsilon: epsilon, block: block))
+        if let b = block, let tb = verdict.teacher?.block, b != tb {
+            Log.warn("--block \(b) differs from the teacher stream's block \(tb)")
+        }
         let bytes = try JudgeIO.encode(verdict)
         if let out {
             try writeFileAtomically(out, bytes)

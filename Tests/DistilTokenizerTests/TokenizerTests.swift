@@ -61,7 +61,10 @@ final class TokenizerTests: XCTestCase {
 
     func testHostileTokenizerJSONIsAClearError() {
         let bad: [(String, String)] = [
-            ("not json", "not a JSON object"),
+            ("not json", "invalid JSON at byte 0"),
+            ("[1,2]", "not a JSON object"),
+            (String(repeating: "[", count: 100_000), "nested deeper than 64"),
+            (#"{"model":{"type":"BPE","vocab":{"a":"x"}}}"#, "unsupported pre_tokenizer"),
             (#"{"normalizer":{"type":"NFKC"}}"#, "unsupported normalizer NFKC"),
             (#"{"pre_tokenizer":{"type":"Whitespace"}}"#, "unsupported pre_tokenizer"),
             (#"{"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated"},{"type":"ByteLevel","use_regex":false}]}}"#, "unsupported Split pattern"),
