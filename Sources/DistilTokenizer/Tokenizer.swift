@@ -26,7 +26,7 @@ public final class Tokenizer {
     let ignoreMerges: Bool
     public private(set) var identity: TokenizerIdentity
     public let vocabSize: Int
-    var cache: [ArraySlice<UInt8>: [Int]] = [:]
+    var cache = PieceCache()
 
     /// `path`: a tokenizer.json file or a directory with one.
     public static func load(path: String) throws -> Tokenizer {
@@ -226,13 +226,17 @@ public final class Tokenizer {
             }
         }
         offsets[scalars.count] = bytes.count
-        for r in pre.split(scalars) {
-            let piece = bytes[offsets[r.lowerBound]..<offsets[r.upperBound]]
-            if piece.count == 1 { out.append(byteIDs[Int(piece.first!)]); continue }
-            if let hit = cache[piece] { out.append(contentsOf: hit); continue }
-            let ids = bpe(Array(piece))
-            if cache.count < 200_000 { cache[ArraySlice(Array(piece))] = ids }
-            out.append(contentsOf: ids)
+        bytes.withUnsafeBufferPointer { all in
+            for r in pre.split(scalars) {
+                let lo = offsets[r.lowerBound], hi = offsets[r.upperBound]
+                if hi - lo == 1 { out.append(byteIDs[Int(all[lo])]); continue }
+                let piece = UnsafeBufferPointer(rebasing: all[lo..<hi])
+                let h = PieceCache.hash(piece)
+                if cache.lookup(piece, hash: h, into: &out) { continue }
+                let ids = bpe(Array(piece))
+                cache.insert(piece, hash: h, ids: ids)
+                out.append(contentsOf: ids)
+            }
         }
     }
 
