@@ -18,10 +18,13 @@ public struct ModelConfig: Sendable {
     public var tieWordEmbeddings: Bool?
     public var attentionBias: Bool
     public var eosTokenIDs: [Int]
+    /// Qwen3.5 hybrid fields (nil for the dense Llama family).
+    public var hybrid: HybridConfig?
 
     /// The dense families this engine runs (Qwen3 with q/k norms, Qwen2 with q/k/v biases, Llama).
     public static let supported: [String: String] = [
         "qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM",
+        "qwen3_5": "Qwen3_5ForCausalLM", "qwen3_5_text": "Qwen3_5ForConditionalGeneration",
     ]
 
     public static func load(directory: String) throws -> ModelConfig {
@@ -38,6 +41,7 @@ public struct ModelConfig: Sendable {
             throw DistilError.input(path, "unsupported architecture \(arch) (model_type \(mtype)); the engine runs \(supported.values.sorted().joined(separator: ", "))")
         }
         if let scaling = (c["rope_scaling"] as? [String: Any]) ?? (c["rope_parameters"] as? [String: Any]),
+           !(mtype.hasPrefix("qwen3_5") && (scaling["rope_type"] as? String) == "default"),
            let kind = (scaling["rope_type"] ?? scaling["type"]) as? String, kind != "default" {
             throw DistilError.input(path, "unsupported architecture \(arch): rope scaling '\(kind)' is not implemented")
         }
@@ -63,6 +67,25 @@ public struct ModelConfig: Sendable {
         let eos: [Int]
         if let e = c["eos_token_id"] as? [Any] { eos = e.compactMap { ($0 as? NSNumber)?.intValue } }
         else if let e = (c["eos_token_id"] as? NSNumber)?.intValue { eos = [e] } else { eos = [] }
+        var hybrid: HybridConfig?
+        if mtype.hasPrefix("qwen3_5") {
+            guard let types = c["layer_types"] as? [String], types.count == (c["num_hidden_layers"] as? Int) else {
+                throw DistilError.input(path, "layer_types must list one type per layer")
+            }
+            for t in types where t != "linear_attention" && t != "full_attention" {
+                throw DistilError.input(path, "unsupported layer type \(t)")
+            }
+            let rp = (c["rope_parameters"] as? [String: Any]) ?? [:]
+            let factor = (rp["partial_rotary_factor"] as? NSNumber)?.doubleValue ?? (c["partial_rotary_factor"] as? NSNumber)?.doubleValue ?? 1
+            hybrid = HybridConfig(
+                layerTypes: types,
+                linearKeyHeads: try int("linear_num_key_heads", 1...1024), linearValueHeads: try int("linear_num_value_heads", 1...1024),
+                linearKeyDim: try int("linear_key_head_dim", 1...4096), linearValueDim: try int("linear_value_head_dim", 1...4096),
+                convKernel: try int("linear_conv_kernel_dim", 1...64), partialRotaryFactor: factor)
+            guard hybrid!.linearValueHeads % hybrid!.linearKeyHeads == 0 else {
+                throw DistilError.input(path, "linear_num_value_heads is not a multiple of linear_num_key_heads")
+            }
+        }
         return ModelConfig(
             architecture: arch, modelType: mtype,
             vocabSize: try int("vocab_size", 1...4_000_000), hiddenSize: hidden,
@@ -71,7 +94,7 @@ public struct ModelConfig: Sendable {
             rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
             ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
             attentionBias: mtype == "qwen2" || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
-            eosTokenIDs: eos)
+            eosTokenIDs: eos, hybrid: hybrid)
     }
 }
 
@@ -82,4 +105,15 @@ func generationEOS(directory: String, fallback: [Int]) -> [Int] {
     if let e = o["eos_token_id"] as? [Any] { return e.compactMap { ($0 as? NSNumber)?.intValue } }
     if let e = (o["eos_token_id"] as? NSNumber)?.intValue { return [e] }
     return fallback
+}
+
+/// The Qwen3.5 text model's extra configuration.
+public struct HybridConfig: Sendable {
+    public var layerTypes: [String]
+    public var linearKeyHeads: Int
+    public var linearValueHeads: Int
+    public var linearKeyDim: Int
+    public var linearValueDim: Int
+    public var convKernel: Int
+    public var partialRotaryFactor: Double
 }

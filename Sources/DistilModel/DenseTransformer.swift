@@ -13,7 +13,7 @@ struct DenseLayer {
 }
 
 /// Key/value cache of one sequence: per layer [capacity x kvHeads*headDim].
-final class KVCache {
+final class KVCache: SequenceState {
     var k: [[Float]]
     var v: [[Float]]
     var length = 0
@@ -27,7 +27,11 @@ final class KVCache {
 
 /// The Llama-family decoder (Llama, Qwen2 with q/k/v biases, Qwen3 with per-head q/k RMSNorm):
 /// pre-norm attention with rotary positions (rotate-half), grouped-query heads, SwiGLU MLP.
-final class DenseTransformer {
+final class DenseTransformer: Network {
+    var config: ModelConfig { c }
+    func makeState(capacity: Int) -> SequenceState { KVCache(layers: c.layers, capacity: capacity, width: c.kvHeads * c.headDim) }
+    func run(_ tokens: [Int], state: SequenceState) throws -> [Float] { try run(tokens, cache: state as! KVCache) }
+
     let c: ModelConfig
     let embed: [Float]          // [vocab x hidden]
     let lmHead: [Float]?        // nil: tied to embed
@@ -74,27 +78,12 @@ final class DenseTransformer {
 
     var head: [Float] { lmHead ?? embed }
 
-    /// Y[T x out] = X[T x in] W^T (+ bias).
     func linear(_ x: [Float], _ t: Int, _ w: [Float], out: Int, inDim: Int, bias: [Float]? = nil) -> [Float] {
-        var y = [Float](repeating: 0, count: t * out)
-        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
-            BLAS.gemmNT(m: t, n: out, k: inDim, a: xp.baseAddress!, lda: inDim, b: wp.baseAddress!, ldb: inDim, c: yp.baseAddress!, ldc: out)
-        } } }
-        if let bias { for r in 0..<t { for j in 0..<out { y[r * out + j] += bias[j] } } }
-        return y
+        Ops.linear(x, t, w, out: out, inDim: inDim, bias: bias)
     }
 
-    /// RMSNorm over rows of width `n`: w * x / sqrt(mean(x^2) + eps), sums in f64.
     func rmsNorm(_ x: inout [Float], rows: Int, n: Int, weight: [Float]) {
-        let eps = c.rmsNormEps
-        x.withUnsafeMutableBufferPointer { p in
-            for r in 0..<rows {
-                var ss = 0.0
-                for j in 0..<n { let v = Double(p[r * n + j]); ss += v * v }
-                let inv = Float(1.0 / (ss / Double(n) + eps).squareRoot())
-                for j in 0..<n { p[r * n + j] = weight[j] * (p[r * n + j] * inv) }
-            }
-        }
+        Ops.rmsNorm(&x, rows: rows, n: n, weight: weight, eps: c.rmsNormEps)
     }
 
     /// Rotary embedding (rotate-half) on `heads` heads of each row, row r at position positions[r].
@@ -196,4 +185,50 @@ final class DenseTransformer {
             BLAS.gemmNT(m: rows, n: c.vocabSize, k: H, a: hp.baseAddress! + from * H, lda: H, b: wp.baseAddress!, ldb: H, c: out, ldc: c.vocabSize)
         } }
     }
+}
+
+/// What the engine needs of an architecture.
+protocol Network: AnyObject {
+    var config: ModelConfig { get }
+    func makeState(capacity: Int) -> SequenceState
+    /// Runs tokens at positions state.length ..< +T, updating the state; returns the final-normed hidden [T x H].
+    func run(_ tokens: [Int], state: SequenceState) throws -> [Float]
+    func logits(_ hidden: [Float], from: Int, rows: Int, into out: UnsafeMutablePointer<Float>)
+}
+
+/// A sequence's decoding state (KV cache, recurrent state).
+protocol SequenceState: AnyObject {
+    var length: Int { get }
+}
+
+/// Shared building blocks.
+enum Ops {
+    /// Y[T x out] = X[T x in] W^T (+ bias).
+    static func linear(_ x: [Float], _ t: Int, _ w: [Float], out: Int, inDim: Int, bias: [Float]? = nil) -> [Float] {
+        var y = [Float](repeating: 0, count: t * out)
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
+            BLAS.gemmNT(m: t, n: out, k: inDim, a: xp.baseAddress!, lda: inDim, b: wp.baseAddress!, ldb: inDim, c: yp.baseAddress!, ldc: out)
+        } } }
+        if let bias { for r in 0..<t { for j in 0..<out { y[r * out + j] += bias[j] } } }
+        return y
+    }
+
+    /// RMSNorm over rows of width n: w * x / sqrt(mean(x^2) + eps), or (1 + w) * ... when zero-centred.
+    static func rmsNorm(_ x: inout [Float], rows: Int, n: Int, weight: [Float], eps: Double, zeroCentered: Bool = false) {
+        x.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                var ss = 0.0
+                for j in 0..<n { let v = Double(p[r * n + j]); ss += v * v }
+                let inv = Float(1.0 / (ss / Double(n) + eps).squareRoot())
+                if zeroCentered {
+                    for j in 0..<n { p[r * n + j] = (1 + weight[j]) * (p[r * n + j] * inv) }
+                } else {
+                    for j in 0..<n { p[r * n + j] = weight[j] * (p[r * n + j] * inv) }
+                }
+            }
+        }
+    }
+
+    @inline(__always) static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
+    @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// config.json decides the architecture; one the engine cannot run is refused, never run wrongly.
 public final class LanguageModel {
     public let config: ModelConfig
-    let net: DenseTransformer
+    let net: Network
     public let eosTokenIDs: [Int]
     public let threads: Int
 
@@ -21,11 +21,13 @@ public final class LanguageModel {
     public static func load(directory: String, threads: Int) throws -> LanguageModel {
         let config = try ModelConfig.load(directory: directory)
         let weights = try WeightStore(directory: directory)
-        return LanguageModel(config: config, net: try DenseTransformer(config: config, weights: weights),
+        let net: Network = config.hybrid != nil ? try HybridTransformer(config: config, weights: weights)
+                                                : try DenseTransformer(config: config, weights: weights)
+        return LanguageModel(config: config, net: net,
                              eos: generationEOS(directory: directory, fallback: config.eosTokenIDs), threads: threads)
     }
 
-    init(config: ModelConfig, net: DenseTransformer, eos: [Int], threads: Int) {
+    init(config: ModelConfig, net: Network, eos: [Int], threads: Int) {
         self.config = config
         self.net = net
         eosTokenIDs = eos
@@ -43,8 +45,7 @@ public final class LanguageModel {
             throw DistilError("logitsFrom \(logitsFrom) outside 0...\(tokens.count)", kind: .runtime)
         }
         BLAS.setThreads(threads)
-        let cache = KVCache(layers: config.layers, capacity: tokens.count, width: config.kvHeads * config.headDim)
-        let hidden = try net.run(tokens, cache: cache)
+        let hidden = try net.run(tokens, state: net.makeState(capacity: tokens.count))
         let chunk = max(1, chunkRows)
         var buf = [Float](repeating: 0, count: chunk * vocabSize)
         var pos = logitsFrom
@@ -72,7 +73,7 @@ public final class Decoder {
     let model: LanguageModel
     let batch: Int
     let maxLength: Int
-    var caches: [KVCache] = []
+    var caches: [SequenceState] = []
     var logits: [Float]
 
     init(model: LanguageModel, batch: Int, maxLength: Int) {
@@ -86,11 +87,11 @@ public final class Decoder {
     public func start(_ prompts: [[Int]]) throws -> UnsafeBufferPointer<Float> {
         guard prompts.count == batch else { throw DistilError("decoder expects \(batch) prompts, got \(prompts.count)", kind: .runtime) }
         let c = model.config
-        caches = prompts.map { _ in KVCache(layers: c.layers, capacity: maxLength, width: c.kvHeads * c.headDim) }
+        caches = prompts.map { _ in model.net.makeState(capacity: maxLength) }
         BLAS.setThreads(model.threads)
         for (b, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw DistilError.input("prompt \(b)", "empty prompt") }
-            let hidden = try model.net.run(p, cache: caches[b])
+            let hidden = try model.net.run(p, state: caches[b])
             logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: p.count - 1, rows: 1, into: $0.baseAddress! + b * c.vocabSize) }
         }
         return logits.withUnsafeBufferPointer { $0 }
@@ -104,7 +105,7 @@ public final class Decoder {
         let v = model.vocabSize
         BLAS.setThreads(model.threads)
         for b in 0..<batch {
-            let hidden = try model.net.run([tokens[b]], cache: caches[b])
+            let hidden = try model.net.run([tokens[b]], state: caches[b])
             logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: 1, into: $0.baseAddress! + b * v) }
         }
         return logits.withUnsafeBufferPointer { $0 }

@@ -52,11 +52,23 @@ final class GoldenTests: XCTestCase {
     func testQwen3TiedEmbeddings() throws { try check("qwen3-tied", directory: Self.fixtures.appendingPathComponent("qwen3-tied").path) }
     func testQwen2AttentionBiases() throws { try check("qwen2-bias", directory: Self.fixtures.appendingPathComponent("qwen2-bias").path) }
     func testLlamaUntiedEmbeddings() throws { try check("llama-untied", directory: Self.fixtures.appendingPathComponent("llama-untied").path) }
+    func testQwen35HybridDeltaNetAndGatedAttention() throws {
+        try check("qwen3_5-text", directory: Self.fixtures.appendingPathComponent("qwen3_5-text").path)
+    }
+    /// The ForConditionalGeneration layout: weights under model.language_model., a vision tower that is not loaded.
+    func testQwen35MultimodalLayoutTextPath() throws {
+        try check("qwen3_5-multimodal", directory: Self.fixtures.appendingPathComponent("qwen3_5-multimodal").path)
+    }
     func testDemoTeacher() throws { try check("demo-teacher", directory: Self.repo.appendingPathComponent("demo/teacher").path) }
 
     /// Decode (one token at a time with the cache, several sequences in a batch) gives the prefill's logits.
     func testDecodeMatchesPrefillInABatch() throws {
-        let lm = try LanguageModel.load(directory: Self.fixtures.appendingPathComponent("qwen2-bias").path, threads: 1)
+        try decodeMatchesPrefill("qwen2-bias")
+        try decodeMatchesPrefill("qwen3_5-text")   // conv and recurrent state carried across steps
+    }
+
+    func decodeMatchesPrefill(_ name: String) throws {
+        let lm = try LanguageModel.load(directory: Self.fixtures.appendingPathComponent(name).path, threads: 1)
         let seqs = [[3, 1, 4, 1, 5, 9, 2, 6], [27, 18, 28, 18, 28, 4, 5, 9]]
         var prefill: [[Float]] = seqs.map { _ in [] }
         for (i, s) in seqs.enumerated() {

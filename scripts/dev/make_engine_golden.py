@@ -11,7 +11,8 @@ continuation. The demo teacher (demo/teacher) gets references too.
 import json, os, shutil, zlib
 import torch
 from transformers import (Qwen3Config, Qwen3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          LlamaConfig, LlamaForCausalLM, AutoModelForCausalLM)
+                          LlamaConfig, LlamaForCausalLM, AutoModelForCausalLM,
+                          Qwen3_5TextConfig, Qwen3_5ForCausalLM, Qwen3_5Config, Qwen3_5ForConditionalGeneration)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(ROOT, "Tests", "DistilModelTests", "Fixtures")
@@ -38,8 +39,37 @@ def tiny(name, cls, cfg_cls, **extra):
     return d
 
 
-def reference(d, name):
-    model = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float64)
+QWEN35_TEXT = dict(vocab_size=256, hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                   head_dim=16, intermediate_size=96, rms_norm_eps=1e-6, eos_token_id=255, bos_token_id=0,
+                   layer_types=["linear_attention", "linear_attention", "linear_attention", "full_attention"],
+                   linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=16, linear_value_head_dim=8,
+                   linear_conv_kernel_dim=4, max_position_embeddings=256,
+                   rope_parameters={"rope_theta": 10000.0, "partial_rotary_factor": 0.25, "rope_type": "default"})
+
+
+def tiny_qwen35(name, multimodal):
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    if multimodal:
+        cfg = Qwen3_5Config(text_config=dict(QWEN35_TEXT, tie_word_embeddings=False),
+                            vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                                               patch_size=4, temporal_patch_size=2, spatial_merge_size=2, in_channels=3),
+                            tie_word_embeddings=False)
+        model = Qwen3_5ForConditionalGeneration(cfg)
+    else:
+        model = Qwen3_5ForCausalLM(Qwen3_5TextConfig(**QWEN35_TEXT, tie_word_embeddings=True))
+    with torch.no_grad():   # norms (zero-centred: init 0), decays and biases away from their init values
+        for n, p in model.named_parameters():
+            if "norm" in n or n.endswith("bias") or "A_log" in n or "dt_bias" in n:
+                p.add_(torch.randn_like(p) * 0.3)
+    d = os.path.join(OUT, name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    return d, (Qwen3_5ForConditionalGeneration if multimodal else Qwen3_5ForCausalLM)
+
+
+def reference(d, name, cls=AutoModelForCausalLM):
+    model = cls.from_pretrained(d, dtype=torch.float64)
     model.eval()
     out = {"model": name, "sequences": []}
     with torch.no_grad():
@@ -60,6 +90,10 @@ def main():
     reference(tiny("qwen2-bias", Qwen2ForCausalLM, Qwen2Config, tie_word_embeddings=False), "qwen2-bias")
     reference(tiny("llama-untied", LlamaForCausalLM, LlamaConfig, tie_word_embeddings=False, rope_theta=500000.0), "llama-untied")
     reference(os.path.join(ROOT, "demo", "teacher"), "demo-teacher")
+    d, cls = tiny_qwen35("qwen3_5-text", False)
+    reference(d, "qwen3_5-text", cls)
+    d, cls = tiny_qwen35("qwen3_5-multimodal", True)
+    reference(d, "qwen3_5-multimodal", cls)
 
 
 if __name__ == "__main__":
