@@ -25,6 +25,7 @@ public struct ModelConfig: Sendable {
     public static let supported: [String: String] = [
         "qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM",
         "qwen3_5": "Qwen3_5ForCausalLM", "qwen3_5_text": "Qwen3_5ForConditionalGeneration",
+        "qwen3_5_moe": "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text": "Qwen3_5MoeForConditionalGeneration",
     ]
 
     public static func load(directory: String) throws -> ModelConfig {
@@ -81,7 +82,14 @@ public struct ModelConfig: Sendable {
                 layerTypes: types,
                 linearKeyHeads: try int("linear_num_key_heads", 1...1024), linearValueHeads: try int("linear_num_value_heads", 1...1024),
                 linearKeyDim: try int("linear_key_head_dim", 1...4096), linearValueDim: try int("linear_value_head_dim", 1...4096),
-                convKernel: try int("linear_conv_kernel_dim", 1...64), partialRotaryFactor: factor)
+                convKernel: try int("linear_conv_kernel_dim", 1...64), partialRotaryFactor: factor,
+                moe: mtype.hasPrefix("qwen3_5_moe") ? MoEConfig(
+                    experts: try int("num_experts", 1...4096), topK: try int("num_experts_per_tok", 1...64),
+                    intermediate: try int("moe_intermediate_size", 1...1_048_576),
+                    sharedIntermediate: try int("shared_expert_intermediate_size", 1...1_048_576)) : nil)
+            if let m = hybrid!.moe, m.topK > m.experts {
+                throw DistilError.input(path, "num_experts_per_tok \(m.topK) exceeds num_experts \(m.experts)")
+            }
             guard hybrid!.linearValueHeads % hybrid!.linearKeyHeads == 0 else {
                 throw DistilError.input(path, "linear_num_value_heads is not a multiple of linear_num_key_heads")
             }
@@ -90,7 +98,7 @@ public struct ModelConfig: Sendable {
             architecture: arch, modelType: mtype,
             vocabSize: try int("vocab_size", 1...4_000_000), hiddenSize: hidden,
             layers: try int("num_hidden_layers", 1...1024), heads: heads, kvHeads: kv, headDim: headDim,
-            intermediateSize: try int("intermediate_size", 1...1_048_576),
+            intermediateSize: try int("intermediate_size", 1...1_048_576, default: mtype.hasPrefix("qwen3_5_moe") ? 1 : nil),
             rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
             ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
             attentionBias: mtype == "qwen2" || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
@@ -116,4 +124,13 @@ public struct HybridConfig: Sendable {
     public var linearValueDim: Int
     public var convKernel: Int
     public var partialRotaryFactor: Double
+    /// Mixture of experts in every layer (qwen3_5_moe); nil: a dense MLP.
+    public var moe: MoEConfig?
+}
+
+public struct MoEConfig: Sendable {
+    public var experts: Int
+    public var topK: Int
+    public var intermediate: Int
+    public var sharedIntermediate: Int
 }

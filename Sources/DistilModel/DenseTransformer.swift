@@ -229,6 +229,14 @@ enum Ops {
         }
     }
 
+    /// down(silu(gate(x)) * up(x)) over T rows.
+    static func swiglu(_ x: [Float], _ t: Int, gate: [Float], up: [Float], down: [Float], hidden: Int, inter: Int) -> [Float] {
+        let g = linear(x, t, gate, out: inter, inDim: hidden)
+        var u = linear(x, t, up, out: inter, inDim: hidden)
+        for i in 0..<(t * inter) { u[i] *= silu(g[i]) }
+        return linear(u, t, down, out: hidden, inDim: inter)
+    }
+
     @inline(__always) static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
     @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
 }

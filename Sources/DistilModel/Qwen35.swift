@@ -33,11 +33,21 @@ final class HybridTransformer: Network {
         var out: [Float]        // [H, valueDim]
     }
 
+    /// Routed experts (softmax router, top-k renormalised) plus a sigmoid-gated shared expert.
+    struct MoE {
+        var router: [Float]             // [E, H]
+        var gateUp: [[Float]]           // per expert [2I, H]: gate rows then up rows
+        var down: [[Float]]             // per expert [H, I]
+        var sharedGate: [Float], sharedUp: [Float], sharedDown: [Float]
+        var sharedExpertGate: [Float]   // [1, H]
+    }
+
     struct HybridLayer {
         var attention: Attention?
         var delta: DeltaNet?
         var inputNorm: [Float], postNorm: [Float]
         var gate: [Float], up: [Float], down: [Float]
+        var moe: MoE?
     }
 
     final class State: SequenceState {
@@ -81,9 +91,14 @@ final class HybridTransformer: Network {
             var layer = HybridLayer(attention: nil, delta: nil,
                                     inputNorm: try w.float32(p + "input_layernorm.weight", shape: [H]),
                                     postNorm: try w.float32(p + "post_attention_layernorm.weight", shape: [H]),
-                                    gate: try w.float32(p + "mlp.gate_proj.weight", shape: [I, H]),
-                                    up: try w.float32(p + "mlp.up_proj.weight", shape: [I, H]),
-                                    down: try w.float32(p + "mlp.down_proj.weight", shape: [H, I]))
+                                    gate: [], up: [], down: [], moe: nil)
+            if let m = c.hybrid!.moe {
+                layer.moe = try HybridTransformer.loadMoE(w, p + "mlp.", m, H)
+            } else {
+                layer.gate = try w.float32(p + "mlp.gate_proj.weight", shape: [I, H])
+                layer.up = try w.float32(p + "mlp.up_proj.weight", shape: [I, H])
+                layer.down = try w.float32(p + "mlp.down_proj.weight", shape: [H, I])
+            }
             if h.layerTypes[i] == "full_attention" {
                 layer.attention = Attention(
                     q: try w.float32(p + "self_attn.q_proj.weight", shape: [c.heads * hd * 2, H]),
@@ -132,10 +147,12 @@ final class HybridTransformer: Network {
             for i in 0..<(T * H) { x[i] += mix[i] }
             hcur = x
             Ops.rmsNorm(&hcur, rows: T, n: H, weight: l.postNorm, eps: c.rmsNormEps, zeroCentered: true)
-            let g = Ops.linear(hcur, T, l.gate, out: I, inDim: H)
-            var u = Ops.linear(hcur, T, l.up, out: I, inDim: H)
-            for i in 0..<(T * I) { u[i] *= Ops.silu(g[i]) }
-            let d = Ops.linear(u, T, l.down, out: H, inDim: I)
+            let d: [Float]
+            if let moe = l.moe {
+                d = mixture(moe, hcur, T)
+            } else {
+                d = Ops.swiglu(hcur, T, gate: l.gate, up: l.up, down: l.down, hidden: H, inter: I)
+            }
             for i in 0..<(T * H) { x[i] += d[i] }
         }
         state.length += T
@@ -284,6 +301,66 @@ final class HybridTransformer: Network {
         Ops.rmsNorm(&core, rows: T * nv, n: dv, weight: d.norm, eps: c.rmsNormEps)
         for i in 0..<(T * valueDim) { core[i] *= Ops.silu(z[i]) }
         return Ops.linear(core, T, d.out, out: H, inDim: valueDim)
+    }
+
+    /// Experts fused (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I]) or stored per expert
+    /// (experts.{e}.gate_proj / up_proj / down_proj).
+    static func loadMoE(_ w: WeightStore, _ p: String, _ m: MoEConfig, _ H: Int) throws -> MoE {
+        let E = m.experts, I = m.intermediate
+        var gateUp: [[Float]] = [], down: [[Float]] = []
+        if w.has(p + "experts.gate_up_proj") {
+            let gu = try w.float32(p + "experts.gate_up_proj", shape: [E, 2 * I, H])
+            let dn = try w.float32(p + "experts.down_proj", shape: [E, H, I])
+            for e in 0..<E {
+                gateUp.append(Array(gu[(e * 2 * I * H)..<((e + 1) * 2 * I * H)]))
+                down.append(Array(dn[(e * H * I)..<((e + 1) * H * I)]))
+            }
+        } else {
+            for e in 0..<E {
+                let q = p + "experts.\(e)."
+                gateUp.append(try w.float32(q + "gate_proj.weight", shape: [I, H]) + w.float32(q + "up_proj.weight", shape: [I, H]))
+                down.append(try w.float32(q + "down_proj.weight", shape: [H, I]))
+            }
+        }
+        let S = m.sharedIntermediate
+        return MoE(router: try w.float32(p + "gate.weight", shape: [E, H]), gateUp: gateUp, down: down,
+                   sharedGate: try w.float32(p + "shared_expert.gate_proj.weight", shape: [S, H]),
+                   sharedUp: try w.float32(p + "shared_expert.up_proj.weight", shape: [S, H]),
+                   sharedDown: try w.float32(p + "shared_expert.down_proj.weight", shape: [H, S]),
+                   sharedExpertGate: try w.float32(p + "shared_expert_gate.weight", shape: [1, H]))
+    }
+
+    /// The sparse MoE block over T rows: each expert's weights are used once for all the rows routed to it.
+    func mixture(_ m: MoE, _ x: [Float], _ T: Int) -> [Float] {
+        let H = c.hiddenSize, cfg = c.hybrid!.moe!, E = cfg.experts, I = cfg.intermediate
+        let logits = Ops.linear(x, T, m.router, out: E, inDim: H)
+        var routed: [[(row: Int, weight: Float)]] = Array(repeating: [], count: E)
+        for r in 0..<T {
+            var mx = -Float.infinity
+            for e in 0..<E { mx = max(mx, logits[r * E + e]) }
+            var probs = [Double](repeating: 0, count: E)
+            var sum = 0.0
+            for e in 0..<E { probs[e] = exp(Double(logits[r * E + e] - mx)); sum += probs[e] }
+            for e in 0..<E { probs[e] /= sum }
+            let top = (0..<E).sorted { probs[$0] != probs[$1] ? probs[$0] > probs[$1] : $0 < $1 }.prefix(cfg.topK)
+            let norm = top.reduce(0.0) { $0 + probs[$1] }
+            for e in top { routed[e].append((r, Float(probs[e] / norm))) }
+        }
+        var out = [Float](repeating: 0, count: T * H)
+        for e in 0..<E where !routed[e].isEmpty {
+            let rows = routed[e]
+            var xs = [Float](repeating: 0, count: rows.count * H)
+            for (k, rw) in rows.enumerated() { for j in 0..<H { xs[k * H + j] = x[rw.row * H + j] } }
+            let gu = Ops.linear(xs, rows.count, m.gateUp[e], out: 2 * I, inDim: H)
+            var act = [Float](repeating: 0, count: rows.count * I)
+            for k in 0..<rows.count { for j in 0..<I { act[k * I + j] = Ops.silu(gu[k * 2 * I + j]) * gu[k * 2 * I + I + j] } }
+            let y = Ops.linear(act, rows.count, m.down[e], out: H, inDim: I)
+            for (k, rw) in rows.enumerated() { for j in 0..<H { out[rw.row * H + j] += y[k * H + j] * rw.weight } }
+        }
+        let shared = Ops.swiglu(x, T, gate: m.sharedGate, up: m.sharedUp, down: m.sharedDown, hidden: H, inter: cfg.sharedIntermediate)
+        let g = Ops.linear(x, T, m.sharedExpertGate, out: 1, inDim: H)
+        for r in 0..<T { let s = Ops.sigmoid(g[r]); for j in 0..<H { out[r * H + j] += s * shared[r * H + j] } }
+        return out
     }
 
     func logits(_ hidden: [Float], from: Int, rows: Int, into out: UnsafeMutablePointer<Float>) {

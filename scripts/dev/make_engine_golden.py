@@ -12,7 +12,9 @@ import json, os, shutil, zlib
 import torch
 from transformers import (Qwen3Config, Qwen3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           LlamaConfig, LlamaForCausalLM, AutoModelForCausalLM,
-                          Qwen3_5TextConfig, Qwen3_5ForCausalLM, Qwen3_5Config, Qwen3_5ForConditionalGeneration)
+                          Qwen3_5TextConfig, Qwen3_5ForCausalLM, Qwen3_5Config, Qwen3_5ForConditionalGeneration,
+                          Qwen3_5MoeTextConfig, Qwen3_5MoeForCausalLM)
+from safetensors.torch import load_file, save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(ROOT, "Tests", "DistilModelTests", "Fixtures")
@@ -68,8 +70,51 @@ def tiny_qwen35(name, multimodal):
     return d, (Qwen3_5ForConditionalGeneration if multimodal else Qwen3_5ForCausalLM)
 
 
+def tiny_qwen35_moe(name):
+    """The teacher's architecture in miniature: hybrid layers, 8 experts top-2 plus a shared expert."""
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    text = {k: v for k, v in QWEN35_TEXT.items() if k != "intermediate_size"}
+    cfg = Qwen3_5MoeTextConfig(**text, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32,
+                               shared_expert_intermediate_size=48, tie_word_embeddings=False)
+    model = Qwen3_5MoeForCausalLM(cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "norm" in n or "A_log" in n or "dt_bias" in n:
+                p.add_(torch.randn_like(p) * 0.3)
+            if n.endswith("mlp.gate.weight"):   # a router that really discriminates
+                p.normal_(0, 0.5)
+    d = os.path.join(OUT, name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    return d
+
+
+def fused_copy(src, dst):
+    """The same weights with experts fused as in memory (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I])."""
+    if os.path.exists(dst):
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    t = load_file(os.path.join(src, "model.safetensors"))
+    out, groups = {}, {}
+    for k, v in t.items():
+        if ".mlp.experts." in k:
+            base, rest = k.split(".mlp.experts.")
+            e, proj = rest.split(".")[0], rest.split(".")[1]
+            groups.setdefault(base, {}).setdefault(int(e), {})[proj] = v
+        else:
+            out[k] = v
+    for base, experts in groups.items():
+        n = len(experts)
+        out[base + ".mlp.experts.gate_up_proj"] = torch.stack(
+            [torch.cat([experts[e]["gate_proj"], experts[e]["up_proj"]], 0) for e in range(n)]).contiguous()
+        out[base + ".mlp.experts.down_proj"] = torch.stack([experts[e]["down_proj"] for e in range(n)]).contiguous()
+    save_file(out, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
+
+
 def reference(d, name, cls=AutoModelForCausalLM):
-    model = cls.from_pretrained(d, dtype=torch.float64)
+    kw = {"experts_implementation": "eager"} if "moe" in name else {}
+    model = cls.from_pretrained(d, dtype=torch.float64, **kw)
     model.eval()
     out = {"model": name, "sequences": []}
     with torch.no_grad():
@@ -94,6 +139,9 @@ def main():
     reference(d, "qwen3_5-text", cls)
     d, cls = tiny_qwen35("qwen3_5-multimodal", True)
     reference(d, "qwen3_5-multimodal", cls)
+    d = tiny_qwen35_moe("qwen3_5_moe")
+    reference(d, "qwen3_5_moe", Qwen3_5MoeForCausalLM)
+    fused_copy(d, os.path.join(OUT, "qwen3_5_moe-fused"))
 
 
 if __name__ == "__main__":
