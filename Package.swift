@@ -65,13 +65,13 @@ let package = Package(
         .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub"], path: "Benchmarks/bench-hub"),
 
         // Tests: one target per library, plus the end-to-end pipeline.
-        .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"]),
+        .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),
         .testTarget(name: "DistilTensorsTests", dependencies: ["DistilTensors"]),
-        .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"]),
+        .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilHubTests", dependencies: ["DistilHub"]),
-        .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus"]),
-        .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"]),
-        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"]),
+        .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),
         .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors"]),
         .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),
