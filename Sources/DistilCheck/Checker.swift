@@ -59,13 +59,16 @@ public final class Checker {
             v.params = summary.params
             v.tokenizer_hash = summary.tokenizerHash
             v.warnings = summary.warnings.isEmpty ? nil : summary.warnings
-            if let id = m.weights_sha256 {
+            v.weight_identity = summary.weightIdentity
+            // Copies: the same weight files (cheap, from the file hashes) or the same tensors however
+            // they are sharded and named (from the tensor bytes); the earliest committer owns both.
+            for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) {
                 if let owner = owners[id] {
                     throw Rejection("COPY", "weights identical to uid \(owner.uid) (\(owner.repo), committed at block \(owner.block))")
                 }
             }
             v.message = String(format: "%.2fM parameters, %@", Double(summary.params) / 1e6, summary.dtypes.sorted().joined(separator: "/"))
-            if let id = m.weights_sha256 { owners[id] = v }
+            for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) { owners[id] = v }
         } catch let r as Rejection {
             v.ok = false; v.reason = r.code; v.message = r.message
         } catch let e as DistilError {
@@ -80,6 +83,7 @@ public final class Checker {
         var params: Int64 = 0
         var dtypes = Set<String>()
         var tokenizerHash: String?
+        var weightIdentity: String?
         var warnings: [String] = []
     }
 
@@ -160,6 +164,9 @@ public final class Checker {
         if let teacher = options.teacherTokenizer, tok.identity != teacher.identity {
             throw Rejection("TOKENIZER", "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
         }
+
+        // The re-shard-proof identity, from the local weights (skipped when only headers were fetched).
+        if m.metadata_only != true, let store = try? WeightStore(directory: dir) { s.weightIdentity = store.identity() }
 
         // Architecture: one the engine runs.
         do { try LanguageModel.validate(directory: dir) } catch let e as DistilError {

@@ -228,3 +228,17 @@ public final class WeightStore {
         }
     }
 }
+
+extension WeightStore {
+    /// A weight identity that survives re-sharding and renaming files: SHA-256 over, for every tensor
+    /// in bytewise name order, "NAME\tDTYPE\tDIM,DIM,...\n" followed by the tensor's raw bytes.
+    public func identity() -> String {
+        var h = Hashing.Hasher()
+        for name in tensorNames {
+            let (fi, t) = index[name]!
+            h.update("\(t.name)\t\(t.dtype)\t\(t.shape.map(String.init).joined(separator: ","))\n")
+            h.update(UnsafeRawBufferPointer(start: files[fi].data(t), count: t.end - t.begin))
+        }
+        return h.finalizeHex()
+    }
+}

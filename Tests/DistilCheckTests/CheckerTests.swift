@@ -146,6 +146,24 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(checker().check([original, other])[1].ok)
     }
 
+    func testReshardedCopyWithNewFileNamesIsACopy() throws {
+        let original = try model("orig2", uid: 7, block: 100)
+        // The same tensors split over two differently named shards with an index.
+        let t1 = [goodTensors[0]], t2 = Array(goodTensors[1...])
+        let index = #"{"metadata":{},"weight_map":{"model.embed_tokens.weight":"part-a.safetensors","model.norm.weight":"part-b.safetensors","model.layers.0.self_attn.q_proj.weight":"part-b.safetensors"}}"#
+        var copy = try model("reshard", uid: 3, block: 200, files: [
+            "part-a.safetensors": safetensors(t1), "part-b.safetensors": safetensors(t2),
+            "model.safetensors.index.json": Array(index.utf8)])
+        try FileManager.default.removeItem(atPath: copy.path! + "/model.safetensors")
+        copy.files.removeAll { $0.name == "model.safetensors" }
+        copy.weights_sha256 = WeightFiles.identity(copy.files.map { ($0.name, $0.sha256!) })
+        XCTAssertNotEqual(copy.weights_sha256, original.weights_sha256, "the file hashes differ")
+        let v = checker().check([copy, original])
+        XCTAssertEqual(v[0].reason, "COPY", v[0].message)
+        XCTAssertTrue(v[1].ok)
+        XCTAssertEqual(v[1].weight_identity?.count, 64)
+    }
+
     func testOneCommitmentPerHotkey() throws {
         let a = try model("a", uid: 1, block: 10, hotkey: "same")
         let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
