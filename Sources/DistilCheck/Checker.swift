@@ -166,7 +166,10 @@ public final class Checker {
         }
 
         // The re-shard-proof identity, from the local weights (skipped when only headers were fetched).
-        if m.metadata_only != true, let store = try? WeightStore(directory: dir) { s.weightIdentity = store.identity() }
+        if m.metadata_only != true, let store = try? WeightStore(directory: dir) {
+            if let bad = store.firstNonFinite() { throw Rejection("NAN_WEIGHTS", "tensor \(bad) holds NaN or infinite values") }
+            s.weightIdentity = store.identity()
+        }
 
         // Architecture: one the engine runs.
         do { try LanguageModel.validate(directory: dir) } catch let e as DistilError {

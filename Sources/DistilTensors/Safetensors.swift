@@ -242,3 +242,24 @@ extension WeightStore {
         return h.finalizeHex()
     }
 }
+
+extension WeightStore {
+    /// The first tensor (in name order) holding a NaN or an infinity, if any.
+    public func firstNonFinite() -> String? {
+        for name in tensorNames {
+            let (fi, t) = index[name]!
+            let p = files[fi].data(t)
+            let n = t.elementCount
+            switch t.dtype {
+            case "BF16":
+                for i in 0..<n where p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 { return name }
+            case "F16":
+                for i in 0..<n where p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7C00 == 0x7C00 { return name }
+            case "F32":
+                for i in 0..<n where p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) & 0x7F80_0000 == 0x7F80_0000 { return name }
+            default: break
+            }
+        }
+        return nil
+    }
+}

@@ -164,6 +164,12 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(v[1].weight_identity?.count, 64)
     }
 
+    func testNaNWeights() throws {
+        // 0x7FC0 is a bf16 NaN: every byte 0x7F/0xC0 pattern -> fill 0xFF gives 0xFFFF, a NaN too.
+        let v = verdict(try model("nan", uid: 1, block: 10, fill: 0xFF))
+        XCTAssertEqual(v.reason, "NAN_WEIGHTS", v.message)
+    }
+
     func testOneCommitmentPerHotkey() throws {
         let a = try model("a", uid: 1, block: 10, hotkey: "same")
         let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
