@@ -128,8 +128,15 @@ public final class Checker {
 
         // Safetensors headers: parameters, dtypes, quantized layouts.
         var s = Summary()
+        var tensorBytes: Int64 = 0
         for w in weights.sorted() {
             let header = try readHeader("\(dir)/\(w)")
+            // The file holds exactly the header and the tensors: no hidden payload behind them.
+            let dataEnd = header.tensors.map(\.end).max() ?? 0
+            if let size = m.files.first(where: { $0.name == w })?.size, size != Int64(header.dataStart + dataEnd) {
+                throw Rejection("FORMAT", "\(w): \(size) bytes, but its header and tensors account for \(header.dataStart + dataEnd)")
+            }
+            tensorBytes += Int64(header.tensors.reduce(0) { $0 + ($1.end - $1.begin) })
             for t in header.tensors {
                 guard Checker.allowedDTypes.contains(t.dtype) else {
                     throw Rejection("QUANTIZED", "tensor \(t.name) has dtype \(t.dtype); only BF16, F16 and F32 are allowed")
@@ -148,6 +155,12 @@ public final class Checker {
                 guard !o else { throw Rejection("PARAMS", "parameter count overflows") }
                 s.params = sum
                 s.dtypes.insert(t.dtype)
+            }
+        }
+        if names.contains("model.safetensors.index.json") {
+            let index = try jsonObject("\(dir)/model.safetensors.index.json")
+            if let total = ((index["metadata"] as? [String: Any])?["total_size"] as? NSNumber)?.int64Value, total != tensorBytes {
+                throw Rejection("FORMAT", "model.safetensors.index.json claims total_size \(total), the shards hold \(tensorBytes) bytes of tensors")
             }
         }
         guard s.params <= options.maxParams else {

@@ -164,6 +164,21 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(v[1].weight_identity?.count, 64)
     }
 
+    func testHiddenPayloadAndLyingIndex() throws {
+        var m = try model("payload", uid: 1, block: 10)
+        var bytes = try readFile(m.path! + "/model.safetensors")
+        bytes += [UInt8](repeating: 9, count: 1000)   // 1000 bytes no tensor accounts for
+        try writeFileAtomically(m.path! + "/model.safetensors", bytes)
+        m.files = m.files.map { $0.name == "model.safetensors" ? ManifestFile(name: $0.name, size: Int64(bytes.count), sha256: Hashing.sha256Hex(bytes)) : $0 }
+        let v = verdict(m)
+        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertTrue(v.message.contains("account for"), v.message)
+        let lie = #"{"metadata":{"total_size":1},"weight_map":{"model.embed_tokens.weight":"model.safetensors","model.norm.weight":"model.safetensors","model.layers.0.self_attn.q_proj.weight":"model.safetensors"}}"#
+        let v2 = verdict(try model("lie", uid: 1, block: 10, files: ["model.safetensors.index.json": Array(lie.utf8)]))
+        XCTAssertEqual(v2.reason, "FORMAT")
+        XCTAssertTrue(v2.message.contains("total_size 1"), v2.message)
+    }
+
     func testNaNWeights() throws {
         // 0x7FC0 is a bf16 NaN: every byte 0x7F/0xC0 pattern -> fill 0xFF gives 0xFFFF, a NaN too.
         let v = verdict(try model("nan", uid: 1, block: 10, fill: 0xFF))
