@@ -7,9 +7,11 @@ What it makes, deterministically (fixed seeds):
   demo/corpus.jsonl.zst      ~400 English documents (Python standard-library docstrings: PSF-licensed text)
   demo/tokenizer.json        a byte-level BPE trained on the corpus, in exactly the shape Qwen3.5 ships
                              (NFC, Split on the Qwen3.5 regex + ByteLevel, BPE, ByteLevel decoder)
-  demo/teacher/              a tiny Qwen3 causal LM trained on the corpus (the "teacher")
-  demo/king/, demo/challenger/  two smaller students distilled from the teacher by KL on teacher
-                             samples, the king for few steps, the challenger for many, so the
+  demo/teacher/              a tiny Qwen3.5-MoE (the real teacher's architecture: Gated DeltaNet and
+                             gated attention layers, routed experts top-k plus a shared expert)
+                             trained on the corpus
+  demo/king/, demo/challenger/  two tiny dense Qwen3.5 students distilled from the teacher by KL on
+                             corpus text, the king for few steps, the challenger for many, so the
                              challenger genuinely beats the king by far more than 1%
   demo/commitments.jsonl     the two students' commitments (king committed first)
 Checkpoints are saved with save_pretrained in bfloat16 (safetensors), as miners upload them.
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 import zstandard
 from tokenizers import Tokenizer, Regex, models, normalizers, pre_tokenizers, decoders, trainers
-from transformers import Qwen3Config, Qwen3ForCausalLM, PreTrainedTokenizerFast
+from transformers import (Qwen3_5TextConfig, Qwen3_5ForCausalLM, Qwen3_5MoeTextConfig, Qwen3_5MoeForCausalLM)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 DEMO = os.path.join(ROOT, "demo")
@@ -83,13 +85,27 @@ def save_tokenizer_files(tok, d):
                    "model_max_length": 4096, "add_prefix_space": False}, f, indent=2, sort_keys=True)
 
 
-def make_model(hidden, layers, heads, kv, inter, eos, seed):
+def hybrid(hidden, layers, eos):
+    return dict(vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                head_dim=hidden // 4, rms_norm_eps=1e-6, max_position_embeddings=1024,
+                layer_types=(["linear_attention"] * 3 + ["full_attention"]) * (layers // 4),
+                linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=hidden // 4,
+                linear_value_head_dim=hidden // 4, linear_conv_kernel_dim=4,
+                rope_parameters={"rope_theta": 10000.0, "partial_rotary_factor": 0.25, "rope_type": "default"},
+                eos_token_id=eos, bos_token_id=eos, pad_token_id=eos)
+
+
+def make_teacher(eos, seed):
     torch.manual_seed(seed)
-    cfg = Qwen3Config(vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                      num_key_value_heads=kv, head_dim=hidden // heads, intermediate_size=inter,
-                      max_position_embeddings=1024, rope_theta=10000.0, tie_word_embeddings=True,
-                      eos_token_id=eos, bos_token_id=eos, pad_token_id=eos)
-    return Qwen3ForCausalLM(cfg)
+    cfg = Qwen3_5MoeTextConfig(**hybrid(128, 4, eos), num_experts=8, num_experts_per_tok=2, moe_intermediate_size=96,
+                               shared_expert_intermediate_size=128, tie_word_embeddings=True,
+                               output_router_logits=False)
+    return Qwen3_5MoeForCausalLM(cfg)
+
+
+def make_student(eos, seed):
+    torch.manual_seed(seed)
+    return Qwen3_5ForCausalLM(Qwen3_5TextConfig(**hybrid(64, 4, eos), intermediate_size=160, tie_word_embeddings=True))
 
 
 def batches(ids, seq, bs, steps, seed):
@@ -151,7 +167,7 @@ def main():
     ids = torch.tensor(ids)
     print(f"tokens: {len(ids)}", file=sys.stderr)
 
-    teacher = make_model(128, 4, 4, 2, 384, eos, 1)
+    teacher = make_teacher(eos, 1)
     train_lm(teacher, ids, int(os.environ.get("TEACHER_STEPS", 1500)), 3e-3)
     save_model(teacher, os.path.join(DEMO, "teacher"), tokdir)
     teacher.eval()
@@ -160,7 +176,7 @@ def main():
 
     for name, steps, seed in (("king", int(os.environ.get("KING_STEPS", 60)), 2),
                               ("challenger", int(os.environ.get("CHALLENGER_STEPS", 800)), 3)):
-        student = make_model(64, 2, 4, 2, 192, eos, seed)
+        student = make_student(eos, seed)
         distil(student, teacher, ids, steps, 3e-3, seed)
         save_model(student, os.path.join(DEMO, name), tokdir)
     shutil.rmtree(tokdir)

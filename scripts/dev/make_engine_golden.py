@@ -113,7 +113,8 @@ def fused_copy(src, dst):
 
 
 def reference(d, name, cls=AutoModelForCausalLM):
-    kw = {"experts_implementation": "eager"} if "moe" in name else {}
+    mtype = json.load(open(os.path.join(d, "config.json"))).get("model_type", "")
+    kw = {"experts_implementation": "eager"} if "moe" in mtype else {}
     model = cls.from_pretrained(d, dtype=torch.float64, **kw)
     model.eval()
     out = {"model": name, "sequences": []}
