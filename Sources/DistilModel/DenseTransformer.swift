@@ -121,8 +121,6 @@ final class DenseTransformer: Network {
             for j in 0..<H { x[r * H + j] = embed[t * H + j] }
         }
         let L = p0 + T
-        let scale = Float(1.0 / Double(hd).squareRoot())
-        var scores = [Float](repeating: 0, count: T * L)
         for (li, l) in layers.enumerated() {
             var h = x
             rmsNorm(&h, rows: T, n: H, weight: l.inputNorm)
@@ -137,32 +135,8 @@ final class DenseTransformer: Network {
                 (kc.baseAddress! + p0 * kvd).update(from: kp.baseAddress!, count: T * kvd) } }
             cache.v[li].withUnsafeMutableBufferPointer { vc in v.withUnsafeBufferPointer { vp in
                 (vc.baseAddress! + p0 * kvd).update(from: vp.baseAddress!, count: T * kvd) } }
-            var attn = [Float](repeating: 0, count: T * qd)
-            let group = nH / nKV
-            cache.k[li].withUnsafeBufferPointer { kc in cache.v[li].withUnsafeBufferPointer { vc in
-                q.withUnsafeBufferPointer { qp in attn.withUnsafeMutableBufferPointer { ap in scores.withUnsafeMutableBufferPointer { sp in
-                    for head in 0..<nH {
-                        let kvh = head / group
-                        // S[T x L] = scale * Q_h K_h^T
-                        BLAS.gemmNT(m: T, n: L, k: hd, a: qp.baseAddress! + head * hd, lda: qd, b: kc.baseAddress! + kvh * hd, ldb: kvd,
-                                    c: sp.baseAddress!, ldc: L, alpha: scale)
-                        for r in 0..<T {
-                            let row = sp.baseAddress! + r * L
-                            let visible = p0 + r + 1
-                            var m = -Float.infinity
-                            for j in 0..<visible { m = max(m, row[j]) }
-                            var sum = 0.0
-                            for j in 0..<visible { let e = exp(row[j] - m); row[j] = e; sum += Double(e) }
-                            let inv = Float(1.0 / sum)
-                            for j in 0..<visible { row[j] *= inv }
-                            for j in visible..<L { row[j] = 0 }
-                        }
-                        // O_h[T x hd] = P V_h
-                        BLAS.gemmNN(m: T, n: hd, k: L, a: sp.baseAddress!, lda: L, b: vc.baseAddress! + kvh * hd, ldb: kvd,
-                                    c: ap.baseAddress! + head * hd, ldc: qd)
-                    }
-                } } }
-            } }
+            let attn = Ops.causalAttention(q: q, kCache: cache.k[li], vCache: cache.v[li], t: T, p0: p0,
+                                           heads: nH, kvHeads: nKV, headDim: hd)
             let o = linear(attn, T, l.o, out: H, inDim: qd)
             for i in 0..<(T * H) { x[i] += o[i] }
             h = x
@@ -235,6 +209,39 @@ enum Ops {
         var u = linear(x, t, up, out: inter, inDim: hidden)
         for i in 0..<(t * inter) { u[i] *= silu(g[i]) }
         return linear(u, t, down, out: hidden, inDim: inter)
+    }
+
+    /// Causal grouped-query attention of T new rows (positions p0 ..< p0+T) over the cached keys and
+    /// values [0, p0+T): per head S = scale * Q K^T (sgemm), a causal softmax (sums in f64), O = S V.
+    static func causalAttention(q: [Float], kCache: [Float], vCache: [Float], t T: Int, p0: Int,
+                                heads nH: Int, kvHeads nKV: Int, headDim hd: Int) -> [Float] {
+        let qd = nH * hd, kvd = nKV * hd, L = p0 + T, group = nH / nKV
+        let scale = Float(1.0 / Double(hd).squareRoot())
+        var attn = [Float](repeating: 0, count: T * qd)
+        var scores = [Float](repeating: 0, count: T * L)
+        kCache.withUnsafeBufferPointer { kc in vCache.withUnsafeBufferPointer { vc in
+            q.withUnsafeBufferPointer { qp in attn.withUnsafeMutableBufferPointer { ap in scores.withUnsafeMutableBufferPointer { sp in
+                for head in 0..<nH {
+                    let kvh = head / group
+                    BLAS.gemmNT(m: T, n: L, k: hd, a: qp.baseAddress! + head * hd, lda: qd, b: kc.baseAddress! + kvh * hd, ldb: kvd,
+                                c: sp.baseAddress!, ldc: L, alpha: scale)
+                    for r in 0..<T {
+                        let row = sp.baseAddress! + r * L
+                        let visible = p0 + r + 1
+                        var m = -Float.infinity
+                        for j in 0..<visible { m = max(m, row[j]) }
+                        var sum = 0.0
+                        for j in 0..<visible { let e = exp(row[j] - m); row[j] = e; sum += Double(e) }
+                        let inv = Float(1.0 / sum)
+                        for j in 0..<visible { row[j] *= inv }
+                        for j in visible..<L { row[j] = 0 }
+                    }
+                    BLAS.gemmNN(m: T, n: hd, k: L, a: sp.baseAddress!, lda: L, b: vc.baseAddress! + kvh * hd, ldb: kvd,
+                                c: ap.baseAddress! + head * hd, ldc: qd)
+                }
+            } } }
+        } }
+        return attn
     }
 
     @inline(__always) static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }

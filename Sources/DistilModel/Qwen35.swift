@@ -163,7 +163,7 @@ final class HybridTransformer: Network {
     /// Gated full attention: q/k RMSNorm (zero-centred), partial rotary, GQA, sigmoid output gate.
     func attention(_ a: Attention, _ x: [Float], _ T: Int, _ state: State, _ li: Int) -> [Float] {
         let H = c.hiddenSize, hd = c.headDim, nH = c.heads, nKV = c.kvHeads, qd = nH * hd, kvd = nKV * hd
-        let p0 = state.length, L = p0 + T
+        let p0 = state.length
         let qg = Ops.linear(x, T, a.q, out: 2 * qd, inDim: H)
         var q = [Float](repeating: 0, count: T * qd), gate = [Float](repeating: 0, count: T * qd)
         for r in 0..<T {
@@ -181,32 +181,8 @@ final class HybridTransformer: Network {
         rope(&q, rows: T, heads: nH, p0: p0)
         rope(&k, rows: T, heads: nKV, p0: p0)
         for i in 0..<(T * kvd) { state.k[li][p0 * kvd + i] = k[i]; state.v[li][p0 * kvd + i] = v[i] }
-        var attn = [Float](repeating: 0, count: T * qd)
-        var scores = [Float](repeating: 0, count: T * L)
-        let scale = Float(1.0 / Double(hd).squareRoot())
-        let group = nH / nKV
-        state.k[li].withUnsafeBufferPointer { kc in state.v[li].withUnsafeBufferPointer { vc in
-            q.withUnsafeBufferPointer { qp in attn.withUnsafeMutableBufferPointer { ap in scores.withUnsafeMutableBufferPointer { sp in
-                for head in 0..<nH {
-                    let kvh = head / group
-                    BLAS.gemmNT(m: T, n: L, k: hd, a: qp.baseAddress! + head * hd, lda: qd, b: kc.baseAddress! + kvh * hd, ldb: kvd,
-                                c: sp.baseAddress!, ldc: L, alpha: scale)
-                    for r in 0..<T {
-                        let row = sp.baseAddress! + r * L
-                        let visible = p0 + r + 1
-                        var m = -Float.infinity
-                        for j in 0..<visible { m = max(m, row[j]) }
-                        var sum = 0.0
-                        for j in 0..<visible { let e = exp(row[j] - m); row[j] = e; sum += Double(e) }
-                        let inv = Float(1.0 / sum)
-                        for j in 0..<visible { row[j] *= inv }
-                        for j in visible..<L { row[j] = 0 }
-                    }
-                    BLAS.gemmNN(m: T, n: hd, k: L, a: sp.baseAddress!, lda: L, b: vc.baseAddress! + kvh * hd, ldb: kvd,
-                                c: ap.baseAddress! + head * hd, ldc: qd)
-                }
-            } } }
-        } }
+        var attn = Ops.causalAttention(q: q, kCache: state.k[li], vCache: state.v[li], t: T, p0: p0,
+                                       heads: nH, kvHeads: nKV, headDim: hd)
         for i in 0..<(T * qd) { attn[i] *= Ops.sigmoid(gate[i]) }
         return Ops.linear(attn, T, a.o, out: H, inDim: qd)
     }
