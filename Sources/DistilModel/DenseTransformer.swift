@@ -43,15 +43,7 @@ final class DenseTransformer: Network {
         self.c = c
         let prefix = w.has("model.language_model.embed_tokens.weight") ? "model.language_model." : "model."
         let H = c.hiddenSize, qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, I = c.intermediateSize
-        embed = try w.float32(prefix + "embed_tokens.weight", shape: [c.vocabSize, H])
-        if w.has("lm_head.weight") && c.tieWordEmbeddings != true {
-            lmHead = try w.float32("lm_head.weight", shape: [c.vocabSize, H])
-        } else if c.tieWordEmbeddings == false {
-            throw DistilError.input(w.directory, "missing lm_head.weight with untied embeddings")
-        } else {
-            lmHead = nil
-        }
-        finalNorm = try w.float32(prefix + "norm.weight", shape: [H])
+        (embed, lmHead, finalNorm) = try Ops.loadEnds(w, c, prefix: prefix)
         var ls: [DenseLayer] = []
         for i in 0..<c.layers {
             let p = "\(prefix)layers.\(i)."
@@ -209,6 +201,20 @@ enum Ops {
         var u = linear(x, t, up, out: inter, inDim: hidden)
         for i in 0..<(t * inter) { u[i] *= silu(g[i]) }
         return linear(u, t, down, out: hidden, inDim: inter)
+    }
+
+    /// The embedding, the LM head (nil when tied to the embedding) and the final norm. Untied
+    /// embeddings without an lm_head.weight are an error, never a silent tie.
+    static func loadEnds(_ w: WeightStore, _ c: ModelConfig, prefix: String) throws -> ([Float], [Float]?, [Float]) {
+        let H = c.hiddenSize
+        let embed = try w.float32(prefix + "embed_tokens.weight", shape: [c.vocabSize, H])
+        var head: [Float]? = nil
+        if w.has("lm_head.weight") && c.tieWordEmbeddings != true {
+            head = try w.float32("lm_head.weight", shape: [c.vocabSize, H])
+        } else if c.tieWordEmbeddings == false {
+            throw DistilError.input(w.directory, "missing lm_head.weight with untied embeddings")
+        }
+        return (embed, head, try w.float32(prefix + "norm.weight", shape: [H]))
     }
 
     /// Causal grouped-query attention of T new rows (positions p0 ..< p0+T) over the cached keys and

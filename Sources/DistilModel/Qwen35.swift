@@ -74,15 +74,7 @@ final class HybridTransformer: Network {
         h = c.hybrid!
         let prefix = w.has("model.language_model.embed_tokens.weight") ? "model.language_model." : "model."
         let H = c.hiddenSize, hd = c.headDim, I = c.intermediateSize
-        embed = try w.float32(prefix + "embed_tokens.weight", shape: [c.vocabSize, H])
-        if w.has("lm_head.weight") && c.tieWordEmbeddings != true {
-            lmHead = try w.float32("lm_head.weight", shape: [c.vocabSize, H])
-        } else if c.tieWordEmbeddings == false {
-            throw DistilError.input(w.directory, "missing lm_head.weight with untied embeddings")
-        } else {
-            lmHead = nil
-        }
-        finalNorm = try w.float32(prefix + "norm.weight", shape: [H])
+        (embed, lmHead, finalNorm) = try Ops.loadEnds(w, c, prefix: prefix)
         let keyDim = h.linearKeyHeads * h.linearKeyDim, valueDim = h.linearValueHeads * h.linearValueDim
         let convDim = 2 * keyDim + valueDim
         var ls: [HybridLayer] = []
