@@ -9,10 +9,7 @@ struct Fetch: DistilTool {
         commandName: "dl-fetch",
         abstract: "Fetch committed models and write one manifest per commitment (files, sizes, SHA-256).",
         discussion: """
-        Reads commitment records (JSON lines) from files or stdin, or fetches one model named on the
-        command line. A repo that is a local directory or a file:// URL is read in place. A model that cannot
-        be fetched gets a manifest with its outcome (not_found, private, changed, transient, error): that is
-        data, and the exit status stays 0.
+        Reads commitment records (JSON lines) from files or stdin, or fetches one model named on the command line. A repo that is a local directory or a file:// URL is read in place. A model that cannot be fetched gets a manifest with its outcome (not_found, private, changed, transient, error): that is data, and the exit status stays 0.
 
         EXAMPLES
           dl-fetch commitments.jsonl > manifests.jsonl

@@ -25,11 +25,7 @@ struct JudgeCommand: DistilTool {
         commandName: "judge",
         abstract: "Score every model in the KL records and pick the winner (the default subcommand).",
         discussion: """
-        Reads KL records (dl-kl's JSON lines) from the files given, or stdin. Every model must have been
-        scored on the same prompts against the same teacher stream; prompts with an empty continuation
-        are dropped for all. A challenger takes the crown only with mean KL < (1 - epsilon) x the king's.
-        Writes the verdict (JSON) to stdout or --out, updates --state in place (atomically), and prints
-        a short table on stderr.
+        Reads KL records (dl-kl's JSON lines) from the files given, or stdin. Every model must have been scored on the same prompts against the same teacher stream; prompts with an empty continuation are dropped for all. A challenger takes the crown only with mean KL < (1 - epsilon) x the king's. Writes the verdict (JSON) to stdout or --out, updates --state in place (atomically), and prints a short table on stderr.
 
         EXAMPLE
           dl-judge --checks checks.jsonl --state state.json --block 4200 --out verdict.json kl/*.jsonl
@@ -83,9 +79,7 @@ struct PlanCommand: DistilTool {
         commandName: "plan",
         abstract: "List the models to score this epoch: the king and every new ok model.",
         discussion: """
-        Prints the check verdicts (JSON lines) of the current king (if its check is still ok) and of every
-        ok model never scored before. Prints nothing when there is no new challenger: then the epoch
-        needs no teacher or student compute.
+        Prints the check verdicts (JSON lines) of the current king (if its check is still ok) and of every ok model never scored before. Prints nothing when there is no new challenger: then the epoch needs no teacher or student compute.
 
         EXAMPLE
           dl-judge plan --checks checks.jsonl --state state.json > plan.jsonl

@@ -10,9 +10,7 @@ struct KL: DistilTool {
         commandName: "dl-kl",
         abstract: "Score students against a teacher stream: KL(teacher || student) over the full vocabulary.",
         discussion: """
-        Runs each student over exactly the teacher's prompt + continuation tokens and writes one KL record
-        per prompt (JSON lines): mean and std of the per-position KL over the continuation positions, the
-        number of positions, max/p50/p90/p99 and how often the student's top token is the teacher's.
+        Runs each student over exactly the teacher's prompt + continuation tokens and writes one KL record per prompt (JSON lines): mean and std of the per-position KL over the continuation positions, the number of positions, max/p50/p90/p99 and how often the student's top token is the teacher's.
 
         One model (a miner checking locally against the king's score):
           dl-kl --model ./my-model teacher.dlt > kl.jsonl

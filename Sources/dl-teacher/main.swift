@@ -11,10 +11,7 @@ struct Teacher: DistilTool {
         commandName: "dl-teacher",
         abstract: "Continue prompts with the teacher and write its full-vocabulary distributions (the teacher stream).",
         discussion: """
-        Reads prompt records (JSON lines; a record with "tokens" skips tokenization), continues each prompt
-        for up to --max-new-tokens tokens (greedy, or sampled with a seed from the block hash), and writes
-        the teacher stream (zstd; docs/FORMATS.md) with one full-vocabulary log-prob row per continuation
-        position. The file named by --out appears only when complete.
+        Reads prompt records (JSON lines; a record with "tokens" skips tokenization), continues each prompt for up to --max-new-tokens tokens (greedy, or sampled with a seed from the block hash), and writes the teacher stream (zstd; docs/FORMATS.md) with one full-vocabulary log-prob row per continuation position. The file named by --out appears only when complete.
 
         EXAMPLES
           dl-prompts sample --block 4200 --block-hash $HASH corpus/ \\
