@@ -10,6 +10,9 @@ public struct CheckOptions {
     public var vocabSize = 248_320
     /// The teacher's tokenizer; when set, a model's tokenizer must have the same identity.
     public var teacherTokenizer: Tokenizer?
+    /// A model whose every shared tensor differs from an earlier model's by less than this (relative
+    /// L2 on the sketch positions) is a near copy. A bf16 round trip moves a tensor by ~1e-3 RMS.
+    public var nearCopyThreshold = 0.005
     public init() {}
 }
 
@@ -27,6 +30,8 @@ public final class Checker {
     let options: CheckOptions
     /// Weight identity → the owner (earliest block, then lower uid) seen so far.
     var owners: [String: CheckVerdict] = [:]
+    /// Sketches of the accepted models, in commitment order.
+    var sketches: [(owner: CheckVerdict, sketch: [String: [Float]])] = []
     /// Hotkeys that already have a commitment.
     var hotkeys: [String: Manifest] = [:]
 
@@ -67,7 +72,9 @@ public final class Checker {
                     throw Rejection("COPY", "weights identical to uid \(owner.uid) (\(owner.repo), committed at block \(owner.block))")
                 }
             }
+            if let sk = summary.sketch { try nearCopy(sk) }
             v.message = String(format: "%.2fM parameters, %@", Double(summary.params) / 1e6, summary.dtypes.sorted().joined(separator: "/"))
+            if let sk = summary.sketch { sketches.append((v, sk)) }
             for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) { owners[id] = v }
         } catch let r as Rejection {
             v.ok = false; v.reason = r.code; v.message = r.message
@@ -84,6 +91,7 @@ public final class Checker {
         var dtypes = Set<String>()
         var tokenizerHash: String?
         var weightIdentity: String?
+        var sketch: [String: [Float]]?
         var warnings: [String] = []
     }
 
@@ -182,6 +190,7 @@ public final class Checker {
         if m.metadata_only != true, let store = try? WeightStore(directory: dir) {
             if let bad = store.firstNonFinite() { throw Rejection("NAN_WEIGHTS", "tensor \(bad) holds NaN or infinite values") }
             s.weightIdentity = store.identity()
+            s.sketch = try store.sketch()
         }
 
         // Architecture: one the engine runs.
@@ -189,6 +198,28 @@ public final class Checker {
             throw Rejection("ARCHITECTURE", e.message)
         }
         return s
+    }
+
+    /// Rejects a model that is an earlier model up to a bf16 round trip or a small perturbation: at
+    /// least 90% of its tensors are shared with the earlier model, and every shared tensor's relative
+    /// L2 difference on the sketch positions is below the threshold.
+    func nearCopy(_ sk: [String: [Float]]) throws {
+        for (owner, other) in sketches {
+            var shared = 0
+            var worst = 0.0
+            for (name, a) in sk {
+                guard let b = other[name], b.count == a.count else { continue }
+                shared += 1
+                var diff = 0.0, norm = 0.0
+                for i in 0..<a.count { let d = Double(a[i]) - Double(b[i]); diff += d * d; norm += Double(b[i]) * Double(b[i]) }
+                worst = max(worst, norm == 0 ? (diff == 0 ? 0 : .infinity) : (diff / norm).squareRoot())
+                if worst >= options.nearCopyThreshold { break }
+            }
+            if shared > 0, shared * 10 >= sk.count * 9, worst < options.nearCopyThreshold {
+                throw Rejection("COPY", String(format: "near copy of uid %d (%@, block %d): every shared tensor within %.1e relative difference (< %.0e)",
+                                               owner.uid, owner.repo, owner.block, worst, options.nearCopyThreshold))
+            }
+        }
     }
 
     func jsonObject(_ path: String) throws -> [String: Any] {

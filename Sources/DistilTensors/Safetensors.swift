@@ -263,3 +263,33 @@ extension WeightStore {
         return nil
     }
 }
+
+extension WeightStore {
+    /// A small fingerprint per tensor for near-copy detection: the values at up to `samples`
+    /// positions drawn by DistilRNG(domain "sketch", seed: the tensor's name), so two models with
+    /// the same tensor names are sampled at the same positions. Non-float tensors are skipped.
+    public func sketch(samples: Int = 256) throws -> [String: [Float]] {
+        var out: [String: [Float]] = [:]
+        var one = [Float](repeating: 0, count: 1)
+        for name in tensorNames {
+            let (fi, t) = index[name]!
+            guard ["BF16", "F16", "F32"].contains(t.dtype), t.elementCount > 0 else { continue }
+            let n = t.elementCount
+            var rng = DistilRNG(domain: "sketch", seed: name)
+            let positions = n <= samples ? Array(0..<n) : (0..<samples).map { _ in rng.nextInt(below: n) }
+            let size = TensorInfo.elementSize(t.dtype)!
+            var values: [Float] = []
+            values.reserveCapacity(positions.count)
+            for p in positions {
+                var single = t
+                single.begin = t.begin + p * size
+                single.end = single.begin + size
+                single.shape = [1]
+                try one.withUnsafeMutableBufferPointer { try convert(single, files[fi].data(single), into: $0.baseAddress!, count: 1) }
+                values.append(one[0])
+            }
+            out[name] = values
+        }
+        return out
+    }
+}

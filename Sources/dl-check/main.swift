@@ -19,6 +19,7 @@ struct Check: DistilTool {
     @Option(help: "Parameter limit.") var maxParams: Int64 = 5_300_000_000
     @Option(help: "Vocabulary size every model must have.") var vocabSize = 248_320
     @Option(help: "The teacher's tokenizer.json (or its directory): models must match it.") var teacherTokenizer: String?
+    @Option(help: "Relative per-tensor difference below which a model is a near copy of an earlier one.") var nearCopyThreshold = 0.005
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
     @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
     @OptionGroup var common: CommonOptions
@@ -28,6 +29,7 @@ struct Check: DistilTool {
         var options = CheckOptions()
         options.maxParams = maxParams
         options.vocabSize = vocabSize
+        options.nearCopyThreshold = nearCopyThreshold
         options.teacherTokenizer = try teacherTokenizer.map { try Tokenizer.load(path: $0) }
         let input = try JSONLReader<Manifest>(path: manifests).readAll()
         let verdicts = Checker(options: options).check(input)

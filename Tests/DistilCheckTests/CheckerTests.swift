@@ -17,6 +17,22 @@ final class CheckerTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
 
+    /// A BF16 safetensors file of the good tensors with Gaussian values (seeded), each value times
+    /// (1 + noise * N(0,1)): noise 0 reproduces the same weights, a small noise a "re-saved" copy.
+    func randomSafetensors(seed: UInt64, noise: Double) -> [UInt8] {
+        var rng = SeededRNG(seed), jitter = SeededRNG(seed &+ 999)
+        var bytes = safetensors(goodTensors)
+        let headerLen = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16
+        var i = 8 + headerLen
+        while i + 1 < bytes.count {
+            let v = Float(rng.normal() * (1 + noise * jitter.normal()))
+            let b = v.bitPattern >> 16
+            bytes[i] = UInt8(b & 0xFF); bytes[i + 1] = UInt8(b >> 8)
+            i += 2
+        }
+        return bytes
+    }
+
     /// A safetensors file with the given (name, dtype, shape) tensors, data filled with a byte pattern.
     func safetensors(_ tensors: [(String, String, [Int])], fill: UInt8 = 1) -> [UInt8] {
         var entries: [String] = []
@@ -185,6 +201,18 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(v.reason, "NAN_WEIGHTS", v.message)
     }
 
+    func testNearCopiesAreCopiesAndIndependentModelsAreNot() throws {
+        let original = try model("near0", uid: 5, block: 100, files: ["model.safetensors": randomSafetensors(seed: 1, noise: 0)])
+        let perturbed = try model("near1", uid: 6, block: 200, files: ["model.safetensors": randomSafetensors(seed: 1, noise: 0.003)])
+        let independent = try model("near2", uid: 7, block: 300, files: ["model.safetensors": randomSafetensors(seed: 2, noise: 0)])
+        XCTAssertNotEqual(perturbed.weights_sha256, original.weights_sha256)
+        let v = checker().check([independent, perturbed, original])
+        XCTAssertTrue(v[2].ok, v[2].message)
+        XCTAssertEqual(v[1].reason, "COPY", v[1].message)
+        XCTAssertTrue(v[1].message.contains("near copy of uid 5"), v[1].message)
+        XCTAssertTrue(v[0].ok, v[0].message)
+    }
+
     func testOneCommitmentPerHotkey() throws {
         let a = try model("a", uid: 1, block: 10, hotkey: "same")
         let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
@@ -205,4 +233,13 @@ final class CheckerTests: XCTestCase {
         m.files.append(ManifestFile(name: "../../etc/passwd", size: 1, sha256: nil))
         XCTAssertEqual(verdict(m).reason, "FORMAT")
     }
+}
+
+/// A seeded Gaussian generator for test weights.
+struct SeededRNG {
+    var s: UInt64
+    init(_ seed: UInt64) { s = seed &* 0x9E3779B97F4A7C15 | 1 }
+    mutating func next() -> UInt64 { s ^= s >> 12; s ^= s << 25; s ^= s >> 27; return s &* 2685821657736338717 }
+    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+    mutating func normal() -> Double { (-2 * log(max(uniform(), 1e-300))).squareRoot() * cos(2 * .pi * uniform()) }
 }
