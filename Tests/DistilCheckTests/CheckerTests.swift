@@ -203,7 +203,7 @@ final class CheckerTests: XCTestCase {
 
     func testNearCopiesAreCopiesAndIndependentModelsAreNot() throws {
         let original = try model("near0", uid: 5, block: 100, files: ["model.safetensors": randomSafetensors(seed: 1, noise: 0)])
-        let perturbed = try model("near1", uid: 6, block: 200, files: ["model.safetensors": randomSafetensors(seed: 1, noise: 0.003)])
+        let perturbed = try model("near1", uid: 6, block: 200, files: ["model.safetensors": randomSafetensors(seed: 1, noise: 0.001)])
         let independent = try model("near2", uid: 7, block: 300, files: ["model.safetensors": randomSafetensors(seed: 2, noise: 0)])
         XCTAssertNotEqual(perturbed.weights_sha256, original.weights_sha256)
         let v = checker().check([independent, perturbed, original])
@@ -211,6 +211,9 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(v[1].reason, "COPY", v[1].message)
         XCTAssertTrue(v[1].message.contains("near copy of uid 5"), v[1].message)
         XCTAssertTrue(v[0].ok, v[0].message)
+        // A 5% perturbation is a different model at the default threshold.
+        let far = try model("near3", uid: 8, block: 400, files: ["model.safetensors": randomSafetensors(seed: 1, noise: 0.05)])
+        XCTAssertTrue(checker().check([original, far])[1].ok)
     }
 
     func testOneCommitmentPerHotkey() throws {
