@@ -13,7 +13,12 @@ public struct CheckOptions {
     /// A model whose every shared tensor differs from an earlier model's by less than this (relative
     /// L2 on the sketch positions) is a near copy. A bf16 round trip moves a tensor by ~1e-3 RMS.
     public var nearCopyThreshold = 0.005
+    /// The teacher's chat template (tokenizer_config.json), when known.
+    public var teacherChatTemplate: String?
+    /// A different chat template is a rejection instead of a warning.
+    public var requireChatTemplate = false
     public init() {}
+
 }
 
 /// One rejection: a stable code and a message with the figure.
@@ -186,6 +191,13 @@ public final class Checker {
             throw Rejection("TOKENIZER", "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
         }
 
+        // The chat template, when the model has one, should be the teacher's.
+        if let teacher = options.teacherChatTemplate, let mine = Checker.chatTemplate(directory: dir),
+           Checker.normalizeTemplate(mine) != Checker.normalizeTemplate(teacher) {
+            if options.requireChatTemplate { throw Rejection("CHAT_TEMPLATE", "the chat template differs from the teacher's") }
+            s.warnings.append("CHAT_TEMPLATE")
+        }
+
         // The re-shard-proof identity, from the local weights (skipped when only headers were fetched).
         if m.metadata_only != true, let store = try? WeightStore(directory: dir) {
             if let bad = store.firstNonFinite() { throw Rejection("NAN_WEIGHTS", "tensor \(bad) holds NaN or infinite values") }
@@ -248,5 +260,30 @@ public final class Checker {
             throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): truncated header")
         }
         return try SafetensorsHeader.parse(len + json, name: (path as NSString).lastPathComponent, fileSize: size)
+    }
+}
+
+extension Checker {
+    /// A chat template with its Jinja comments ({# ... #}) removed and surrounding white space trimmed.
+    public static func normalizeTemplate(_ t: String) -> String {
+        var out = ""
+        var rest = Substring(t)
+        while let open = rest.range(of: "{#") {
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "#}") else { rest = ""; break }
+            rest = rest[close.upperBound...]
+        }
+        out += rest
+        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The chat template of a model directory (tokenizer_config.json, or chat_template.jinja).
+    public static func chatTemplate(directory: String) -> String? {
+        if let b = try? readFile(directory + "/tokenizer_config.json", limit: 16 << 20),
+           let o = try? JSONSerialization.jsonObject(with: Data(b)) as? [String: Any], let t = o["chat_template"] as? String {
+            return t
+        }
+        if let b = try? readFile(directory + "/chat_template.jinja", limit: 16 << 20) { return String(decoding: b, as: UTF8.self) }
+        return nil
     }
 }

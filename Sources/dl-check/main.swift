@@ -19,6 +19,8 @@ struct Check: DistilTool {
     @Option(help: "Parameter limit.") var maxParams: Int64 = 5_300_000_000
     @Option(help: "Vocabulary size every model must have.") var vocabSize = 248_320
     @Option(help: "The teacher's tokenizer.json (or its directory): models must match it.") var teacherTokenizer: String?
+    @Flag(help: "A chat template that differs from the teacher's is a rejection (default: a CHAT_TEMPLATE warning).")
+    var requireChatTemplate = false
     @Option(help: "Relative per-tensor difference below which a model is a near copy of an earlier one.") var nearCopyThreshold = 0.005
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
     @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
@@ -31,6 +33,12 @@ struct Check: DistilTool {
         options.vocabSize = vocabSize
         options.nearCopyThreshold = nearCopyThreshold
         options.teacherTokenizer = try teacherTokenizer.map { try Tokenizer.load(path: $0) }
+        options.requireChatTemplate = requireChatTemplate
+        if let t = teacherTokenizer {
+            var isDir: ObjCBool = false
+            let dir = FileManager.default.fileExists(atPath: t, isDirectory: &isDir) && isDir.boolValue ? t : (t as NSString).deletingLastPathComponent
+            options.teacherChatTemplate = Checker.chatTemplate(directory: dir)
+        }
         let input = try JSONLReader<Manifest>(path: manifests).readAll()
         let verdicts = Checker(options: options).check(input)
         let w = JSONLWriter(try FileWriter(path: out))

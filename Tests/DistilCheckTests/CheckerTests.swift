@@ -216,6 +216,21 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(checker().check([original, far])[1].ok)
     }
 
+    func testChatTemplateIsAWarningOrWithTheFlagARejection() throws {
+        let teacher = "{# teacher #}{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}"
+        let same = try model("tpl-same", uid: 1, block: 10, files: ["tokenizer_config.json": Array(try JSONSerialization.data(withJSONObject: ["chat_template": "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}{# a comment #}"]))])
+        let other = try model("tpl-other", uid: 2, block: 20, files: ["tokenizer_config.json": Array(try JSONSerialization.data(withJSONObject: ["chat_template": "{{ messages }}"]))], fill: 4)
+        var o = CheckOptions()
+        o.vocabSize = 512
+        o.teacherChatTemplate = teacher
+        var v = Checker(options: o).check([same, other])
+        XCTAssertTrue(v[0].ok); XCTAssertNil(v[0].warnings)
+        XCTAssertTrue(v[1].ok); XCTAssertEqual(v[1].warnings, ["CHAT_TEMPLATE"])
+        o.requireChatTemplate = true
+        v = Checker(options: o).check([same, other])
+        XCTAssertEqual(v[1].reason, "CHAT_TEMPLATE")
+    }
+
     func testOneCommitmentPerHotkey() throws {
         let a = try model("a", uid: 1, block: 10, hotkey: "same")
         let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
