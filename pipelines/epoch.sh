@@ -9,6 +9,7 @@
 # (pipelines/reproduce.sh). A lock on DIR/.lock keeps two runs (cron) from overlapping.
 #
 #   DIR/state.json              the judge's state across epochs (king, every model's score)
+#   DIR/registry.json           dl-check's owners of weight identities and hotkeys across epochs
 #   DIR/epoch-N/manifests.jsonl dl-fetch      what was fetched (files, SHA-256)
 #   DIR/epoch-N/checks.jsonl    dl-check      one verdict per model; only ok ones go on
 #   DIR/epoch-N/plan.jsonl      dl-judge plan the king + new challengers (empty: no compute this epoch)
@@ -92,7 +93,7 @@ stage() {
 
 stage fetch "$e/manifests.jsonl" "$bin/dl-fetch" "$commitments"
 stage check "$e/checks.jsonl" "$bin/dl-check" --vocab-size "$vocab" --max-params "$max_params" \
-  --teacher-tokenizer "$teacher" "$e/manifests.jsonl"
+  --teacher-tokenizer "$teacher" --registry "$work/registry.json" "$e/manifests.jsonl"
 [[ -e "$e/state-before.json" ]] || { if [[ -e "$work/state.json" ]]; then cp "$work/state.json" "$e/state-before.json.part"; else echo '{}' > "$e/state-before.json.part"; fi; mv "$e/state-before.json.part" "$e/state-before.json"; }
 stage plan "$e/plan.jsonl" "$bin/dl-judge" plan --checks "$e/checks.jsonl" --state "$e/state-before.json"
 

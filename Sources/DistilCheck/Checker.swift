@@ -34,11 +34,11 @@ public struct Rejection: Error {
 public final class Checker {
     let options: CheckOptions
     /// Weight identity → the owner (earliest block, then lower uid) seen so far.
-    var owners: [String: CheckVerdict] = [:]
+    var owners: [String: Registry.Owner] = [:]
     /// Sketches of the accepted models, in commitment order.
     var sketches: [(owner: CheckVerdict, sketch: [String: [Float]])] = []
     /// Hotkeys that already have a commitment.
-    var hotkeys: [String: Manifest] = [:]
+    var hotkeys: [String: Registry.Owner] = [:]
 
     public static let allowedDTypes: Set<String> = ["BF16", "F16", "F32"]
     /// Tensor-name fragments of quantized layouts (GPTQ, AWQ, bitsandbytes, FP8, ...).
@@ -46,7 +46,14 @@ public final class Checker {
                                         "weight_scale", "weight_scale_inv", "input_scale", "SCB", "weight_format"]
     static let maxHeaderBytes: UInt64 = 100 << 20
 
-    public init(options: CheckOptions) { self.options = options }
+    public init(options: CheckOptions, registry: Registry = Registry()) {
+        self.options = options
+        owners = registry.owners
+        hotkeys = registry.hotkeys
+    }
+
+    /// What the checker learnt, to carry into the next epoch (dl-check --registry).
+    public var registry: Registry { Registry(owners: owners, hotkeys: hotkeys) }
 
     /// Checks every manifest. Copies and repeated hotkeys are decided in commitment order
     /// (block, then uid), so the earliest committer owns a weight hash whatever the input order.
@@ -58,11 +65,12 @@ public final class Checker {
     }
 
     public func check(_ m: Manifest) -> CheckVerdict {
-        if let first = hotkeys[m.hotkey] {
+        let me = Registry.Owner(m)
+        if let first = hotkeys[m.hotkey], !first.isSameCommitment(me) {
             return CheckVerdict(manifest: m, ok: false, reason: "DUPLICATE_HOTKEY",
                                 message: "hotkey \(m.hotkey) already committed \(first.repo) at block \(first.block); later commitments are ignored")
         }
-        hotkeys[m.hotkey] = m
+        if hotkeys[m.hotkey] == nil { hotkeys[m.hotkey] = me }
         var v = CheckVerdict(manifest: m, ok: true, reason: "OK", message: "")
         do {
             let summary = try inspect(m)
@@ -73,14 +81,16 @@ public final class Checker {
             // Copies: the same weight files (cheap, from the file hashes) or the same tensors however
             // they are sharded and named (from the tensor bytes); the earliest committer owns both.
             for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) {
-                if let owner = owners[id] {
+                if let owner = owners[id], !owner.isSameCommitment(me), owner.precedes(me) {
                     throw Rejection("COPY", "weights identical to uid \(owner.uid) (\(owner.repo), committed at block \(owner.block))")
                 }
             }
             if let sk = summary.sketch { try nearCopy(sk) }
             v.message = String(format: "%.2fM parameters, %@", Double(summary.params) / 1e6, summary.dtypes.sorted().joined(separator: "/"))
             if let sk = summary.sketch { sketches.append((v, sk)) }
-            for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) { owners[id] = v }
+            for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) where owners[id].map({ !$0.precedes(me) }) ?? true {
+                owners[id] = me
+            }
         } catch let r as Rejection {
             v.ok = false; v.reason = r.code; v.message = r.message
         } catch let e as DistilError {
@@ -286,4 +296,40 @@ extension Checker {
         if let b = try? readFile(directory + "/chat_template.jinja", limit: 16 << 20) { return String(decoding: b, as: UTF8.self) }
         return nil
     }
+}
+
+/// Who owns what across epochs: each weight identity's first committer (earliest block, then lower
+/// uid) and each hotkey's one commitment. dl-check reads it with --registry and writes it back
+/// atomically, so copies and repeated hotkeys are caught even when the original left the chain.
+public struct Registry: Codable, Equatable {
+    public struct Owner: Codable, Equatable {
+        public var uid: Int
+        public var hotkey: String
+        public var repo: String
+        public var revision: String?
+        public var block: Int
+
+        public init(_ m: Manifest) { uid = m.uid; hotkey = m.hotkey; repo = m.repo; revision = m.revision; block = m.block }
+
+        func isSameCommitment(_ o: Owner) -> Bool { hotkey == o.hotkey && repo == o.repo && revision == o.revision && block == o.block }
+        func precedes(_ o: Owner) -> Bool { (block, uid) < (o.block, o.uid) }
+    }
+
+    public var version = 1
+    /// Weight identity ("SHA256" of the weight files, or "tensors:SHA256") -> owner.
+    public var owners: [String: Owner] = [:]
+    /// Hotkey -> its one commitment.
+    public var hotkeys: [String: Owner] = [:]
+
+    public init(owners: [String: Owner] = [:], hotkeys: [String: Owner] = [:]) { self.owners = owners; self.hotkeys = hotkeys }
+
+    /// Reads a registry; a missing file is an empty registry.
+    public static func load(path: String) throws -> Registry {
+        guard FileManager.default.fileExists(atPath: path) else { return Registry() }
+        let r = try decodeJSONFile(Registry.self, path: path)
+        guard r.version == 1 else { throw DistilError.input(path, "unsupported registry version \(r.version)") }
+        return r
+    }
+
+    public func save(path: String) throws { try writeFileAtomically(path, encodeJSON(self, pretty: true) + [0x0A]) }
 }

@@ -22,6 +22,7 @@ struct Check: DistilTool {
     @Flag(help: "A chat template that differs from the teacher's is a rejection (default: a CHAT_TEMPLATE warning).")
     var requireChatTemplate = false
     @Option(help: "Relative per-tensor difference below which a model is a near copy of an earlier one.") var nearCopyThreshold = 0.005
+    @Option(help: "Registry of weight identities and hotkeys across epochs (read, then rewritten atomically).") var registry: String?
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
     @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
     @OptionGroup var common: CommonOptions
@@ -40,13 +41,15 @@ struct Check: DistilTool {
             options.teacherChatTemplate = Checker.chatTemplate(directory: dir)
         }
         let input = try JSONLReader<Manifest>(path: manifests).readAll()
-        let verdicts = Checker(options: options).check(input)
+        let checker = Checker(options: options, registry: try registry.map { try Registry.load(path: $0) } ?? Registry())
+        let verdicts = checker.check(input)
         let w = JSONLWriter(try FileWriter(path: out))
         for v in verdicts {
             try w.write(v)
             Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason) \(v.message)")
         }
         try w.close()
+        if let registry { try checker.registry.save(path: registry) }
     }
 }
 

@@ -231,6 +231,34 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(v[1].reason, "CHAT_TEMPLATE")
     }
 
+    func testRegistryCarriesOwnershipAcrossEpochs() throws {
+        let original = try model("reg0", uid: 7, block: 100)
+        let c1 = checker()
+        XCTAssertTrue(c1.check([original])[0].ok)
+        let path = root + "/registry.json"
+        try c1.registry.save(path: path)
+        // Next epoch: the original is gone from the chain; a copy arrives. The same model re-checked is not its own copy.
+        let copy = try model("reg1", uid: 3, block: 200)
+        var o = CheckOptions(); o.vocabSize = 512
+        let c2 = Checker(options: o, registry: try Registry.load(path: path))
+        let v = c2.check([copy, original])
+        XCTAssertEqual(v[0].reason, "COPY", v[0].message)
+        XCTAssertTrue(v[1].ok, v[1].message)
+        // The hotkey's one commitment is remembered too.
+        let again = try model("reg2", uid: 7, block: 300, hotkey: "hk7", fill: 6)
+        XCTAssertEqual(Checker(options: o, registry: c2.registry).check([again])[0].reason, "DUPLICATE_HOTKEY")
+        XCTAssertThrowsError(try Registry.load(path: root + "/reg0/config.json"), "a file that is not a registry")
+    }
+
+    func testCommittedRegistrySampleReads() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/registry.json").path
+        let r = try Registry.load(path: path)
+        XCTAssertEqual(r.hotkeys.count, 2)
+        XCTAssertEqual(r.hotkeys["5DemoKingHotkey"]?.block, 100)
+        XCTAssertTrue(r.owners.keys.contains { $0.hasPrefix("tensors:") })
+        XCTAssertEqual(try encodeJSON(r, pretty: true) + [0x0A], try readFile(path), "canonical bytes")
+    }
+
     func testOneCommitmentPerHotkey() throws {
         let a = try model("a", uid: 1, block: 10, hotkey: "same")
         let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
