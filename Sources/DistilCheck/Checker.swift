@@ -152,6 +152,7 @@ public final class Checker {
         // Safetensors headers: parameters, dtypes, quantized layouts.
         var s = Summary()
         var tensorBytes: Int64 = 0
+        var shapes: [String: [Int]] = [:]
         for w in weights.sorted() {
             let header = try readHeader("\(dir)/\(w)")
             // The file holds exactly the header and the tensors: no hidden payload behind them.
@@ -160,6 +161,7 @@ public final class Checker {
                 throw Rejection("FORMAT", "\(w): \(size) bytes, but its header and tensors account for \(header.dataStart + dataEnd)")
             }
             tensorBytes += Int64(header.tensors.reduce(0) { $0 + ($1.end - $1.begin) })
+            for t in header.tensors { shapes[t.name] = t.shape }
             for t in header.tensors {
                 guard Checker.allowedDTypes.contains(t.dtype) else {
                     throw Rejection("QUANTIZED", "tensor \(t.name) has dtype \(t.dtype); only BF16, F16 and F32 are allowed")
@@ -184,6 +186,20 @@ public final class Checker {
             let index = try jsonObject("\(dir)/model.safetensors.index.json")
             if let total = ((index["metadata"] as? [String: Any])?["total_size"] as? NSNumber)?.int64Value, total != tensorBytes {
                 throw Rejection("FORMAT", "model.safetensors.index.json claims total_size \(total), the shards hold \(tensorBytes) bytes of tensors")
+            }
+        }
+        // Shapes that must agree with the config: the embedding, and the LM head (or tied embeddings).
+        if let hidden = (text["hidden_size"] ?? config["hidden_size"]) as? Int {
+            let embedName = ["model.language_model.embed_tokens.weight", "model.embed_tokens.weight"].first { shapes[$0] != nil }
+            guard let embedName else { throw Rejection("SHAPE", "no embed_tokens.weight tensor") }
+            guard shapes[embedName] == [vocab, hidden] else {
+                throw Rejection("SHAPE", "\(embedName) has shape \(shapes[embedName]!), the config implies [\(vocab), \(hidden)]")
+            }
+            let tied = ((text["tie_word_embeddings"] ?? config["tie_word_embeddings"]) as? Bool) ?? false
+            if let head = shapes["lm_head.weight"] {
+                guard head == [vocab, hidden] else { throw Rejection("SHAPE", "lm_head.weight has shape \(head), the config implies [\(vocab), \(hidden)]") }
+            } else if !tied {
+                throw Rejection("SHAPE", "no lm_head.weight while tie_word_embeddings is false")
             }
         }
         guard s.params <= options.maxParams else {

@@ -10,7 +10,7 @@ struct Check: DistilTool {
         commandName: "dl-check",
         abstract: "Pre-check fetched models before any compute: size, dtypes, quantization, tokenizer, code, copies.",
         discussion: """
-        Reads manifests (dl-fetch's JSON lines) and writes one verdict per model: ok, a stable reason code (PARAMS, VOCAB, TOKENIZER, QUANTIZED, FORMAT, CUSTOM_CODE, ARCHITECTURE, COPY, NAN_WEIGHTS, DUPLICATE_HOTKEY, REMOVED, CHANGED, RETRY, FETCH) and a message with the figure. Rejections are data: the exit status is 0 unless the tool itself cannot work.
+        Reads manifests (dl-fetch's JSON lines) and writes one verdict per model: ok, a stable reason code (PARAMS, VOCAB, TOKENIZER, QUANTIZED, FORMAT, CUSTOM_CODE, ARCHITECTURE, COPY, NAN_WEIGHTS, SHAPE, CHAT_TEMPLATE, DUPLICATE_HOTKEY, REMOVED, CHANGED, RETRY, FETCH) and a message with the figure. Rejections are data: the exit status is 0 unless the tool itself cannot work.
 
         EXAMPLE
           dl-fetch commitments.jsonl | dl-check --teacher-tokenizer teacher/ > checks.jsonl

@@ -1,5 +1,6 @@
 import DistilCheck
 import DistilFormats
+import DistilTokenizer
 import Foundation
 import XCTest
 
@@ -257,6 +258,37 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(r.hotkeys["5DemoKingHotkey"]?.block, 100)
         XCTAssertTrue(r.owners.keys.contains { $0.hasPrefix("tensors:") })
         XCTAssertEqual(try encodeJSON(r, pretty: true) + [0x0A], try readFile(path), "canonical bytes")
+    }
+
+    func testShapesAgainstTheConfig() throws {
+        var c = config
+        c["tie_word_embeddings"] = false
+        let untied = verdict(try model("untied", uid: 1, block: 10, config: c))
+        XCTAssertEqual(untied.reason, "SHAPE")
+        XCTAssertTrue(untied.message.contains("no lm_head.weight"), untied.message)
+        var h = config
+        h["hidden_size"] = 32
+        let wrong = verdict(try model("hidden", uid: 1, block: 10, config: h))
+        XCTAssertEqual(wrong.reason, "SHAPE")
+        XCTAssertTrue(wrong.message.contains("the config implies [512, 32]"), wrong.message)
+    }
+
+    func testDifferentTokenizerWithTheSameVocabSizeIsRejected() throws {
+        // Swap two merges of the demo tokenizer: same vocabulary and size, another tokenizer.
+        var o = try JSONSerialization.jsonObject(with: Data(tokenizerJSON)) as! [String: Any]
+        var bpe = o["model"] as! [String: Any]
+        var merges = bpe["merges"] as! [Any]
+        merges.swapAt(3, 4)
+        bpe["merges"] = merges
+        o["model"] = bpe
+        let other = Array(try JSONSerialization.data(withJSONObject: o))
+        var opts = CheckOptions()
+        opts.vocabSize = 512
+        opts.teacherTokenizer = try Tokenizer(json: tokenizerJSON, name: "teacher")
+        let v = Checker(options: opts).check([try model("tok", uid: 1, block: 10, files: ["tokenizer.json": other]),
+                                              try model("tok-ok", uid: 2, block: 20, fill: 8)])
+        XCTAssertEqual(v[0].reason, "TOKENIZER", v[0].message)
+        XCTAssertTrue(v[1].ok, v[1].message)
     }
 
     func testOneCommitmentPerHotkey() throws {
