@@ -160,6 +160,17 @@ protocol Network: AnyObject {
     /// Runs tokens at positions state.length ..< +T, updating the state; returns the final-normed hidden [T x H].
     func run(_ tokens: [Int], state: SequenceState) throws -> [Float]
     func logits(_ hidden: [Float], from: Int, rows: Int, into out: UnsafeMutablePointer<Float>)
+    /// One new token for each of several sequences; returns the final-normed hidden [B x H].
+    func step(_ tokens: [Int], states: [SequenceState]) throws -> [Float]
+}
+
+extension Network {
+    /// Sequence by sequence (architectures without a batched step).
+    func step(_ tokens: [Int], states: [SequenceState]) throws -> [Float] {
+        var out: [Float] = []
+        for (t, s) in zip(tokens, states) { out += try run([t], state: s) }
+        return out
+    }
 }
 
 /// A sequence's decoding state (KV cache, recurrent state).

@@ -102,12 +102,10 @@ public final class Decoder {
         guard tokens.count == batch, caches.count == batch else {
             throw DistilError("decoder step expects \(batch) tokens after start", kind: .runtime)
         }
-        let v = model.vocabSize
         BLAS.setThreads(model.threads)
-        for b in 0..<batch {
-            let hidden = try model.net.run([tokens[b]], state: caches[b])
-            logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: 1, into: $0.baseAddress! + b * v) }
-        }
+        // One batched step, then the LM head once for all B rows.
+        let hidden = try model.net.step(tokens, states: caches)
+        logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: batch, into: $0.baseAddress!) }
         return logits.withUnsafeBufferPointer { $0 }
     }
 }

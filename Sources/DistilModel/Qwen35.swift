@@ -121,6 +121,38 @@ final class HybridTransformer: Network {
         invFreq = (0..<(rd / 2)).map { 1.0 / pow(theta, Double(2 * $0) / Double(rd)) }
     }
 
+    /// One token for each of B sequences: token mixing (attention, DeltaNet) runs per sequence on its
+    /// own state; the MLP or MoE runs once for the B rows, so each expert's weights are read once per
+    /// step for the whole batch.
+    func step(_ tokens: [Int], states sts: [SequenceState]) throws -> [Float] {
+        let states = sts.map { $0 as! State }
+        let B = tokens.count, H = c.hiddenSize, I = c.intermediateSize
+        for s in states where s.length + 1 > s.capacity {
+            throw DistilError("sequence of \(s.length + 1) tokens exceeds the state's \(s.capacity)", kind: .runtime)
+        }
+        var x = [Float](repeating: 0, count: B * H)
+        for (r, t) in tokens.enumerated() {
+            guard t >= 0 && t < c.vocabSize else { throw DistilError.input("tokens", "token id \(t) outside the vocabulary (\(c.vocabSize))") }
+            for j in 0..<H { x[r * H + j] = embed[t * H + j] }
+        }
+        for (li, l) in layers.enumerated() {
+            var hcur = x
+            Ops.rmsNorm(&hcur, rows: B, n: H, weight: l.inputNorm, eps: c.rmsNormEps, zeroCentered: true)
+            for b in 0..<B {
+                let row = Array(hcur[(b * H)..<((b + 1) * H)])
+                let mix = l.attention != nil ? attention(l.attention!, row, 1, states[b], li) : deltaNet(l.delta!, row, 1, states[b], li)
+                for j in 0..<H { x[b * H + j] += mix[j] }
+            }
+            hcur = x
+            Ops.rmsNorm(&hcur, rows: B, n: H, weight: l.postNorm, eps: c.rmsNormEps, zeroCentered: true)
+            let d = l.moe.map { mixture($0, hcur, B) } ?? Ops.swiglu(hcur, B, gate: l.gate, up: l.up, down: l.down, hidden: H, inter: I)
+            for i in 0..<(B * H) { x[i] += d[i] }
+        }
+        for s in states { s.length += 1 }
+        Ops.rmsNorm(&x, rows: B, n: H, weight: finalNorm, eps: c.rmsNormEps, zeroCentered: true)
+        return x
+    }
+
     func run(_ tokens: [Int], state st: SequenceState) throws -> [Float] {
         let state = st as! State
         let T = tokens.count, H = c.hiddenSize, I = c.intermediateSize
