@@ -59,10 +59,7 @@ let package = Package(
 
         // Benchmarks (not tests): each prints its figures beside a peer measured in the same run.
         .executableTarget(name: "bench-tokenizer", dependencies: ["DistilFormats", "DistilTokenizer"], path: "Benchmarks/bench-tokenizer", swiftSettings: fast),
-        .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
-        .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilModel", "DistilTensors", "DistilScore"], path: "Benchmarks/bench-engine", swiftSettings: fast),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
-        .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub"], path: "Benchmarks/bench-hub"),
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),
