@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "DistilCLI", dependencies: ["DistilFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "DistilTensors", dependencies: ["DistilFormats", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilTokenizer", dependencies: ["DistilFormats"], swiftSettings: fast),
-        .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl"]),
+        .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
         .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilScore", dependencies: ["DistilFormats"], swiftSettings: fast),
+        // A loopback server that mimics the Hub endpoints dl-fetch uses, with faults (tests and bench-hub only).
+        .target(name: "HubTestServer", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // dl-check's pre-checks.
         .target(name: "DistilCheck", dependencies: ["DistilFormats", "DistilTensors", "DistilTokenizer", "DistilModel"]),
         // The teacher run (dl-teacher) and student scoring (dl-kl) over the engine.
@@ -59,13 +61,15 @@ let package = Package(
 
         // Benchmarks (not tests): each prints its figures beside a peer measured in the same run.
         .executableTarget(name: "bench-tokenizer", dependencies: ["DistilFormats", "DistilTokenizer"], path: "Benchmarks/bench-tokenizer", swiftSettings: fast),
+        .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
+        .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer"], path: "Benchmarks/bench-hub"),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),
         .testTarget(name: "DistilTensorsTests", dependencies: ["DistilTensors"]),
         .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "DistilHubTests", dependencies: ["DistilHub"]),
+        .testTarget(name: "DistilHubTests", dependencies: ["DistilHub", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"], exclude: ["Fixtures"]),

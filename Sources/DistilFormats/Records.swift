@@ -48,6 +48,9 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var weights_sha256: String?
     /// true when only metadata and safetensors headers were fetched.
     public var metadata_only: Bool?
+    /// Metadata-only mode: the folder holding each safetensors file's first 8 + N bytes (its
+    /// header) under the file's name.
+    public var headers_path: String?
     public var tool: String
 
     public init(commitment c: Commitment, commit: String?, path: String?, files: [ManifestFile], outcome: String,

@@ -62,7 +62,7 @@ public enum LocalFetcher {
                         throw DistilError.input(full, "symlink leads outside the model directory")
                     }
                     var isDir: ObjCBool = false
-                    FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
+                    _ = FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
                     if isDir.boolValue { try walk(relName) } else { out.append(relName) }
                 } else if type == .typeDirectory {
                     try walk(relName)
