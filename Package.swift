@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),
-        .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors", "DistilTokenizer"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors", "DistilTokenizer", "DistilHub", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),
     ],
     swiftLanguageModes: [.v5]

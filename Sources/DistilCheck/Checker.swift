@@ -17,6 +17,10 @@ public struct CheckOptions {
     public var teacherChatTemplate: String?
     /// A different chat template is a rejection instead of a warning.
     public var requireChatTemplate = false
+    /// The integrity re-check: asks where the model lives whether it is still there, public, at the
+    /// committed revision with the same files. Returns a fetch outcome ("ok", "not_found",
+    /// "private", "changed", "transient") and a message. nil: not re-checked.
+    public var recheck: ((Manifest) -> (outcome: String, message: String?))?
     public init() {}
 
 }
@@ -118,6 +122,15 @@ public final class Checker {
         case "transient": throw Rejection("RETRY", m.message ?? "transient fetch failure; check again later")
         default: throw Rejection("FETCH", m.message ?? "fetch failed (\(m.outcome))")
         }
+        if let recheck = options.recheck {
+            let (outcome, message) = recheck(m)
+            switch outcome {
+            case "ok": break
+            case "not_found", "private": throw Rejection("REMOVED", message ?? "the repository is gone or private")
+            case "changed": throw Rejection("CHANGED", message ?? "the repository changed after it was fetched")
+            default: throw Rejection("RETRY", message ?? "the integrity re-check failed transiently; check again later")
+            }
+        }
         guard let dir = m.path else { throw Rejection("FETCH", "the manifest has no local path") }
         let names = m.files.map(\.name)
         for n in names where n.hasPrefix("/") || n.split(separator: "/").contains("..") {
@@ -154,7 +167,11 @@ public final class Checker {
         var tensorBytes: Int64 = 0
         var shapes: [String: [Int]] = [:]
         for w in weights.sorted() {
-            let header = try readHeader("\(dir)/\(w)")
+            // Metadata-only manifests keep each shard's header apart from the (absent) weights.
+            let listed = m.files.first(where: { $0.name == w })?.size
+            let header = m.metadata_only == true
+                ? try readHeader("\(m.headers_path ?? dir)/\(w)", fileSize: listed)
+                : try readHeader("\(dir)/\(w)", fileSize: nil)
             // The file holds exactly the header and the tensors: no hidden payload behind them.
             let dataEnd = header.tensors.map(\.end).max() ?? 0
             if let size = m.files.first(where: { $0.name == w })?.size, size != Int64(header.dataStart + dataEnd) {
@@ -269,7 +286,7 @@ public final class Checker {
     }
 
     /// Reads only a shard's header (8-byte length, then the JSON), bounded before allocating.
-    func readHeader(_ path: String) throws -> SafetensorsHeader {
+    func readHeader(_ path: String, fileSize: Int64?) throws -> SafetensorsHeader {
         let r = try FileReader(path: path)
         var len = [UInt8](repeating: 0, count: 8)
         guard try len.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else {
@@ -277,7 +294,7 @@ public final class Checker {
         }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(len[i]) << (8 * UInt64(i)) }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
+        let size = fileSize ?? DistilFormats.fileSize(path)
         guard n <= Checker.maxHeaderBytes, n + 8 <= UInt64(size ?? Int64.max) else {
             throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): header length \(n) is out of bounds")
         }

@@ -58,3 +58,11 @@ public final class LocalFileSource: RandomAccessSource {
         return out
     }
 }
+
+/// The size of the file at `path`, following symlinks (a Hub snapshot entry is a symlink to its
+/// blob; Foundation's attributesOfItem would give the link's own size). nil when it cannot be read.
+public func fileSize(_ path: String) -> Int64? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    return Int64(st.st_size)
+}

@@ -32,7 +32,7 @@ public enum LocalFetcher {
             var files: [ManifestFile] = []
             for n in names {
                 let full = dir + "/" + n
-                let size = (try FileManager.default.attributesOfItem(atPath: full)[.size] as? NSNumber)?.int64Value ?? 0
+                guard let size = fileSize(full) else { throw DistilError.input(full, "cannot read") }
                 files.append(ManifestFile(name: n, size: size, sha256: try Hashing.sha256Hex(file: full)))
             }
             let weights = WeightFiles.identity(files.map { ($0.name, $0.sha256!) })

@@ -2,6 +2,7 @@ import ArgumentParser
 import DistilCheck
 import DistilCLI
 import DistilFormats
+import DistilHub
 import DistilTokenizer
 import Foundation
 
@@ -25,6 +26,10 @@ struct Check: DistilTool {
     @Option(help: "Registry of weight identities and hotkeys across epochs (read, then rewritten atomically).") var registry: String?
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
     @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
+    @Flag(help: "Ask the Hub again (or re-hash a local model) whether each model is still public, at its commit, with the same files: removed or private is REMOVED, changed is CHANGED, a transient failure is RETRY.")
+    var recheck = false
+    @Option(help: "With --recheck: attempts per request on 429, 5xx and connection failures.") var attempts = RetryPolicy().attempts
+    @Option(help: "With --recheck: longest Retry-After (seconds) honoured before the verdict is RETRY.") var maxWait = RetryPolicy().maxWait
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -39,6 +44,14 @@ struct Check: DistilTool {
             var isDir: ObjCBool = false
             let dir = FileManager.default.fileExists(atPath: t, isDirectory: &isDir) && isDir.boolValue ? t : (t as NSString).deletingLastPathComponent
             options.teacherChatTemplate = Checker.chatTemplate(directory: dir)
+        }
+        if recheck {
+            var o = FetchOptions()
+            o.retry.attempts = max(1, attempts)
+            o.retry.maxWait = maxWait
+            o.progress = false
+            let hub = HubClient(config: HubConfig.fromEnvironment(), options: o)
+            options.recheck = { hub.recheck($0) }
         }
         let input = try JSONLReader<Manifest>(path: manifests).readAll()
         let checker = Checker(options: options, registry: try registry.map { try Registry.load(path: $0) } ?? Registry())

@@ -1,5 +1,7 @@
 import DistilCheck
 import DistilFormats
+import DistilHub
+import HubTestServer
 import DistilTokenizer
 import Foundation
 import XCTest
@@ -310,6 +312,76 @@ final class CheckerTests: XCTestCase {
         var m = try model("trav", uid: 1, block: 10)
         m.files.append(ManifestFile(name: "../../etc/passwd", size: 1, sha256: nil))
         XCTAssertEqual(verdict(m).reason, "FORMAT")
+    }
+
+    // MARK: the Hub: metadata-only checks and the integrity re-check
+
+    /// Serves a model written by `model(...)` from a loopback Hub and fetches it.
+    func hubModel(_ name: String, metadataOnly: Bool, tensors: [(String, String, [Int])]? = nil)
+        throws -> (LoopbackHub, HubClient, Manifest) {
+        let local = try model(name, uid: 1, block: 10, tensors: tensors)
+        let files = try local.files.map { LoopbackHub.File($0.name, try readFile(local.path! + "/" + $0.name, limit: 1 << 30)) }
+        let server = LoopbackHub(repos: [.init(id: "miner/\(name)", commit: String(repeating: "c", count: 40), files: files)])
+        try server.start()
+        var o = FetchOptions()
+        o.metadataOnly = metadataOnly
+        o.headersDir = root + "/headers"
+        o.progress = false
+        o.retry.attempts = 2
+        o.retry.baseDelay = 0.01
+        o.retry.maxWait = 5
+        let hub = HubClient(config: HubConfig(endpoint: server.endpoint, token: nil, cacheDir: root + "/hub", offline: false), options: o)
+        let m = hub.fetch(Commitment(uid: 1, hotkey: "hk1", block: 10, repo: "miner/\(name)"))
+        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        return (server, hub, m)
+    }
+
+    func testMetadataOnlyManifestIsCheckedFromHeadersAlone() throws {
+        let (server, _, m) = try hubModel("meta", metadataOnly: true)
+        defer { server.stop() }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: m.path! + "/model.safetensors"))
+        let full = verdict(try model("meta-local", uid: 2, block: 11))
+        let v = verdict(m)
+        XCTAssertTrue(v.ok, v.message)
+        XCTAssertEqual(v.params, full.params)
+        XCTAssertEqual(verdict(m, maxParams: 100).reason, "PARAMS")
+        // FP8 from the header alone.
+        let (s2, _, fp8) = try hubModel("meta-fp8", metadataOnly: true,
+                                       tensors: goodTensors + [("model.layers.0.mlp.up_proj.weight", "F8_E4M3", [16, 16])])
+        defer { s2.stop() }
+        XCTAssertEqual(verdict(fp8).reason, "QUANTIZED")
+    }
+
+    func testIntegrityRecheck() throws {
+        let (server, hub, m) = try hubModel("re", metadataOnly: false)
+        defer { server.stop() }
+        func recheckVerdict() -> CheckVerdict {
+            var o = CheckOptions()
+            o.vocabSize = 512
+            o.recheck = { hub.recheck($0) }
+            return Checker(options: o).check([m])[0]
+        }
+        XCTAssertTrue(recheckVerdict().ok, recheckVerdict().message)
+        // A 429 whose wait is beyond what is allowed, or 5xx to the end: RETRY, never a rejection for good.
+        server.inject("/api/models/", .status(429, ["Retry-After": "600"]))
+        XCTAssertEqual(recheckVerdict().reason, "RETRY")
+        server.inject("/api/models/", .status(503, [:])); server.inject("/api/models/", .status(503, [:]))
+        XCTAssertEqual(recheckVerdict().reason, "RETRY")
+        XCTAssertTrue(recheckVerdict().ok)
+        // Made private, then deleted: REMOVED.
+        var repo = LoopbackHub.Repo(id: "miner/re", commit: m.commit!, files: try m.files.map {
+            LoopbackHub.File($0.name, try readFile(m.path! + "/" + $0.name, limit: 1 << 30)) })
+        repo.token = "secret"
+        server.add(repo)
+        XCTAssertEqual(recheckVerdict().reason, "REMOVED")
+        repo.token = nil
+        repo.id = "miner/elsewhere"
+        server.add(repo)
+        server.add(.init(id: "miner/re", commit: String(repeating: "d", count: 40), files: []))
+        // Pushed a new commit to the committed branch: CHANGED.
+        let changed = recheckVerdict()
+        XCTAssertEqual(changed.reason, "CHANGED")
+        XCTAssertTrue(changed.message.contains("now at commit"), changed.message)
     }
 }
 
