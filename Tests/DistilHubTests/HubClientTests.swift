@@ -395,3 +395,39 @@ final class HubClientTests: XCTestCase {
         XCTAssertFalse(HubConfig.fromEnvironment(["HOME": "/h", "HF_HUB_OFFLINE": "0"]).offline)
     }
 }
+
+/// Remote shards read with ranged GETs through the Hub's resolve URLs.
+final class RemoteFileTests: XCTestCase {
+    func testRangedReadsFetchOnlyWhatIsAsked() throws {
+        var data = [UInt8](repeating: 0, count: 3_000_000)
+        for i in data.indices { data[i] = UInt8(truncatingIfNeeded: i &* 31 &+ i >> 11) }
+        let server = LoopbackHub(repos: [.init(id: "datasets/org/corpus", commit: String(repeating: "e", count: 40),
+                                                files: [.init("data/000.parquet", data, lfs: true)])])
+        server.cdnHost = "localhost"
+        try server.start()
+        defer { server.stop() }
+        var retry = RetryPolicy(); retry.baseDelay = 0.01
+        let f = try RemoteFile(url: server.endpoint + "/datasets/org/corpus/resolve/main/data/000.parquet",
+                               config: HubConfig(endpoint: server.endpoint, token: "tok", cacheDir: "/nonexistent", offline: false), retry: retry)
+        XCTAssertEqual(f.size, Int64(data.count))
+        XCTAssertEqual(try f.read(offset: Int64(data.count - 8), count: 8), Array(data[(data.count - 8)...]))
+        // The tail read fetched the last 64 KB once; a read inside it sends nothing.
+        let n = server.requests.count
+        XCTAssertEqual(try f.read(offset: Int64(data.count - 5000), count: 100), Array(data[(data.count - 5000)..<(data.count - 4900)]))
+        XCTAssertEqual(server.requests.count, n)
+        XCTAssertEqual(try f.read(offset: 1_000_000, count: 4096), Array(data[1_000_000..<1_004_096]))
+        XCTAssertLessThan(f.bytesFetched, 80_000)
+        XCTAssertThrowsError(try f.read(offset: Int64(data.count) - 2, count: 10))
+        // A dropped body is retried; the token went only to the Hub host.
+        server.inject("/cdn/", .dropAfter(100))
+        XCTAssertEqual(try f.read(offset: 2_000_000, count: 10_000), Array(data[2_000_000..<2_010_000]))
+        XCTAssertTrue(server.requests.filter { $0.host.hasPrefix("localhost") }.allSatisfy { $0.headers["authorization"] == nil })
+        XCTAssertTrue(server.requests.filter { $0.host.hasPrefix("127.0.0.1") }.allSatisfy { $0.headers["authorization"] == "Bearer tok" })
+        // Missing file, and a server that ignores Range.
+        XCTAssertThrowsError(try RemoteFile(url: server.endpoint + "/datasets/org/corpus/resolve/main/nope.parquet", config: HubConfig(endpoint: server.endpoint, token: nil, cacheDir: "/x", offline: false), retry: retry))
+        server.inject("/cdn/", .ignoreRange)
+        XCTAssertThrowsError(try f.read(offset: 100, count: 10)) { e in
+            XCTAssertTrue("\(e)".contains("ignores Range"), "\(e)")
+        }
+    }
+}
