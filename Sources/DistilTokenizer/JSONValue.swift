@@ -66,26 +66,7 @@ struct JSONParser {
         guard depth < JSONParser.maxDepth else { throw fail("nested deeper than \(JSONParser.maxDepth)") }
         guard i < b.count else { throw fail("unexpected end") }
         switch b[i] {
-        case UInt8(ascii: "{"):
-            i += 1
-            var kv: [(String, JSONValue)] = []
-            skipSpace()
-            if i < b.count && b[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
-            while true {
-                skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-                let k = try string()
-                skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                i += 1
-                skipSpace()
-                kv.append((k, try value(depth: depth + 1)))
-                skipSpace()
-                guard i < b.count else { throw fail("unexpected end in an object") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
-                throw fail("expected ',' or '}'")
-            }
+        case UInt8(ascii: "{"): return .object(try object(depth: depth))
         case UInt8(ascii: "["):
             i += 1
             var a: [JSONValue] = []
@@ -108,6 +89,32 @@ struct JSONParser {
         }
     }
 
+    /// The object at `i`. `hook` may read a member's value itself (the parser is at the value)
+    /// and return what to store for it; nil lets the parser read it.
+    mutating func object(depth: Int,
+                         hook: (inout JSONParser, String, Int) throws -> JSONValue? = { _, _, _ in nil }) throws -> [(String, JSONValue)] {
+        guard depth < JSONParser.maxDepth else { throw fail("nested deeper than \(JSONParser.maxDepth)") }
+        i += 1
+        var kv: [(String, JSONValue)] = []
+        skipSpace()
+        if i < b.count && b[i] == UInt8(ascii: "}") { i += 1; return kv }
+        while true {
+            skipSpace()
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+            let k = try string()
+            skipSpace()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipSpace()
+            if let v = try hook(&self, k, depth) { kv.append((k, v)) } else { kv.append((k, try value(depth: depth + 1))) }
+            skipSpace()
+            guard i < b.count else { throw fail("unexpected end in an object") }
+            if b[i] == UInt8(ascii: ",") { i += 1; continue }
+            if b[i] == UInt8(ascii: "}") { i += 1; return kv }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
     mutating func literal(_ s: StaticString) throws {
         let n = s.utf8CodeUnitCount
         guard i + n <= b.count else { throw fail("unexpected end") }
@@ -126,31 +133,27 @@ struct JSONParser {
     }
 
     mutating func string() throws -> String {
+        var out: [UInt8] = []
+        try stringBytes(into: &out)
+        guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+        return s
+    }
+
+    /// The bytes of the string at `i` (which is at its opening quote), escapes decoded, appended to
+    /// `out`. The UTF-8 is not validated here (the caller validates what it keeps).
+    mutating func stringBytes(into out: inout [UInt8]) throws {
         i += 1   // opening quote
-        let start = i
-        // Fast path: no escapes.
+        var start = i
         while i < b.count {
             let c = b[i]
             if c == UInt8(ascii: "\"") {
-                let slice = UnsafeBufferPointer(rebasing: b[start..<i])
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
                 i += 1
-                guard let s = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
-                return s
-            }
-            if c == UInt8(ascii: "\\") { break }
-            if c < 0x20 { throw fail("control character in a string") }
-            i += 1
-        }
-        var out = [UInt8](UnsafeBufferPointer(rebasing: b[start..<i]))
-        while i < b.count {
-            let c = b[i]
-            if c == UInt8(ascii: "\"") {
-                i += 1
-                guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
-                return s
+                return
             }
             if c < 0x20 { throw fail("control character in a string") }
-            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            if c != UInt8(ascii: "\\") { i += 1; continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
             i += 1
             guard i < b.count else { break }
             let e = b[i]
@@ -175,12 +178,71 @@ struct JSONParser {
                 } else if u >= 0xDC00 && u < 0xE000 {
                     throw fail("lone surrogate")
                 }
-                guard let sc = Unicode.Scalar(u) else { throw fail("bad escape") }
-                out.append(contentsOf: Array(String(sc).utf8))
+                UTF8Scalars.append(u, to: &out)
             default: throw fail("bad escape")
             }
+            start = i
         }
         throw fail("unterminated string")
+    }
+
+    /// Skips one value without building it (strings are scanned, not decoded).
+    mutating func skipValue(depth: Int) throws {
+        guard depth < JSONParser.maxDepth else { throw fail("nested deeper than \(JSONParser.maxDepth)") }
+        guard i < b.count else { throw fail("unexpected end") }
+        switch b[i] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = b[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            i += 1
+            skipSpace()
+            if i < b.count && b[i] == close { i += 1; return }
+            while true {
+                skipSpace()
+                if isObject {
+                    guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+                    try skipString()
+                    skipSpace()
+                    guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                    i += 1
+                    skipSpace()
+                }
+                try skipValue(depth: depth + 1)
+                skipSpace()
+                guard i < b.count else { throw fail("unexpected end") }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == close { i += 1; return }
+                throw fail(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""): try skipString()
+        default: _ = try value(depth: depth)
+        }
+    }
+
+    mutating func skipString() throws {
+        i += 1
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") { i += 1; return }
+            if c < 0x20 { throw fail("control character in a string") }
+            i += c == UInt8(ascii: "\\") ? 2 : 1
+        }
+        throw fail("unterminated string")
+    }
+
+    /// A non-negative integer written as plain digits (the common case for ids), else nil with
+    /// `i` unchanged (the caller then parses a general value for the error message).
+    mutating func plainInt() -> Int? {
+        var j = i, v = 0
+        while j < b.count, b[j] >= 0x30 && b[j] <= 0x39, j - i < 15 {
+            v = v * 10 + Int(b[j] - 0x30)
+            j += 1
+        }
+        guard j > i, j < b.count else { return nil }
+        let c = b[j]
+        if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || (c >= 0x30 && c <= 0x39) { return nil }
+        i = j
+        return v
     }
 
     mutating func hex4() throws -> UInt32 {

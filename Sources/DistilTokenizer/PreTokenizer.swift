@@ -21,7 +21,7 @@ public enum SplitPattern: String, Sendable {
     }
 }
 
-/// Character classes of one scalar, computed once per scalar.
+/// Character classes of one scalar, computed once per scalar value (`UnicodeTables`).
 struct ScalarClass: OptionSet {
     let rawValue: UInt8
     static let letter = ScalarClass(rawValue: 1)
@@ -29,7 +29,10 @@ struct ScalarClass: OptionSet {
     static let number = ScalarClass(rawValue: 4)
     static let space = ScalarClass(rawValue: 8)
     static let newline = ScalarClass(rawValue: 16)   // \r or \n
+    /// Not a pattern class: the scalar passes the NFC quick check (`UnicodeTables.isNFCSafe`).
+    static let nfcSafe = ScalarClass(rawValue: 32)
 
+    /// \p{L}, \p{M}, \p{N} by general category; \s is White_Space (ASCII: \t \n \v \f \r space).
     static func of(_ s: Unicode.Scalar) -> ScalarClass {
         let v = s.value
         if v < 0x80 {
@@ -53,78 +56,118 @@ struct ScalarClass: OptionSet {
     }
 }
 
+/// The Split step, run on valid UTF-8: `pieceEnd(p, n, i)` is the end (a byte offset) of the
+/// piece that starts at byte `i`, by the rules of the pattern (leftmost alternative that
+/// matches, greedy). ASCII is classified by one table load; other scalars are decoded first.
 struct PreTokenizer {
     let pattern: SplitPattern
+    /// \p{L} or [\p{L}\p{M}]
+    let word: UInt8
+    /// [^\s\p{L}\p{N}] or [^\s\p{L}\p{M}\p{N}]: a scalar with none of these bits
+    let notPunct: UInt8
 
-    /// Splits `s` into pieces (ranges of scalar indices), in order, covering every scalar.
-    func split(_ s: [Unicode.Scalar]) -> [Range<Int>] {
-        let cls = s.map(ScalarClass.of)
-        let n = s.count
-        let wordClass: ScalarClass = pattern == .qwen35 ? [.letter, .mark] : [.letter]
-        func isWord(_ i: Int) -> Bool { i < n && !cls[i].isDisjoint(with: wordClass) }
-        // [^\s\p{L}(\p{M})\p{N}]
-        func isPunct(_ i: Int) -> Bool {
-            i < n && cls[i].isDisjoint(with: pattern == .qwen35 ? [.space, .letter, .mark, .number] : [.space, .letter, .number])
-        }
-        func isSpace(_ i: Int) -> Bool { i < n && cls[i].contains(.space) }
-        func lower(_ i: Int) -> UInt32? {
-            guard i < n else { return nil }
-            let v = s[i].value
-            if v >= 0x41 && v <= 0x5A { return v + 32 }
-            if v == 0x17F { return 0x73 }   // ſ folds to s
-            return v
-        }
-        var out: [Range<Int>] = []
-        var i = 0
-        while i < n {
-            let end = matchAt(i)
-            out.append(i..<end)
-            i = end
-        }
-        return out
+    init(pattern: SplitPattern) {
+        self.pattern = pattern
+        word = pattern == .qwen35 ? ScalarClass([.letter, .mark]).rawValue : ScalarClass.letter.rawValue
+        notPunct = pattern == .qwen35 ? ScalarClass([.space, .letter, .mark, .number]).rawValue
+                                      : ScalarClass([.space, .letter, .number]).rawValue
+    }
 
-        func matchAt(_ i: Int) -> Int {
-            // (?i:'s|'t|'re|'ve|'m|'ll|'d)
-            if s[i] == "'" , let a = lower(i + 1) {
-                if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return i + 2 }   // s t m d
-                if let b = lower(i + 2) {
-                    if (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) { return i + 3 }   // re ve ll
-                }
+    static let classMask: UInt8 = 0x1F
+
+    /// Class bits and length of the scalar at p[i] (i < n).
+    @inline(__always) static func classAt(_ p: UnsafePointer<UInt8>, _ i: Int, _ table: UnsafePointer<UInt8>) -> (UInt8, Int) {
+        let b = p[i]
+        if b < 0x80 { return (table[Int(b)], 1) }
+        let (v, len) = UTF8Scalars.decode(p, i)
+        return (UnicodeTables.bits(v, table), len)
+    }
+
+    /// The scalar at p[i] lower-cased for the contractions (ASCII letters, and ſ which folds to s).
+    @inline(__always) static func folded(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: Int) -> (UInt32, Int)? {
+        guard i < n else { return nil }
+        let (v, len) = UTF8Scalars.decode(p, i)
+        if v >= 0x41 && v <= 0x5A { return (v + 32, len) }
+        if v == 0x17F { return (0x73, len) }
+        return (v, len)
+    }
+
+    /// End of the run of scalars from `j` whose class has a bit of `mask`.
+    @inline(__always) func run(_ p: UnsafePointer<UInt8>, _ n: Int, _ j0: Int, _ mask: UInt8, _ table: UnsafePointer<UInt8>) -> Int {
+        var j = j0
+        while j < n {
+            let b = p[j]
+            if b < 0x80 {
+                if table[Int(b)] & mask == 0 { break }
+                j += 1
+            } else {
+                let (c, len) = PreTokenizer.classAt(p, j, table)
+                if c & mask == 0 { break }
+                j += len
             }
-            // [^\r\n\p{L}\p{N}]?WORD+
-            if !cls[i].contains(.newline) && !cls[i].contains(.letter) && !cls[i].contains(.number) && isWord(i + 1) {
-                var j = i + 1
-                while isWord(j) { j += 1 }
-                return j
-            }
-            if isWord(i) {
-                var j = i
-                while isWord(j) { j += 1 }
-                return j
-            }
-            // \p{N}
-            if cls[i].contains(.number) { return i + 1 }
-            // ' ?PUNCT+[\r\n]*'
-            var j = i
-            if s[j] == " " && isPunct(j + 1) { j += 1 }
-            if isPunct(j) {
-                while isPunct(j) { j += 1 }
-                while j < n && cls[j].contains(.newline) { j += 1 }
-                return j
-            }
-            if isSpace(i) {
-                var e = i
-                while isSpace(e) { e += 1 }
-                // \s*[\r\n]+ : up to the last \r or \n of the whitespace run
-                var last = -1
-                for k in i..<e where cls[k].contains(.newline) { last = k }
-                if last >= 0 { return last + 1 }
-                // \s+(?!\S) : the run, minus its last scalar when a non-space follows
-                if e == n { return e }
-                if e - i >= 2 { return e - 1 }
-                return e   // \s+
-            }
-            return i + 1
         }
+        return j
+    }
+
+    /// End of the run of "punctuation" scalars (no bit of `notPunct`) from `j`.
+    @inline(__always) func punctRun(_ p: UnsafePointer<UInt8>, _ n: Int, _ j0: Int, _ table: UnsafePointer<UInt8>) -> Int {
+        var j = j0
+        while j < n {
+            let (c, len) = PreTokenizer.classAt(p, j, table)
+            if c & notPunct != 0 { break }
+            j += len
+        }
+        return j
+    }
+
+    @inline(__always) func isPunct(_ p: UnsafePointer<UInt8>, _ n: Int, _ j: Int, _ table: UnsafePointer<UInt8>) -> Bool {
+        j < n && PreTokenizer.classAt(p, j, table).0 & notPunct == 0
+    }
+
+    /// The end of the piece starting at p[i], i < n.
+    @inline(__always) func pieceEnd(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: Int, _ table: UnsafePointer<UInt8>) -> Int {
+        let letter = ScalarClass.letter.rawValue, number = ScalarClass.number.rawValue
+        let space = ScalarClass.space.rawValue, newline = ScalarClass.newline.rawValue
+        // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+        if p[i] == UInt8(ascii: "'"), case let (a, la)? = PreTokenizer.folded(p, n, i + 1) {
+            if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return i + 1 + la }   // s t m d
+            if case let (b, lb)? = PreTokenizer.folded(p, n, i + 1 + la),
+               (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) {   // re ve ll
+                return i + 1 + la + lb
+            }
+        }
+        let (c, len) = PreTokenizer.classAt(p, i, table)
+        // [^\r\n\p{L}\p{N}]?WORD+
+        if c & word != 0 { return run(p, n, i + len, word, table) }
+        if c & (newline | letter | number) == 0, i + len < n, PreTokenizer.classAt(p, i + len, table).0 & word != 0 {
+            return run(p, n, i + len, word, table)
+        }
+        // \p{N}
+        if c & number != 0 { return i + len }
+        // ' ?PUNCT+[\r\n]*'
+        var j = i
+        if p[i] == 0x20 && isPunct(p, n, i + 1, table) { j = i + 1 }
+        if isPunct(p, n, j, table) {
+            j = punctRun(p, n, j, table)
+            while j < n && (p[j] == 0x0A || p[j] == 0x0D) { j += 1 }
+            return j
+        }
+        if c & space != 0 {
+            // The whitespace run: \s*[\r\n]+ ends after its last \r or \n; else \s+(?!\S) leaves
+            // the last scalar for the next piece when a non-space follows; else \s+.
+            var e = i, lastStart = i, afterNewline = -1
+            while e < n {
+                let (ce, le) = PreTokenizer.classAt(p, e, table)
+                if ce & space == 0 { break }
+                if ce & newline != 0 { afterNewline = e + le }
+                lastStart = e
+                e += le
+            }
+            if afterNewline >= 0 { return afterNewline }
+            if e == n { return e }
+            if lastStart > i { return lastStart }
+            return e
+        }
+        return i + len
     }
 }

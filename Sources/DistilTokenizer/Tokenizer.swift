@@ -12,21 +12,31 @@ public struct TokenizerIdentity: Codable, Equatable, Sendable {
 /// NFC normalizer; Sequence[Split(regex, isolated), ByteLevel(no prefix space, no regex)];
 /// BPE with vocab and merges; added tokens matched before everything else; ByteLevel decoder.
 /// Any other component is refused with an error naming it, never approximated.
-public final class Tokenizer {
-    let vocab: [String: Int]
-    let idToToken: [Int: String]
-    /// (left id, right id) -> (rank, merged id)
-    let merges: [UInt64: (rank: Int32, id: Int32)]
-    let byteIDs: [Int]              // id of each single byte's symbol
-    let added: [(content: [Unicode.Scalar], id: Int, special: Bool)]
-    let addedByID: [Int: String]
-    let addedFirst: Set<UInt32>
+///
+/// Immutable once loaded (apart from a lock-protected pool of encoder scratch space): `encode`
+/// and `decode` may run on several threads at once.
+public final class Tokenizer: @unchecked Sendable {
     let nfc: Bool
     let pre: PreTokenizer
     let ignoreMerges: Bool
-    public private(set) var identity: TokenizerIdentity
+    /// Raw token bytes → id, and id → raw token bytes (`arena[entryStart[e]..<entryStart[e+1]]`
+    /// for `e = entryOfID[id]`, -1 when the id is not a byte-level vocab entry).
+    let tokens: TokenTable
+    let arena: [UInt8]
+    let entryStart: [Int32]
+    let entryOfID: [Int32]
+    let otherTokens: [Int: String]
+    let otherByString: [String: Int]
+    let merges: MergeTable
+    let byteIDs: OwnedBuffer<Int32>
+    /// Added tokens by first byte, longest first within each list.
+    let addedByFirstByte: [[(bytes: [UInt8], id: Int)]]
+    let addedFirst: OwnedBuffer<Bool>
+    let addedByID: [Int: String]
+    let addedByContent: [String: Int]
+    public private(set) var identity = TokenizerIdentity(semanticHash: "", referenceHash: "")
+    /// One more than the largest id of the vocabulary and the added tokens.
     public let vocabSize: Int
-    var cache = PieceCache()
 
     /// `path`: a tokenizer.json file or a directory with one.
     public static func load(path: String) throws -> Tokenizer {
@@ -37,122 +47,96 @@ public final class Tokenizer {
         return try Tokenizer(json: bytes, name: file)
     }
 
+    /// Reads tokenizer.json from its bytes; `name` is used in every error.
     public init(json bytes: [UInt8], name: String) throws {
         func bad(_ what: String) -> DistilError { DistilError.input(name, what) }
-        let root = try JSONValue.parse(bytes, name: name)
-        guard root.object != nil else { throw bad("not a JSON object") }
-        // Normalizer: NFC or none.
-        switch root["normalizer"] {
-        case nil, .null?: nfc = false
-        case .object?:
-            guard root["normalizer"]?["type"]?.string == "NFC" else {
-                throw bad("unsupported normalizer \(root["normalizer"]?["type"]?.string ?? "?")")
-            }
-            nfc = true
-        default: throw bad("normalizer is not an object")
-        }
-        // Pre-tokenizer: Sequence[Split(known regex, Isolated), ByteLevel(add_prefix_space false, use_regex false)].
-        guard let p = root["pre_tokenizer"], p["type"]?.string == "Sequence",
-              let list = p["pretokenizers"]?.array, list.count == 2 else {
-            throw bad("unsupported pre_tokenizer: expected a Sequence of Split and ByteLevel")
-        }
-        guard list[0]["type"]?.string == "Split", let regex = list[0]["pattern"]?["Regex"]?.string else {
-            throw bad("unsupported pre_tokenizer: the first step must be a regex Split")
-        }
-        guard let known = SplitPattern(regex: regex) else { throw bad("unsupported Split pattern \(regex.prefix(60))") }
-        guard (list[0]["behavior"]?.string ?? "").lowercased() == "isolated", list[0]["invert"]?.bool != true else {
-            throw bad("unsupported Split behaviour \(list[0]["behavior"]?.string ?? "?")")
-        }
-        guard list[1]["type"]?.string == "ByteLevel", list[1]["add_prefix_space"]?.bool != true,
-              list[1]["use_regex"]?.bool == false else {
-            throw bad("unsupported pre_tokenizer step: expected ByteLevel without prefix space and without regex")
-        }
-        pre = PreTokenizer(pattern: known)
-        if let d = root["decoder"], !d.isNull, d["type"]?.string != "ByteLevel" {
-            throw bad("unsupported decoder \(d["type"]?.string ?? "?")")
-        }
-        // Model: BPE.
-        guard let model = root["model"], model["type"]?.string == "BPE" else { throw bad("unsupported model: expected BPE") }
-        guard let v = model["vocab"]?.object else { throw bad("BPE model has no vocab object") }
-        guard v.count <= 4_000_000 else { throw bad("vocab of \(v.count) entries is implausible") }
-        var vocab = [String: Int](minimumCapacity: v.count)
-        var idToToken = [Int: String](minimumCapacity: v.count)
-        for (tok, idValue) in v {
-            guard let id = idValue.int, id >= 0, id < 4_000_000 else {
-                throw bad("vocab entry '\(tok.prefix(40))' has \(idValue.typeName), expected an integer id in 0..<4000000")
-            }
-            if idToToken[id] != nil { throw bad("vocab id \(id) is assigned twice") }
-            vocab[tok] = id
-            idToToken[id] = tok
-        }
-        ignoreMerges = model["ignore_merges"]?.bool ?? false
-        guard let mlist = model["merges"]?.array else { throw bad("BPE model has no merges list") }
-        guard mlist.count <= 4_000_000 else { throw bad("\(mlist.count) merges is implausible") }
-        var merges = [UInt64: (rank: Int32, id: Int32)](minimumCapacity: mlist.count)
-        var mergeText: [UInt8] = []
-        mergeText.reserveCapacity(mlist.count * 12)
-        for (rank, m) in mlist.enumerated() {
-            let l: String, r: String
-            if let s = m.string {
-                let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw bad("merge \(rank) '\(s.prefix(40))' is not 'a b'") }
-                l = String(parts[0]); r = String(parts[1])
-            } else if let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
-                l = a; r = b
-            } else {
-                throw bad("merge \(rank) is neither 'a b' nor a pair of strings")
-            }
-            guard let li = vocab[l], let ri = vocab[r], let mi = vocab[l + r] else {
-                throw bad("merge \(rank) ('\(l.prefix(20))' '\(r.prefix(20))') uses tokens missing from the vocab")
-            }
-            let key = UInt64(li) << 32 | UInt64(ri)
-            if merges[key] == nil { merges[key] = (Int32(rank), Int32(mi)) }
-            mergeText.append(contentsOf: "m \(li) \(ri)\n".utf8)
-        }
+        let f = try TokenizerFile(json: bytes, name: name)
+        guard let table = f.table else { throw bad("BPE model has no vocab object") }
+        nfc = f.nfc
+        pre = PreTokenizer(pattern: f.pattern)
+        ignoreMerges = f.ignoreMerges
+        tokens = table
+        arena = f.arena
+        entryStart = f.entryStart
+        entryOfID = f.entryOfID
+        otherTokens = f.otherTokens
+        otherByString = f.otherByString
         // Every byte must have a symbol.
-        var byteIDs = [Int](repeating: 0, count: 256)
+        byteIDs = OwnedBuffer(count: 256, repeating: 0)
         for b in 0..<256 {
-            guard let id = vocab[String(ByteLevel.encode[b])] else { throw bad("vocab lacks the byte-level symbol for byte \(b)") }
-            byteIDs[b] = id
+            let id = table.lookup([UInt8(b)])
+            guard id >= 0 else { throw bad("vocab lacks the byte-level symbol for byte \(b)") }
+            byteIDs.p[b] = id
         }
-        // Added tokens.
-        var added: [(content: [Unicode.Scalar], id: Int, special: Bool)] = []
-        var addedByID: [Int: String] = [:]
-        for a in root["added_tokens"]?.array ?? [] {
-            guard let content = a["content"]?.string, let id = a["id"]?.int, id >= 0, id < 4_000_000, !content.isEmpty else {
-                throw bad("added token entry lacks content or id")
-            }
-            added.append((Array(content.unicodeScalars), id, a["special"]?.bool ?? false))
-            addedByID[id] = content
+        merges = try MergeTable(pairs: f.mergePairs, merged: f.mergeIDs, byteIDs: byteIDs.p)
+        // Added tokens: longest first, so the longest one matching at a position wins.
+        var byFirst = [[(bytes: [UInt8], id: Int)]](repeating: [], count: 256)
+        var byID: [Int: String] = [:], byContent: [String: Int] = [:]
+        for a in f.added {
+            byFirst[Int(a.bytes[0])].append((a.bytes, a.id))
+            if byID[a.id] == nil { byID[a.id] = a.content }
+            if byContent[a.content] == nil { byContent[a.content] = a.id }
         }
-        added.sort { $0.content.count > $1.content.count }   // longest match first
-        self.vocab = vocab
-        self.idToToken = idToToken
-        self.merges = merges
-        self.byteIDs = byteIDs
-        self.added = added
-        self.addedByID = addedByID
-        addedFirst = Set(added.map { $0.content[0].value })
-        vocabSize = max((idToToken.keys.max() ?? -1), (addedByID.keys.max() ?? -1)) + 1
+        for k in 0..<256 { byFirst[k].sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id } }
+        addedByFirstByte = byFirst
+        addedFirst = OwnedBuffer(count: 256, repeating: false)
+        for k in 0..<256 { addedFirst.p[k] = !byFirst[k].isEmpty }
+        addedByID = byID
+        addedByContent = byContent
+        vocabSize = max(f.entryOfID.count - 1, f.added.map(\.id).max() ?? -1) + 1
 
-        // Identity: the semantic content, canonically serialized (docs/FORMATS.md, tokenizer identity).
-        var canon: [UInt8] = Array("distil-tokenizer-identity/1\nnormalizer \(nfc ? "NFC" : "none")\npre \(known.rawValue)\nignore_merges \(ignoreMerges)\n".utf8)
-        canon.reserveCapacity(canon.count + bytes.count / 2)
-        for id in idToToken.keys.sorted() {
-            canon.append(contentsOf: "v \(id) ".utf8); canon.append(contentsOf: idToToken[id]!.utf8); canon.append(0x0A)
-        }
-        canon.append(contentsOf: mergeText)
-        for a in added.sorted(by: { $0.id < $1.id }) {
-            canon.append(contentsOf: "a \(a.id) \(a.special) ".utf8)
-            canon.append(contentsOf: String(String.UnicodeScalarView(a.content)).utf8)
-            canon.append(0x0A)
-        }
-        var h = Hashing.Hasher()
-        h.update(canon)
-        identity = TokenizerIdentity(semanticHash: h.finalizeHex(), referenceHash: "")
+        let semantic = Tokenizer.semanticHash(f)
         var r = Hashing.Hasher()
         for text in Tokenizer.referenceTexts { r.update(encode(text).map(String.init).joined(separator: ",")); r.update("\n") }
-        identity.referenceHash = r.finalizeHex()
+        identity = TokenizerIdentity(semanticHash: semantic, referenceHash: r.finalizeHex())
+    }
+
+    /// SHA-256 of the semantic content, canonically serialized (docs/FORMATS.md, tokenizer
+    /// identity): a header with the normalizer, pattern and ignore_merges; "v ID TOKEN" for every
+    /// vocabulary entry by id (TOKEN in its byte-level spelling); "m LEFT RIGHT" for every merge in
+    /// rank order; "a ID SPECIAL CONTENT" for every added token by id. Streamed into the hasher.
+    static func semanticHash(_ f: TokenizerFile) -> String {
+        var h = Hashing.Hasher()
+        var canon: [UInt8] = Array("distil-tokenizer-identity/1\nnormalizer \(f.nfc ? "NFC" : "none")\npre \(f.pattern.rawValue)\nignore_merges \(f.ignoreMerges)\n".utf8)
+        canon.reserveCapacity(1 << 16)
+        func flush() { if canon.count >= 1 << 16 { h.update(canon); canon.removeAll(keepingCapacity: true) } }
+        for id in 0..<f.entryOfID.count {
+            let e = Int(f.entryOfID[id])
+            if e >= 0 {
+                canon.append(0x76); canon.append(0x20); Tokenizer.appendDecimal(id, to: &canon); canon.append(0x20)
+                f.arena.withUnsafeBufferPointer { a in
+                    ByteLevel.appendText(UnsafeBufferPointer(rebasing: a[Int(f.entryStart[e])..<Int(f.entryStart[e + 1])]), to: &canon)
+                }
+                canon.append(0x0A)
+            } else if let s = f.otherTokens[id] {
+                canon.append(0x76); canon.append(0x20); Tokenizer.appendDecimal(id, to: &canon); canon.append(0x20)
+                canon.append(contentsOf: s.utf8)
+                canon.append(0x0A)
+            }
+            flush()
+        }
+        for pair in f.mergePairs {
+            canon.append(0x6D); canon.append(0x20); Tokenizer.appendDecimal(Int(pair >> 32), to: &canon)
+            canon.append(0x20); Tokenizer.appendDecimal(Int(pair & 0xFFFF_FFFF), to: &canon); canon.append(0x0A)
+            flush()
+        }
+        for a in f.added.sorted(by: { $0.id != $1.id ? $0.id < $1.id : $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+            canon.append(contentsOf: "a \(a.id) \(a.special) ".utf8)
+            canon.append(contentsOf: a.bytes)
+            canon.append(0x0A)
+        }
+        h.update(canon)
+        return h.finalizeHex()
+    }
+
+    @inline(__always) static func appendDecimal(_ v: Int, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: any Int fits
+        var n = 0, x = v.magnitude
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[23 - n] = UInt8(0x30 + x % 10); x /= 10; n += 1 } while x > 0
+            if v < 0 { out.append(0x2D) }
+            out.append(contentsOf: d[(24 - n)...])
+        }
     }
 
     /// Fixed texts whose encodings are part of the identity: code, several scripts, digits,
@@ -167,131 +151,146 @@ public final class Tokenizer {
         "<|endoftext|>special<|im_start|>user\nhi<|im_end|>",
     ]
 
-    public func id(of token: String) -> Int? { vocab[token] ?? addedByID.first { $0.value == token }?.key }
-    public func token(of id: Int) -> String? { idToToken[id] ?? addedByID[id] }
+    /// The id of a token: an added token's content (as Hugging Face's `convert_tokens_to_ids`
+    /// looks there first), else a vocabulary string in its byte-level spelling ("Ġthe").
+    public func id(of token: String) -> Int? {
+        if let id = addedByContent[token] { return id }
+        var raw: [UInt8] = []
+        if ByteLevel.decode(Array(token.utf8), into: &raw) == true {
+            let id = tokens.lookup(raw)
+            return id >= 0 ? Int(id) : nil
+        }
+        return otherByString[token]
+    }
+
+    /// The token of an id: an added token's content, else the vocabulary string (byte-level spelling).
+    public func token(of id: Int) -> String? {
+        if let a = addedByID[id] { return a }
+        guard id >= 0, id < entryOfID.count else { return nil }
+        let e = Int(entryOfID[id])
+        if e < 0 { return otherTokens[id] }
+        return ByteLevel.string(arena[Int(entryStart[e])..<Int(entryStart[e + 1])])
+    }
 
     /// Text → ids. Added tokens in the text are matched first (longest first) and kept whole;
     /// the rest is NFC-normalized, split by the pattern, byte-level mapped and BPE-merged.
     public func encode(_ text: String) -> [Int] {
+        var text = text
+        return text.withUTF8 { encode(utf8: $0) }
+    }
+
+    /// Working memory of one `encode` call: the piece cache and BPE scratch space. Calls take one
+    /// from `states` and give it back, so the cache stays warm across the many short texts of a
+    /// run, and concurrent calls each work on their own.
+    struct EncodeState {
+        var cache = PieceCache(slots: 1 << 17)
+        var scratch = BPEScratch()
+        var ids: [Int32] = []
+    }
+
+    final class StatePool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var free: [EncodeState] = []
+        func take() -> EncodeState {
+            lock.lock()
+            defer { lock.unlock() }
+            return free.popLast() ?? EncodeState()
+        }
+        func put(_ state: EncodeState) {
+            lock.lock()
+            defer { lock.unlock() }
+            if free.count < 8 { free.append(state) }
+        }
+    }
+    let states = StatePool()
+
+    func encode(utf8 buf: UnsafeBufferPointer<UInt8>) -> [Int] {
         var out: [Int] = []
-        let scalars = Array(text.unicodeScalars)
-        var segStart = 0
-        var i = 0
-        while i < scalars.count {
-            if addedFirst.contains(scalars[i].value), let a = addedMatch(scalars, i) {
-                encodeOrdinary(scalars[segStart..<i], into: &out)
-                out.append(a.id)
-                i += a.content.count
+        guard let p = buf.baseAddress, buf.count > 0 else { return out }
+        let n = buf.count
+        out.reserveCapacity(n / 3 + 16)
+        var st = states.take()
+        defer { states.put(st) }
+        var segStart = 0, i = 0
+        let first = addedFirst.p
+        while i < n {
+            if first[Int(p[i])], case let (len, id)? = addedMatch(p, n, i) {
+                encodeOrdinary(p + segStart, i - segStart, &st, &out)
+                out.append(id)
+                i += len
                 segStart = i
             } else {
                 i += 1
             }
         }
-        encodeOrdinary(scalars[segStart..<scalars.count], into: &out)
+        encodeOrdinary(p + segStart, n - segStart, &st, &out)
         return out
     }
 
-    func addedMatch(_ s: [Unicode.Scalar], _ i: Int) -> (content: [Unicode.Scalar], id: Int, special: Bool)? {
-        for a in added where a.content.count <= s.count - i && a.content[0] == s[i] {
-            var ok = true
-            for k in 1..<a.content.count where s[i + k] != a.content[k] { ok = false; break }
-            if ok { return a }
+    /// The added token starting at p[i] (longest first): its length in bytes and id.
+    @inline(__always) func addedMatch(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: Int) -> (Int, Int)? {
+        for a in addedByFirstByte[Int(p[i])] where a.bytes.count <= n - i {
+            if a.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p + i, $0.count) == 0 }) { return (a.bytes.count, a.id) }
         }
         return nil
     }
 
-    func encodeOrdinary(_ seg: ArraySlice<Unicode.Scalar>, into out: inout [Int]) {
-        if seg.isEmpty { return }
-        var scalars = Array(seg)
-        if nfc && scalars.contains(where: { $0.value >= 0x300 }) {
-            // The standard library's NFC (Foundation's precomposedStringWithCanonicalMapping on Linux
-            // truncates scalars beyond the BMP: U+E0064 U+0323 came back as U+1E0D).
-            let s = String(decoding: String(String.UnicodeScalarView(scalars))._nfcCodeUnits, as: UTF8.self)
-            scalars = Array(s.unicodeScalars)
-        }
-        // UTF-8 of the segment with each scalar's byte offset, so pieces are byte slices.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(scalars.count + 8)
-        var offsets = [Int](repeating: 0, count: scalars.count + 1)
-        for (k, sc) in scalars.enumerated() {
-            offsets[k] = bytes.count
-            let v = sc.value
-            if v < 0x80 { bytes.append(UInt8(v)) }
-            else if v < 0x800 { bytes.append(UInt8(0xC0 | (v >> 6))); bytes.append(UInt8(0x80 | (v & 0x3F))) }
-            else if v < 0x10000 {
-                bytes.append(UInt8(0xE0 | (v >> 12))); bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
-            } else {
-                bytes.append(UInt8(0xF0 | (v >> 18))); bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
-                bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
-            }
-        }
-        offsets[scalars.count] = bytes.count
-        bytes.withUnsafeBufferPointer { all in
-            for r in pre.split(scalars) {
-                let lo = offsets[r.lowerBound], hi = offsets[r.upperBound]
-                if hi - lo == 1 { out.append(byteIDs[Int(all[lo])]); continue }
-                let piece = UnsafeBufferPointer(rebasing: all[lo..<hi])
-                let h = PieceCache.hash(piece)
-                if cache.lookup(piece, hash: h, into: &out) { continue }
-                let ids = bpe(Array(piece))
-                cache.insert(piece, hash: h, ids: ids)
-                out.append(contentsOf: ids)
-            }
+    /// Text between added tokens: NFC (quick-checked), split, BPE.
+    func encodeOrdinary(_ p: UnsafePointer<UInt8>, _ n: Int, _ st: inout EncodeState, _ out: inout [Int]) {
+        if n == 0 { return }
+        if nfc, let normalized = NFC.normalize(p, n) {
+            normalized.withUnsafeBufferPointer { encodePieces($0.baseAddress!, $0.count, &st, &out) }
+        } else {
+            encodePieces(p, n, &st, &out)
         }
     }
 
-    /// Byte-level BPE of one piece: repeatedly merge the adjacent pair of lowest rank (leftmost on ties).
-    func bpe(_ bytes: [UInt8]) -> [Int] {
-        if ignoreMerges {
-            let s = String(bytes.map { ByteLevel.encode[Int($0)] })
-            if let id = vocab[s] { return [id] }
-        }
-        var syms = bytes.map { byteIDs[Int($0)] }
-        while syms.count > 1 {
-            var bestRank = Int32.max, bestAt = -1, bestID: Int32 = 0
-            for k in 0..<(syms.count - 1) {
-                if let m = merges[UInt64(syms[k]) << 32 | UInt64(syms[k + 1])], m.rank < bestRank {
-                    bestRank = m.rank; bestAt = k; bestID = m.id
-                }
+    func encodePieces(_ p: UnsafePointer<UInt8>, _ n: Int, _ st: inout EncodeState, _ out: inout [Int]) {
+        let table = UnicodeTables.bmp
+        let bytes = byteIDs.p
+        let merges = self.merges.probe
+        var i = 0
+        while i < n {
+            let e = pre.pieceEnd(p, n, i, table)
+            let q = p + i, len = e - i
+            i = e
+            if len == 1 { out.append(Int(bytes[Int(q[0])])); continue }
+            if ignoreMerges {
+                let id = tokens.lookup(q, len)
+                if id >= 0 { out.append(Int(id)); continue }
             }
-            if bestAt < 0 { break }
-            syms[bestAt] = Int(bestID)
-            syms.remove(at: bestAt + 1)
+            if len > 256 {   // long pieces are rare and would crowd the cache
+                st.ids.removeAll(keepingCapacity: true)
+                BPE.encode(q, len, byteIDs: bytes, merges: merges, scratch: &st.scratch, into: &st.ids)
+                for id in st.ids { out.append(Int(id)) }
+                continue
+            }
+            let h = st.cache.hash(q, len)
+            if st.cache.lookup(q, len, hash: h, into: &out) { continue }
+            st.ids.removeAll(keepingCapacity: true)
+            BPE.encode(q, len, byteIDs: bytes, merges: merges, scratch: &st.scratch, into: &st.ids)
+            st.ids.withUnsafeBufferPointer { st.cache.insert(q, len, hash: h, ids: $0) }
+            for id in st.ids { out.append(Int(id)) }
         }
-        return syms
     }
 
     /// Ids → text: byte-level symbols back to bytes, added tokens as their content; invalid UTF-8
     /// becomes U+FFFD. Ids outside the vocabulary decode to nothing.
     public func decode(_ ids: [Int]) -> String {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 4)
         for id in ids {
-            if let a = addedByID[id] { bytes.append(contentsOf: Array(a.utf8)); continue }
-            guard let t = idToToken[id] else { continue }
-            for ch in t.unicodeScalars { if let b = ByteLevel.decode[ch.value] { bytes.append(b) } }
+            if let a = addedByID[id] { bytes.append(contentsOf: a.utf8); continue }
+            guard id >= 0, id < entryOfID.count else { continue }
+            let e = Int(entryOfID[id])
+            if e >= 0 {
+                bytes.append(contentsOf: arena[Int(entryStart[e])..<Int(entryStart[e + 1])])
+            } else if let s = otherTokens[id] {
+                for ch in s.unicodeScalars where ch.value < 0x144 && ByteLevel.byteOfChar[Int(ch.value)] >= 0 {
+                    bytes.append(UInt8(ByteLevel.byteOfChar[Int(ch.value)]))
+                }
+            }
         }
         return String(decoding: bytes, as: UTF8.self)
     }
-}
-
-/// GPT-2's reversible map between bytes and printable Unicode characters.
-enum ByteLevel {
-    static let encode: [Character] = {
-        var printable = Array(33...126) + Array(161...172) + Array(174...255)
-        var chars = [Int](repeating: 0, count: 256)
-        for b in printable { chars[b] = b }
-        var n = 0
-        for b in 0..<256 where !printable.contains(b) {
-            chars[b] = 256 + n
-            n += 1
-        }
-        printable.removeAll()
-        return chars.map { Character(Unicode.Scalar(UInt32($0))!) }
-    }()
-
-    static let decode: [UInt32: UInt8] = {
-        var d: [UInt32: UInt8] = [:]
-        for (b, c) in encode.enumerated() { d[c.unicodeScalars.first!.value] = UInt8(b) }
-        return d
-    }()
 }
