@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "DistilTensorsTests", dependencies: ["DistilTensors"]),
         .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilHubTests", dependencies: ["DistilHub", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
-        .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),

@@ -21,6 +21,11 @@ public struct SamplingOptions: Sendable {
 /// drawn, a text shorter than minChars after cleaning, or a mostly-binary text is skipped (the
 /// draw is spent; the next draw follows). Cleaning removes NUL and control characters other than
 /// "\n" and "\t" (and U+FFFD replacement characters). Prompt k gets the id "BLOCK-KK".
+///
+/// The draw is the same for every shard format. For a parquet shard the row count comes from
+/// the footer (no data read), `row` is the row's index within the whole shard (0-based, over
+/// all row groups in file order, like a JSONL line number) and `row_group` names the row group
+/// holding it; only that row group's text column chunk is read.
 public struct PromptSampler {
     public let shards: [CorpusShard]
     public let options: SamplingOptions
@@ -53,7 +58,8 @@ public struct PromptSampler {
             guard let raw = try shards[s].text(row: row), let text = PromptSampler.clean(raw, options: options) else { continue }
             let k = out.count
             out.append(PromptRecord(id: "\(block)-\(k < 10 ? "0" : "")\(k)", text: text,
-                                    source: PromptSource(shard: shards[s].name, row: row), block: block,
+                                    source: PromptSource(shard: shards[s].name, rowGroup: try shards[s].rowGroup(ofRow: row), row: row),
+                                    block: block,
                                     blockHash: blockHash.map(DistilRNG.normalizeHex)))
         }
         return out

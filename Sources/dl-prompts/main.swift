@@ -12,7 +12,8 @@ struct Prompts: DistilTool {
         discussion: """
         EXAMPLES
           dl-prompts sample --block 4200 --block-hash 0x9f...e1 /data/fineweb/ > prompts.jsonl
-          dl-prompts cat shard-000.jsonl.zst | head -3
+          dl-prompts sample --block 4200 --block-hash 0x9f...e1 000_00000.parquet 001_00000.parquet
+          dl-prompts cat 000_00000.parquet | head -3
           dl-prompts sample --block 4200 --block-hash $HASH corpus/ | dl-prompts tokenize --tokenizer teacher/
         """,
         subcommands: [Sample.self, Cat.self, Tokenize.self],
@@ -32,7 +33,7 @@ struct Sample: DistilTool {
     @Option(help: "Minimum characters (Unicode scalars) of a usable text.") var minChars = 200
     @Option(help: "Longer texts are cut at a whitespace before this many characters.") var maxChars = 2000
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
-    @Argument(help: "Corpus shards (.jsonl, .jsonl.zst) or directories of them.") var corpus: [String]
+    @Argument(help: "Corpus shards (.parquet, .jsonl, .jsonl.zst) or directories of them.") var corpus: [String]
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -61,17 +62,54 @@ struct Sample: DistilTool {
 }
 
 struct Cat: DistilTool {
-    static let configuration = CommandConfiguration(commandName: "cat", abstract: "Print every row's text as JSON lines, in file order.")
-    @Argument(help: "Shards.") var shards: [String]
+    static let configuration = CommandConfiguration(
+        commandName: "cat",
+        abstract: "Print every row's text (or another column) as JSON lines, in file order.",
+        discussion: """
+        Each line is {"COLUMN": value}: a string, a number, or null for a null. Parquet shards
+        can name any flat BYTE_ARRAY, INT32, INT64, FLOAT or DOUBLE column; JSONL shards only "text".
+        EXAMPLES
+          dl-prompts cat 000_00000.parquet | head -3
+          dl-prompts cat --column url 000_00000.parquet | jq -r .url | sort | uniq -c
+        """)
+    @Option(help: "The column to print.") var column = "text"
+    @Argument(help: "Shards (.parquet, .jsonl, .jsonl.zst) or directories of them.") var shards: [String]
     @OptionGroup var common: CommonOptions
 
-    struct Line: Encodable { var text: String? }
+    func validate() throws {
+        guard !shards.isEmpty else { throw ValidationError("name at least one shard") }
+        guard !column.isEmpty else { throw ValidationError("--column must not be empty") }
+    }
 
     func run() throws {
         common.apply()
+        let all = try Corpus.shards(shards)
         let w = JSONLWriter(try FileWriter(path: nil))
-        for s in try Corpus.shards(shards) { try s.forEachText { _, t in try w.write(Line(text: t)) } }
+        for s in all {
+            if let p = s as? ParquetShard {
+                try p.forEachValue(column: column) { _, data, i in try w.write(ColumnLine(key: column, value: data.value(i))) }
+            } else {
+                guard column == "text" else { throw DistilError.input(s.name, "--column \(column): JSONL shards are read for \"text\" only") }
+                try s.forEachText { _, t in try w.write(ColumnLine(key: column, value: t.map(ParquetValue.string) ?? .null)) }
+            }
+        }
         try w.close()
+    }
+}
+
+/// One output line of `cat`: {"COLUMN": value}.
+struct ColumnLine: Encodable {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+    let key: String
+    let value: ParquetValue
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(value, forKey: Key(stringValue: key))
     }
 }
 
