@@ -16,6 +16,9 @@ public struct TeacherOptions: Sendable {
     public var batch = 4
     /// Refuse prompts longer than this many tokens.
     public var maxPromptTokens = 8192
+    /// The ids that end a continuation (Tokenizer.specialTokenIDs: generation_config.json, then
+    /// config.json, then tokenizer_config.json); nil = the ids the model's configs name.
+    public var eosTokenIDs: [Int]?
     public init() {}
 }
 
@@ -55,7 +58,7 @@ public final class TeacherRunner {
 
     public func run(_ prompts: [PromptRecord], into writer: TeacherStreamWriter) throws {
         let v = model.vocabSize
-        let eos = Set(model.eosTokenIDs)
+        let eos = Set(options.eosTokenIDs ?? model.eosTokenIDs)
         let all = try prompts.map { try tokens(for: $0) }
         let progress = Progress("teacher", total: prompts.count, unit: " prompts")
         var logProbs = [Float](repeating: 0, count: v)

@@ -70,6 +70,9 @@ struct Run: DistilTool {
             }
         }
         let tok = try Tokenizer.load(path: tokenizer ?? model)
+        let special = try tok.specialTokenIDs(modelDirectory: model)
+        options.eosTokenIDs = special.eos
+        Log.info("EOS ids \(special.eos) (from \(special.eosSource))")
         Log.info("loading \(model)")
         let lm = try LanguageModel.load(directory: model, threads: threads)
         let weights = try weightsSha256 ?? WeightFiles.identity(directory: model)
