@@ -61,7 +61,7 @@ let package = Package(
 
         // Benchmarks (not tests): each prints its figures beside a peer measured in the same run.
         .executableTarget(name: "bench-tokenizer", dependencies: ["DistilFormats", "DistilTokenizer"], path: "Benchmarks/bench-tokenizer", swiftSettings: fast),
-        .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
+        .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus", "HubTestServer"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
         .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer"], path: "Benchmarks/bench-hub"),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
 

@@ -10,6 +10,7 @@
 // docs/parts/parquet-performance.md.
 import DistilCorpus
 import DistilFormats
+import HubTestServer
 import Foundation
 
 func now() -> Double {
@@ -211,4 +212,24 @@ do {
                  Double(counting.size) / 1e6, file.rowCount, file.rowGroupCount, counting.reads, Double(counting.bytes) / 1e6,
                  100 * Double(counting.bytes) / Double(counting.size), dt))
     print("  \(groups.count) distinct row groups hold the prompts; each costs one read of its text column chunk")
+} catch { fail("\(error)") }
+
+// The same draw from the same shard served by a loopback Hub and read by URL (RemoteFile: HTTP
+// Range through the resolve endpoint): what a validator sampling from FineWeb on the Hub fetches.
+do {
+    let data = try readFile(big, limit: 4 << 30)
+    let name = (big as NSString).lastPathComponent
+    let server = LoopbackHub(repos: [.init(id: "datasets/bench/fineweb", commit: String(repeating: "b", count: 40),
+                                           files: [.init("data/\(name)", data, lfs: true)])])
+    try server.start()
+    defer { server.stop() }
+    let url = "\(server.endpoint)/datasets/bench/fineweb/resolve/main/data/\(name)"
+    let t0 = now()
+    let prompts = try PromptSampler(shards: try Corpus.shards([url]), options: SamplingOptions())
+        .sample(block: 4_200_000, seed: DistilRNG.seed(blockHash: "0x9f3c", block: 4_200_000), blockHash: "0x9f3c")
+    let dt = now() - t0
+    let ranged = server.requests.filter { $0.target.hasPrefix("/cdn/") }
+    print(String(format: "  remote (loopback Hub, by URL): %d prompts, %d requests (%d ranged GETs), %.1f MB of bodies sent = %.2f%% of the file (%.2fs)",
+                 prompts.count, server.requests.count, ranged.count, Double(server.bodyBytesSent) / 1e6,
+                 100 * Double(server.bodyBytesSent) / Double(data.count), dt))
 } catch { fail("\(error)") }
