@@ -63,6 +63,7 @@ let package = Package(
         .executableTarget(name: "bench-tokenizer", dependencies: ["DistilFormats", "DistilTokenizer"], path: "Benchmarks/bench-tokenizer", swiftSettings: fast),
         .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus", "HubTestServer"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
         .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer"], path: "Benchmarks/bench-hub"),
+        .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.

@@ -10,6 +10,9 @@ public struct CheckOptions {
     public var vocabSize = 248_320
     /// The teacher's tokenizer; when set, a model's tokenizer must have the same identity.
     public var teacherTokenizer: Tokenizer?
+    /// SHA-256 of the teacher's tokenizer.json file: a model whose file has the same bytes is
+    /// accepted without loading its tokenizer (same bytes, same tokenizer).
+    public var teacherTokenizerSHA256: String?
     /// A model whose every shared tensor differs from an earlier model's by less than this (relative
     /// L2 on the sketch positions) is a near copy. A bf16 round trip moves a tensor by ~1e-3 RMS.
     public var nearCopyThreshold = 0.005
@@ -225,13 +228,20 @@ public final class Checker {
 
         // Tokenizer: present, and the teacher's.
         guard names.contains("tokenizer.json") else { throw Rejection("TOKENIZER", "no tokenizer.json") }
-        let tok: Tokenizer
-        do { tok = try Tokenizer.load(path: "\(dir)/tokenizer.json") } catch let e as DistilError {
-            throw Rejection("TOKENIZER", e.message)
-        }
-        s.tokenizerHash = tok.identity.semanticHash
-        if let teacher = options.teacherTokenizer, tok.identity != teacher.identity {
-            throw Rejection("TOKENIZER", "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
+        // A tokenizer.json byte-identical to the teacher's is the teacher's tokenizer: no need to load it.
+        let tokPath = "\(dir)/tokenizer.json"
+        if let teacher = options.teacherTokenizer, let teacherSHA = options.teacherTokenizerSHA256,
+           let mine = try? Hashing.sha256Hex(file: tokPath), mine == teacherSHA {
+            s.tokenizerHash = teacher.identity.semanticHash
+        } else {
+            let tok: Tokenizer
+            do { tok = try Tokenizer.load(path: tokPath) } catch let e as DistilError {
+                throw Rejection("TOKENIZER", e.message)
+            }
+            s.tokenizerHash = tok.identity.semanticHash
+            if let teacher = options.teacherTokenizer, tok.identity != teacher.identity {
+                throw Rejection("TOKENIZER", "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
+            }
         }
 
         // The chat template, when the model has one, should be the teacher's.

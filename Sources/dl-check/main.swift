@@ -39,6 +39,11 @@ struct Check: DistilTool {
         options.vocabSize = vocabSize
         options.nearCopyThreshold = nearCopyThreshold
         options.teacherTokenizer = try teacherTokenizer.map { try Tokenizer.load(path: $0) }
+        if let t = teacherTokenizer {
+            var isDir: ObjCBool = false
+            let file = FileManager.default.fileExists(atPath: t, isDirectory: &isDir) && isDir.boolValue ? t + "/tokenizer.json" : t
+            options.teacherTokenizerSHA256 = try? Hashing.sha256Hex(file: file)
+        }
         options.requireChatTemplate = requireChatTemplate
         if let t = teacherTokenizer {
             var isDir: ObjCBool = false

@@ -314,6 +314,25 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(verdict(m).reason, "FORMAT")
     }
 
+    func testByteIdenticalTokenizerSkipsLoadingButAgreesWithLoading() throws {
+        let m = try model("same-tok", uid: 1, block: 10)
+        let teacher = try Tokenizer.load(path: m.path! + "/tokenizer.json")
+        var o = CheckOptions()
+        o.vocabSize = 512
+        o.teacherTokenizer = teacher
+        let loaded = Checker(options: o).check([m])[0]
+        o.teacherTokenizerSHA256 = Hashing.sha256Hex(tokenizerJSON)
+        let shortcut = Checker(options: o).check([m])[0]
+        XCTAssertTrue(loaded.ok, loaded.message)
+        XCTAssertTrue(shortcut.ok, shortcut.message)
+        XCTAssertEqual(shortcut.tokenizer_hash, loaded.tokenizer_hash)
+        // A different file still gets loaded and compared.
+        var other = tokenizerJSON
+        other += Array("\n".utf8)   // same content, other bytes: loads, same identity
+        let m2 = try model("other-bytes", uid: 2, block: 11, files: ["tokenizer.json": other])
+        XCTAssertTrue(Checker(options: o).check([m2])[0].ok)
+    }
+
     // MARK: the Hub: metadata-only checks and the integrity re-check
 
     /// Serves a model written by `model(...)` from a loopback Hub and fetches it.
