@@ -38,6 +38,9 @@ public enum Judge {
         let king = kingID.flatMap { id in
             ok.first { ModelIdentity($0) == id && $0.uid == state.king?.uid } ?? ok.first { ModelIdentity($0) == id }
         }
+        // The king could not be checked this epoch (a transient fetch or re-check failure): spend no
+        // compute; challengers are scored against it once it can be checked again.
+        if king == nil, let k = state.king, retryCheck(for: k, in: checks) != nil { return [] }
         var seen = Set<ModelIdentity>()
         let fresh = ok.filter { c in
             let id = ModelIdentity(c)
@@ -47,6 +50,12 @@ public enum Judge {
         }.sorted { ($0.block, $0.uid) < ($1.block, $1.uid) }
         guard !fresh.isEmpty else { return [] }
         return (king.map { [$0] } ?? []) + fresh
+    }
+
+    /// The king's check when it says RETRY (transient): matched by hotkey, repo and uid, because a
+    /// failed fetch may not know the commit.
+    static func retryCheck(for k: KingRecord, in checks: [CheckVerdict]) -> CheckVerdict? {
+        checks.first { $0.reason == "RETRY" && $0.hotkey == k.hotkey && $0.repo == k.repo && $0.uid == k.uid }
     }
 
     // MARK: judge
@@ -110,11 +119,20 @@ public enum Judge {
 
         // The king.
         let kingBefore = state.king
-        let kingCheck: CheckVerdict? = kingBefore.flatMap { k in
+        let exactKingCheck: CheckVerdict? = kingBefore.flatMap { k in
             checks.first { ModelIdentity($0) == k.identity && $0.uid == k.uid } ?? checks.first { ModelIdentity($0) == k.identity }
         }
+        // A transient failure (RETRY) never costs the king its crown: it keeps the weight and no
+        // challenger is judged until it can be checked again.
+        let kingRetry: CheckVerdict? = (exactKingCheck?.ok == true) ? nil
+            : kingBefore.flatMap { k in exactKingCheck?.reason == "RETRY" ? exactKingCheck : retryCheck(for: k, in: checks) }
+        let kingCheck = kingRetry ?? exactKingCheck
+        if let r = kingRetry, !models.isEmpty {
+            throw DistilError("the king (uid \(r.uid), \(r.repo)) could not be checked this epoch (RETRY): challengers cannot be "
+                + "judged against it; dl-judge plan plans no compute in this case")
+        }
         var kingIndex = kingCheck.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.identity == ModelIdentity(kc) } }
-        var kingValid = kingCheck?.ok == true
+        var kingValid = kingCheck?.ok == true || kingRetry != nil
         if kingValid, !models.isEmpty, kingIndex == nil, let k = kingBefore {
             throw DistilError("the king (uid \(kingCheck!.uid), \(k.repo)) has no KL records this epoch: challengers must be "
                 + "scored with the king on the same prompts (dl-judge plan lists it)")
@@ -145,6 +163,9 @@ public enum Judge {
                         ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
                         : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch"
                 }
+            } else if let r = kingRetry {
+                winner = kc.uid
+                reason = "the king (uid \(kc.uid)) could not be checked this epoch (RETRY: \(r.message)); it keeps the weight and challengers wait"
             } else {
                 winner = kc.uid
                 reason = "no new challenger: the king (uid \(kc.uid)) keeps the weight"

@@ -225,6 +225,26 @@ final class JudgeTests: XCTestCase {
         XCTAssertNil(s2.king)
     }
 
+    func testTransientFailureOfTheKingNeverCostsTheCrown() throws {
+        // The king's fetch failed transiently: no commit known, reason RETRY.
+        var retry = Epoch.check(1, ok: false, reason: "RETRY")
+        retry.commit = nil
+        retry.message = "HTTP 503 after 6 attempts"
+        let checks = [retry, Epoch.check(2)]
+        XCTAssertEqual(Judge.plan(checks: checks, state: Epoch.king(1)), [], "no compute while the king cannot be checked")
+        let (v, s) = try judge(checks, [], state: Epoch.king(1))
+        XCTAssertEqual(v.winner, 1)
+        XCTAssertEqual(v.values, [1, 0])
+        XCTAssertEqual(s.king, Epoch.king(1).king)
+        XCTAssertTrue(v.reason.contains("RETRY"), v.reason)
+        XCTAssertTrue(s.models.isEmpty, "the challenger is not marked as scored: it is judged once the king can be checked")
+        // Records for challengers in such an epoch are refused rather than judged without the king.
+        assertRefused(checks, Epoch.records(2, [0.1, 0.1]), state: Epoch.king(1), containing: "RETRY")
+        // A rejection that is not transient still dethrones (unchanged).
+        let (v2, _) = try judge([Epoch.check(1, ok: false, reason: "CHANGED"), Epoch.check(2)], [], state: Epoch.king(1))
+        XCTAssertNil(v2.winner)
+    }
+
     // MARK: state and plan
 
     func testStateRoundTripAndPlan() throws {
