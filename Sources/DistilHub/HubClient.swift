@@ -70,13 +70,12 @@ public final class HubClient: @unchecked Sendable {
         defer { account(c) }
         let url = "\(config.endpoint)/api/models/\(repo.id)/revision/\(percentEncode(repo.revision, keepSlash: false))?blobs=true"
         var body: [UInt8] = []
-        var tooBig = false
         var errorBody: [UInt8] = []
         let r = try withRetries(options.retry, what: repo.id) { _ in
             body = []
             do {
                 let (r, eb) = try c.send(url, headers: authHeaders, metadata: true) { buf, _, _ in
-                    if body.count + buf.count > HubClient.maxListingBytes { tooBig = true; return false }
+                    if body.count + buf.count > HubClient.maxListingBytes { return false }
                     body += buf
                     return true
                 }
@@ -86,7 +85,6 @@ public final class HubClient: @unchecked Sendable {
                 throw HubFailure.refused("\(repo.id): the listing is larger than \(HubClient.maxListingBytes >> 20) MB")
             }
         }
-        _ = tooBig
         try classify(r, errorBody, repo: repo, what: "listing")
         return try HubClient.parseListing(body, repo: repo)
     }
@@ -215,7 +213,6 @@ public final class HubClient: @unchecked Sendable {
         let c = http()
         defer { account(c) }
         var errorBody: [UInt8] = []
-        var overflow = false
         var writeError: String?
         while true {
             let r = try withRetries(options.retry, what: "\(repo.id)/\(file.path)") { _ in
@@ -230,7 +227,7 @@ public final class HubClient: @unchecked Sendable {
                                 _ = ftruncate(fd, 0); offset = 0; signalled = 0; verifier.reset(); progress?.skip(-start)
                             }
                         }
-                        if offset + Int64(buf.count) > file.size { overflow = true; return false }
+                        if offset + Int64(buf.count) > file.size { return false }
                         var done = 0
                         while done < buf.count {
                             let n = pwrite(fd, buf.baseAddress! + done, buf.count - done, off_t(offset) + off_t(done))
@@ -259,7 +256,6 @@ public final class HubClient: @unchecked Sendable {
             catch { verifier.cancel(); _ = ftruncate(fd, 0); close(fd); closed = true; unlink(inc); throw error }
             break
         }
-        _ = overflow
         guard offset == file.size else {
             // The body ended early without a transport error: keep the prefix for the next attempt.
             throw HubFailure.transient("\(repo.id): \(file.path): got \(offset) of \(file.size) bytes")

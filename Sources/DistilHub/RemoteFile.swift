@@ -64,7 +64,6 @@ public final class RemoteFile: RandomAccessSource, @unchecked Sendable {
     /// GET bytes [from, from+length): exactly those bytes, and the total size from Content-Range.
     private func fetch(_ from: Int64, _ length: Int64) throws -> ([UInt8], Int64?) {
         var out: [UInt8] = []
-        var errorBody: [UInt8] = []
         let before = client.bytesReceived
         defer { bytesFetched += client.bytesReceived - before }
         let r = try withRetries(retry, what: name) { _ in
@@ -72,14 +71,13 @@ public final class RemoteFile: RandomAccessSource, @unchecked Sendable {
             out.reserveCapacity(Int(length))
             var status = 0
             do {
-                let (r, eb) = try client.send(name, headers: headers, range: from...(from + length - 1), metadata: true) { buf, st, _ in
+                let (r, _) = try client.send(name, headers: headers, range: from...(from + length - 1), metadata: true) { buf, st, _ in
                     // A server that ignores Range would send the whole file: refuse rather than read it.
                     status = st
                     guard st == 206, out.count + buf.count <= Int(length) else { return false }
                     out += buf
                     return true
                 }
-                errorBody = eb
                 return r
             } catch is ReceiverStopped {
                 if status == 200 { return HTTPResponse(status: 200, headers: [:], url: name) }
@@ -87,7 +85,6 @@ public final class RemoteFile: RandomAccessSource, @unchecked Sendable {
             }
         }
         requests = client.requestsSent
-        _ = errorBody
         switch r.status {
         case 206: break
         case 200: throw DistilError.input(name, "the server ignores Range requests; refusing to download the whole file")

@@ -223,7 +223,7 @@ public final class LoopbackHub: @unchecked Sendable {
                 extra["ETag"] = "\"\(f.sha256)\""
                 let host = cdnHost.map { "\($0):\(port)" } ?? (headers["host"] ?? "127.0.0.1:\(port)")
                 extra["Location"] = "http://\(host)/cdn/\(f.sha256)"
-                if let fault { reinject(target, fault) }   // faults on a file apply to its content
+                if let fault { reinject(fault) }   // faults on a file apply to its content
                 return send(fd, status: 302, headers: extra, body: [], head: method == "HEAD")
             }
             extra["ETag"] = "\"\(f.gitBlobId)\""
@@ -232,12 +232,9 @@ public final class LoopbackHub: @unchecked Sendable {
         return send(fd, status: 404, headers: [:], body: Array("not found".utf8), head: method == "HEAD")
     }
 
-    private func reinject(_ target: String, _ f: Fault) {
+    private func reinject(_ f: Fault) {
         // The fault was taken on the redirecting request; move it to the content request.
-        if let sha = target.split(separator: "/").last {
-            lock.lock(); faults.insert(("/cdn/", f), at: 0); lock.unlock()
-            _ = sha
-        }
+        lock.lock(); faults.insert(("/cdn/", f), at: 0); lock.unlock()
     }
 
     private func authFailure(_ repo: Repo, _ headers: [String: String]) -> (Int, [String: String])? {

@@ -66,6 +66,11 @@ final class JSONLTests: XCTestCase {
     func testCommittedSamplesDecode() throws {
         XCTAssertEqual(try JSONLReader<Commitment>(path: samplePath("commitments.jsonl")).readAll().count, 3)
         XCTAssertEqual(try JSONLReader<Manifest>(path: samplePath("manifests.jsonl")).readAll().count, 3)
+        let meta = try JSONLReader<Manifest>(path: samplePath("manifests-metadata-only.jsonl")).readAll()
+        XCTAssertEqual(meta.count, 1)
+        XCTAssertEqual(meta[0].metadata_only, true)
+        XCTAssertEqual(meta[0].headers_path, "/var/lib/distil/headers/models--alice--distil-king/" + String(repeating: "a", count: 40))
+        XCTAssertEqual(try encodeJSON(meta[0]) + [0x0A], try readFile(samplePath("manifests-metadata-only.jsonl")))
         XCTAssertEqual(try JSONLReader<CheckVerdict>(path: samplePath("checks.jsonl")).readAll().count, 3)
         let prompts = try JSONLReader<PromptRecord>(path: samplePath("prompts.jsonl")).readAll()
         XCTAssertEqual(prompts.count, 2)

@@ -81,6 +81,11 @@ def main():
     manifests[2]["outcome"] = "not_found"; manifests[2]["message"] = "/srv/models/carol: no such directory"
     manifests[2]["files"] = []; del manifests[2]["path"]; del manifests[2]["weights_sha256"]
     jl("manifests.jsonl", manifests)
+    # dl-fetch --metadata-only: the listing, small files, and each safetensors header kept apart.
+    meta = dict(manifests[0])
+    meta.update({"metadata_only": True, "headers_path": "/var/lib/distil/headers/models--alice--distil-king/" + "a" * 40,
+                 "path": "/root/.cache/huggingface/hub/models--alice--distil-king/snapshots/" + "a" * 40})
+    jl("manifests-metadata-only.jsonl", [meta])
     checks = []
     for m in manifests:
         v = {k: m[k] for k in ("uid", "hotkey", "block", "repo", "commit") if k in m}
