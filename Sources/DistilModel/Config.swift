@@ -20,12 +20,18 @@ public struct ModelConfig: Sendable {
     public var eosTokenIDs: [Int]
     /// Qwen3.5 hybrid fields (nil for the dense Llama family).
     public var hybrid: HybridConfig?
+    /// Qwen3-MoE's sparse layers (nil for every other architecture).
+    public var sparse: SparseConfig?
+    /// Rotary scaling (Llama's variants); `.none` for plain rotary.
+    public var ropeScaling: RopeScaling = .none
+    public var maxPositionEmbeddings: Int?
 
     /// The dense families this engine runs (Qwen3 with q/k norms, Qwen2 with q/k/v biases, Llama).
     public static let supported: [String: String] = [
         "qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM",
         "qwen3_5": "Qwen3_5ForCausalLM", "qwen3_5_text": "Qwen3_5ForConditionalGeneration",
         "qwen3_5_moe": "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text": "Qwen3_5MoeForConditionalGeneration",
+        "qwen3_moe": "Qwen3MoeForCausalLM",
     ]
 
     public static func load(directory: String) throws -> ModelConfig {
@@ -41,10 +47,9 @@ public struct ModelConfig: Sendable {
         guard supported[mtype] != nil else {
             throw DistilError.input(path, "unsupported architecture \(arch) (model_type \(mtype)); the engine runs \(supported.values.sorted().joined(separator: ", "))")
         }
-        if let scaling = (c["rope_scaling"] as? [String: Any]) ?? (c["rope_parameters"] as? [String: Any]),
-           !(mtype.hasPrefix("qwen3_5") && (scaling["rope_type"] as? String) == "default"),
-           let kind = (scaling["rope_type"] ?? scaling["type"]) as? String, kind != "default" {
-            throw DistilError.input(path, "unsupported architecture \(arch): rope scaling '\(kind)' is not implemented")
+        let scaling = try RopeScaling.parse(c, path: path, architecture: arch)
+        if (c["use_sliding_window"] as? NSNumber)?.boolValue == true {
+            throw DistilError.input(path, "unsupported architecture \(arch): sliding-window attention (use_sliding_window) is not implemented")
         }
         if c["quantization_config"] != nil { throw DistilError.input(path, "quantized checkpoints are not run") }
         func int(_ k: String, _ range: ClosedRange<Int>, default d: Int? = nil) throws -> Int {
@@ -65,6 +70,7 @@ public struct ModelConfig: Sendable {
         let headDim = try int("head_dim", 1...1024, default: hidden / heads)
         var theta = (c["rope_theta"] as? NSNumber)?.doubleValue
         if let rp = c["rope_parameters"] as? [String: Any], let t = (rp["rope_theta"] as? NSNumber)?.doubleValue { theta = t }
+        let maxPos = c["max_position_embeddings"].flatMap { ($0 as? NSNumber)?.intValue }
         let eos: [Int]
         if let e = c["eos_token_id"] as? [Any] { eos = e.compactMap { ($0 as? NSNumber)?.intValue } }
         else if let e = (c["eos_token_id"] as? NSNumber)?.intValue { eos = [e] } else { eos = [] }
@@ -94,6 +100,19 @@ public struct ModelConfig: Sendable {
                 throw DistilError.input(path, "linear_num_value_heads is not a multiple of linear_num_key_heads")
             }
         }
+        var sparse: SparseConfig?
+        if mtype == "qwen3_moe" {
+            let layers = try int("num_hidden_layers", 1...1024)
+            let only = (c["mlp_only_layers"] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.intValue }
+            sparse = SparseConfig(
+                moe: MoEConfig(experts: try int(c["num_experts"] != nil ? "num_experts" : "num_local_experts", 1...4096), topK: try int("num_experts_per_tok", 1...64),
+                               intermediate: try int("moe_intermediate_size", 1...1_048_576), sharedIntermediate: 0,
+                               normTopK: (c["norm_topk_prob"] as? NSNumber)?.boolValue ?? false),
+                decoderSparseStep: try int("decoder_sparse_step", 1...1024, default: 1), mlpOnlyLayers: Set(only), layers: layers)
+            if sparse!.moe.topK > sparse!.moe.experts {
+                throw DistilError.input(path, "num_experts_per_tok \(sparse!.moe.topK) exceeds num_experts \(sparse!.moe.experts)")
+            }
+        }
         return ModelConfig(
             architecture: arch, modelType: mtype,
             vocabSize: try int("vocab_size", 1...4_000_000), hiddenSize: hidden,
@@ -102,7 +121,7 @@ public struct ModelConfig: Sendable {
             rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
             ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
             attentionBias: mtype == "qwen2" || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
-            eosTokenIDs: eos, hybrid: hybrid)
+            eosTokenIDs: eos, hybrid: hybrid, sparse: sparse, ropeScaling: scaling, maxPositionEmbeddings: maxPos)
     }
 }
 
@@ -132,5 +151,18 @@ public struct MoEConfig: Sendable {
     public var experts: Int
     public var topK: Int
     public var intermediate: Int
+    /// The shared expert's width (Qwen3.5-MoE); 0: no shared expert (Qwen3-MoE).
     public var sharedIntermediate: Int
+    /// Whether the top-k router probabilities are renormalised to sum to 1 (always, in Qwen3.5-MoE).
+    public var normTopK: Bool = true
+}
+
+/// Qwen3-MoE: which layers are sparse (`decoder_sparse_step`, `mlp_only_layers`) and their experts.
+public struct SparseConfig: Sendable {
+    public var moe: MoEConfig
+    public var decoderSparseStep: Int
+    public var mlpOnlyLayers: Set<Int>
+    public var layers: Int
+    /// transformers' rule: a layer is sparse unless listed in mlp_only_layers, when (i + 1) % step == 0.
+    public func isSparse(_ layer: Int) -> Bool { !mlpOnlyLayers.contains(layer) && (layer + 1) % decoderSparseStep == 0 }
 }

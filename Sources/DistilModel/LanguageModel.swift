@@ -21,8 +21,9 @@ public final class LanguageModel {
     public static func load(directory: String, threads: Int) throws -> LanguageModel {
         let config = try ModelConfig.load(directory: directory)
         let weights = try WeightStore(directory: directory)
-        let net: Network = config.hybrid != nil ? try HybridTransformer(config: config, weights: weights)
-                                                : try DenseTransformer(config: config, weights: weights)
+        let cx = Compute(threads: threads)
+        let net: Network = config.hybrid != nil ? try HybridTransformer(config: config, weights: weights, compute: cx)
+                                                : try DenseTransformer(config: config, weights: weights, compute: cx)
         return LanguageModel(config: config, net: net,
                              eos: generationEOS(directory: directory, fallback: config.eosTokenIDs), threads: threads)
     }
@@ -32,7 +33,6 @@ public final class LanguageModel {
         self.net = net
         eosTokenIDs = eos
         self.threads = max(1, threads)
-        BLAS.setThreads(self.threads)
     }
 
     /// Full-sequence prefill. Calls `body` with f32 logits (row-major [rows x vocabSize]) for the
@@ -44,7 +44,6 @@ public final class LanguageModel {
         guard logitsFrom >= 0 && logitsFrom <= tokens.count else {
             throw DistilError("logitsFrom \(logitsFrom) outside 0...\(tokens.count)", kind: .runtime)
         }
-        BLAS.setThreads(threads)
         let hidden = try net.run(tokens, state: net.makeState(capacity: tokens.count))
         let chunk = max(1, chunkRows)
         var buf = [Float](repeating: 0, count: chunk * vocabSize)
@@ -88,7 +87,6 @@ public final class Decoder {
         guard prompts.count == batch else { throw DistilError("decoder expects \(batch) prompts, got \(prompts.count)", kind: .runtime) }
         let c = model.config
         caches = prompts.map { _ in model.net.makeState(capacity: maxLength) }
-        BLAS.setThreads(model.threads)
         for (b, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw DistilError.input("prompt \(b)", "empty prompt") }
             let hidden = try model.net.run(p, state: caches[b])
@@ -102,7 +100,6 @@ public final class Decoder {
         guard tokens.count == batch, caches.count == batch else {
             throw DistilError("decoder step expects \(batch) tokens after start", kind: .runtime)
         }
-        BLAS.setThreads(model.threads)
         // One batched step, then the LM head once for all B rows.
         let hidden = try model.net.step(tokens, states: caches)
         logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: batch, into: $0.baseAddress!) }

@@ -6,11 +6,15 @@
 For each architecture it saves a tiny random checkpoint the way transformers saves them (bf16
 safetensors via save_pretrained) and reference outputs computed by transformers in float64 on those
 same bf16 weights: full logits at every position of fixed token sequences, and a 12-token greedy
-continuation. The demo teacher (demo/teacher) gets references too.
+continuation; for a longer sequence (long enough for several DeltaNet chunks and attention blocks) the
+logits of its last positions only, to keep the files small. The demo teacher (demo/teacher) gets
+references too. kl-pairs.golden.json holds per-position KL(teacher || student) in float64 between pairs
+of these checkpoints.
 """
 import json, os, shutil, zlib
 import torch
-from transformers import (Qwen3Config, Qwen3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+import random
+from transformers import (Qwen3Config, Qwen3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM,
                           LlamaConfig, LlamaForCausalLM, AutoModelForCausalLM,
                           Qwen3_5TextConfig, Qwen3_5ForCausalLM, Qwen3_5Config, Qwen3_5ForConditionalGeneration,
                           Qwen3_5MoeTextConfig, Qwen3_5MoeForCausalLM)
@@ -19,6 +23,9 @@ from safetensors.torch import load_file, save_file
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 OUT = os.path.join(ROOT, "Tests", "DistilModelTests", "Fixtures")
 SEQS = [[1, 5, 9, 33, 2, 250, 7, 7, 7, 100, 3, 64], [17], [200, 201, 202, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]]
+# 150 tokens: three DeltaNet chunks of 64 and two attention query blocks of 128; logits kept from LONG_FROM.
+LONG = [random.Random(7).randrange(1, 250) for _ in range(150)]
+LONG_FROM = 118
 
 
 def common(vocab=256):
@@ -112,21 +119,44 @@ def fused_copy(src, dst):
     save_file(out, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
 
 
-def reference(d, name, cls=AutoModelForCausalLM):
+def load64(d, cls=AutoModelForCausalLM):
     mtype = json.load(open(os.path.join(d, "config.json"))).get("model_type", "")
     kw = {"experts_implementation": "eager"} if "moe" in mtype else {}
     model = cls.from_pretrained(d, dtype=torch.float64, **kw)
     model.eval()
+    return model
+
+
+def reference(d, name, cls=AutoModelForCausalLM):
+    model = load64(d, cls)
     out = {"model": name, "sequences": []}
     with torch.no_grad():
-        for seq in SEQS:
+        for seq in SEQS + [LONG]:
             logits = model(input_ids=torch.tensor([seq])).logits[0]
             ids = list(seq)
             for _ in range(12):   # greedy, recomputing the full sequence (no cache) in float64
                 nxt = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
                 ids.append(nxt)
-            out["sequences"].append({"tokens": seq, "logits": logits.tolist(), "greedy": ids[len(seq):]})
+            first = LONG_FROM if seq is LONG else 0
+            out["sequences"].append({"tokens": seq, "logits_from": first, "logits": logits[first:].tolist(),
+                                     "greedy": ids[len(seq):]})
     with open(os.path.join(OUT, name + ".golden.json"), "w") as f:
+        json.dump(out, f)
+
+
+def kl_pairs(pairs):
+    """Per-position KL(teacher || student) over the full vocabulary in float64, teacher and student
+    each run by transformers on their bf16 checkpoints."""
+    out = []
+    for t_dir, t_name, s_dir, s_name in pairs:
+        teacher, student = load64(t_dir), load64(s_dir)
+        with torch.no_grad():
+            for seq in SEQS[:1] + SEQS[2:] + [LONG]:
+                lt = torch.log_softmax(teacher(input_ids=torch.tensor([seq])).logits[0], -1)
+                ls = torch.log_softmax(student(input_ids=torch.tensor([seq])).logits[0], -1)
+                kl = (lt.exp() * (lt - ls)).sum(-1)
+                out.append({"teacher": t_name, "student": s_name, "tokens": seq, "kl": kl.tolist(), "mean": float(kl.mean())})
+    with open(os.path.join(OUT, "kl-pairs.golden.json"), "w") as f:
         json.dump(out, f)
 
 
@@ -143,6 +173,22 @@ def main():
     d = tiny_qwen35_moe("qwen3_5_moe")
     reference(d, "qwen3_5_moe", Qwen3_5MoeForCausalLM)
     fused_copy(d, os.path.join(OUT, "qwen3_5_moe-fused"))
+    # Qwen3-MoE: sparse layers with a dense one between (mlp_only_layers), top-k not renormalised.
+    reference(tiny("qwen3_moe", Qwen3MoeForCausalLM, Qwen3MoeConfig, head_dim=16, num_hidden_layers=3, num_experts=8,
+                   num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=False, decoder_sparse_step=1,
+                   mlp_only_layers=[1], tie_word_embeddings=False), "qwen3_moe")
+    # Llama's rope-scaling variants, with original contexts short enough that the 150-token sequence
+    # reaches the scaled regime.
+    for kind, params in [("linear", {"factor": 2.0}),
+                         ("dynamic", {"factor": 2.0}),
+                         ("llama3", {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                     "original_max_position_embeddings": 64}),
+                         ("yarn", {"factor": 4.0, "original_max_position_embeddings": 64})]:
+        name = "llama-rope-" + kind
+        reference(tiny(name, LlamaForCausalLM, LlamaConfig, tie_word_embeddings=True,
+                       rope_parameters={"rope_type": kind, "rope_theta": 500000.0, **params}), name)
+    kl_pairs([(os.path.join(OUT, "qwen3_5_moe"), "qwen3_5_moe", os.path.join(OUT, "qwen3_5-text"), "qwen3_5-text"),
+              (os.path.join(OUT, "qwen3-tied"), "qwen3-tied", os.path.join(OUT, "llama-untied"), "llama-untied")])
 
 
 if __name__ == "__main__":

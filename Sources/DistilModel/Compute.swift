@@ -1,0 +1,127 @@
+import COpenBLAS
+import DistilTensors
+import Dispatch
+import Foundation
+
+/// How the engine spends its threads, and its products.
+///
+/// OpenBLAS runs single-threaded; the engine splits work itself into pieces whose boundaries depend
+/// only on the shapes (panels of output columns, heads, experts), each computed start to finish by
+/// one thread with one single-threaded sgemm. So every output value is computed the same way
+/// whatever the thread count: outputs are byte-identical across runs and across `--threads`.
+struct Compute: @unchecked Sendable {
+    let threads: Int
+
+    init(threads: Int) {
+        self.threads = max(1, threads)
+        openblas_set_num_threads(1)
+    }
+
+    /// Runs body(i) for i in 0..<n, spread over the threads (thread k takes i = k, k + threads, ...).
+    func forEach(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 0 { return }
+        let workers = min(threads, n)
+        if workers == 1 {
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { b in
+            let box = UncheckedBox(b)
+            DispatchQueue.concurrentPerform(iterations: workers) { k in
+                var i = k
+                while i < n { box.value(i); i += workers }
+            }
+        }
+    }
+
+    /// Rows of a converted weight panel: about 1 MiB of f32 so the panel stays in cache between its
+    /// conversion and the sgemm that reads it.
+    static func panelRows(cols: Int) -> Int {
+        max(16, min(512, ((1 << 18) / max(1, cols)) / 16 * 16))
+    }
+
+    /// Y[T x N] = X[T x K] · Wᵀ (+ bias), W [N x K] in its stored dtype; Y's rows are `ldy` apart.
+    /// W is converted to f32 one panel of rows at a time (never as a whole) and each panel goes
+    /// through sgemm with all T rows.
+    func matmul(_ x: UnsafePointer<Float>, rows T: Int, _ w: Matrix, into y: UnsafeMutablePointer<Float>, ldy: Int,
+                bias: [Float]? = nil) {
+        let N = w.rows, K = w.cols
+        guard T > 0, N > 0 else { return }
+        let P = Compute.panelRows(cols: K)
+        let panels = (N + P - 1) / P
+        let direct = w.float32Pointer
+        forEach(panels) { pi in
+            let r0 = pi * P, n = min(P, N - r0)
+            if let d = direct {
+                BLASKernels.gemmNT(m: T, n: n, k: K, a: x, lda: K, b: d + r0 * K, ldb: K, c: y + r0, ldc: ldy)
+            } else {
+                let panel = UnsafeMutablePointer<Float>.allocate(capacity: n * K)
+                defer { panel.deallocate() }
+                w.convert(rows: r0, count: n, into: panel)
+                BLASKernels.gemmNT(m: T, n: n, k: K, a: x, lda: K, b: panel, ldb: K, c: y + r0, ldc: ldy)
+            }
+            if let bias {
+                for r in 0..<T { for j in r0..<(r0 + n) { y[r * ldy + j] += bias[j] } }
+            }
+        }
+    }
+
+    /// X · Wᵀ (+ bias) as a new [T x N] array.
+    func linear(_ x: [Float], _ T: Int, _ w: Matrix, bias: [Float]? = nil) -> [Float] {
+        var y = [Float](repeating: 0, count: T * w.rows)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            matmul(xp.baseAddress!, rows: T, w, into: yp.baseAddress!, ldy: w.rows, bias: bias)
+        } }
+        return y
+    }
+
+    /// down(silu(gate(x)) * up(x)) over T rows.
+    func swiglu(_ x: [Float], _ T: Int, gate: Matrix, up: Matrix, down: Matrix) -> [Float] {
+        let g = linear(x, T, gate)
+        var u = linear(x, T, up)
+        u.withUnsafeMutableBufferPointer { up in g.withUnsafeBufferPointer { gp in
+            forEach(T) { r in
+                for j in (r * gate.rows)..<((r + 1) * gate.rows) { up[j] *= Ops.silu(gp[j]) }
+            }
+        } }
+        return linear(u, T, down)
+    }
+}
+
+/// Lets a non-escaping closure cross into concurrentPerform (which needs a Sendable one); the engine
+/// guarantees the pieces write disjoint memory.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+/// Row-major sgemm / strsm wrappers.
+enum BLASKernels {
+    /// C[m x n] = alpha A[m x k] B[n x k]ᵀ + beta C.
+    @inline(__always)
+    static func gemmNT(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// C[m x n] = alpha A[m x k] B[k x n] + beta C.
+    @inline(__always)
+    static func gemmNN(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// C[m x n] = alpha A[k x m]ᵀ B[k x n] + beta C.
+    @inline(__always)
+    static func gemmTN(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Solves L X = B in place (B [m x n]), L [m x m] unit lower triangular (its diagonal and upper
+    /// part are not read).
+    @inline(__always)
+    static func solveUnitLower(m: Int, n: Int, l: UnsafePointer<Float>, ldl: Int, b: UnsafeMutablePointer<Float>, ldb: Int) {
+        cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, Int32(m), Int32(n), 1, l, Int32(ldl), b, Int32(ldb))
+    }
+}

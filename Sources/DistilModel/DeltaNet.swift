@@ -1,0 +1,212 @@
+import DistilFormats
+import DistilTensors
+import Foundation
+
+/// Qwen3.5's Gated DeltaNet token mixer (transformers' Qwen3_5GatedDeltaNet): a projection to
+/// [q | k | v], a causal depthwise conv + SiLU over time, l2-normalised q and k (q scaled by
+/// 1/sqrt(dk)), per value head the gated delta rule on a state S [dk x dv]
+///     S ← exp(g_t) S;  S ← S + k_t (β_t (v_t − Sᵀ k_t))ᵀ;  o_t = Sᵀ q_t
+/// with g_t = −exp(A_log) softplus(a_t + dt_bias) and β_t = sigmoid(b_t), then a per-head RMSNorm
+/// (plain weight) times SiLU(z) and the output projection.
+///
+/// Long runs use the chunked form (chunks of 64 positions, the WY representation: a unit lower
+/// triangular solve per chunk, the rest as sgemm); single tokens use the recurrence. Both compute
+/// the same function; the tests hold decode against prefill.
+struct DeltaNet {
+    let qkv: Matrix, z: Matrix, b: Matrix, a: Matrix, out: Matrix
+    /// Conv weights transposed to [K][convDim] so the time loop runs along channels.
+    let convT: [Float]
+    let dtBias: [Float], aLog: [Float], norm: [Float]
+    let nk: Int, nv: Int, dk: Int, dv: Int, K: Int
+    var keyDim: Int { nk * dk }
+    var valueDim: Int { nv * dv }
+    var convDim: Int { 2 * nk * dk + nv * dv }
+
+    static let chunk = 64
+    /// Runs shorter than this use the recurrence.
+    static let chunkedFrom = 16
+
+    init(_ w: WeightStore, prefix q: String, config h: HybridConfig, hidden H: Int) throws {
+        nk = h.linearKeyHeads; nv = h.linearValueHeads; dk = h.linearKeyDim; dv = h.linearValueDim; K = h.convKernel
+        let valueDim = nv * dv, convDim = 2 * nk * dk + valueDim
+        qkv = try w.matrix(q + "in_proj_qkv.weight", shape: [convDim, H])
+        z = try w.matrix(q + "in_proj_z.weight", shape: [valueDim, H])
+        b = try w.matrix(q + "in_proj_b.weight", shape: [nv, H])
+        a = try w.matrix(q + "in_proj_a.weight", shape: [nv, H])
+        out = try w.matrix(q + "out_proj.weight", shape: [H, valueDim])
+        let conv = try w.float32(q + "conv1d.weight", shape: [convDim, 1, h.convKernel])
+        var t = [Float](repeating: 0, count: conv.count)
+        for ch in 0..<convDim { for j in 0..<K { t[j * convDim + ch] = conv[ch * K + j] } }
+        convT = t
+        dtBias = try w.float32(q + "dt_bias", shape: [nv])
+        aLog = try w.float32(q + "A_log", shape: [nv])
+        norm = try w.float32(q + "norm.weight", shape: [dv])
+    }
+
+    /// The mixer over `rows` rows of x: one sequence of `rows` tokens (states.count == 1), or one
+    /// token of each of `rows` sequences. conv[i] / recurrent[i] are each sequence's carried state.
+    func run(_ x: [Float], rows T: Int, conv convStates: [UnsafeMutablePointer<Float>],
+             recurrent: [UnsafeMutablePointer<Float>], eps: Double, _ cx: Compute) -> [Float] {
+        let mixed = cx.linear(x, T, qkv)
+        let zz = cx.linear(x, T, z)
+        let bb = cx.linear(x, T, b)
+        let aa = cx.linear(x, T, a)
+        var convOut = [Float](repeating: 0, count: T * convDim)
+        var core = [Float](repeating: 0, count: T * valueDim)
+        let seqs: [(Int, Int)] = convStates.count == 1 ? [(0, T)] : (0..<T).map { ($0, 1) }
+        mixed.withUnsafeBufferPointer { mp in convOut.withUnsafeMutableBufferPointer { cp in core.withUnsafeMutableBufferPointer { op in
+            for (si, (r0, n)) in seqs.enumerated() {
+                convolve(mp.baseAddress! + r0 * convDim, rows: n, carry: convStates[si], into: cp.baseAddress! + r0 * convDim)
+            }
+            let cpp = UnsafePointer(cp.baseAddress!), opp = op.baseAddress!
+            cx.forEach(seqs.count * nv) { task in
+                let (r0, n) = seqs[task / nv], vh = task % nv
+                let S = recurrent[task / nv] + vh * dk * dv
+                var g = [Double](repeating: 0, count: n), beta = [Float](repeating: 0, count: n)
+                for t in 0..<n {
+                    let av = Double(aa[(r0 + t) * nv + vh]) + Double(dtBias[vh])
+                    let softplus = av > 20 ? av : log1p(exp(av))
+                    g[t] = -exp(Double(aLog[vh])) * softplus
+                    beta[t] = Ops.sigmoid(bb[(r0 + t) * nv + vh])
+                }
+                let (q, k) = normalisedQK(cpp + r0 * convDim, rows: n, valueHead: vh)
+                let v = cpp + r0 * convDim + 2 * keyDim + vh * dv
+                let o = opp + r0 * valueDim + vh * dv
+                if n >= DeltaNet.chunkedFrom {
+                    chunked(q: q, k: k, v: v, ldv: convDim, g: g, beta: beta, rows: n, state: S, out: o, ldo: valueDim)
+                } else {
+                    recurrentSteps(q: q, k: k, v: v, ldv: convDim, g: g, beta: beta, rows: n, state: S, out: o, ldo: valueDim)
+                }
+            }
+        } } }
+        Ops.rmsNorm(&core, rows: T * nv, n: dv, weight: norm, eps: eps)
+        for i in 0..<(T * valueDim) { core[i] *= Ops.silu(zz[i]) }
+        return cx.linear(core, T, out)
+    }
+
+    /// Causal depthwise conv over time + SiLU; the K-1 inputs before the first row come from `carry`
+    /// [(K-1) x convDim], which is then replaced by the last K-1 inputs.
+    func convolve(_ input: UnsafePointer<Float>, rows T: Int, carry: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let C = convDim
+        convT.withUnsafeBufferPointer { w in
+            for t in 0..<T {
+                let o = out + t * C
+                for ch in 0..<C { o[ch] = 0 }
+                for j in 0..<K {
+                    let src = t - (K - 1) + j          // negative: from the carried inputs
+                    let s: UnsafePointer<Float> = src >= 0 ? input + src * C : UnsafePointer(carry + (K - 1 + src) * C)
+                    let wj = w.baseAddress! + j * C
+                    for ch in 0..<C { o[ch] += wj[ch] * s[ch] }
+                }
+                for ch in 0..<C { o[ch] = Ops.silu(o[ch]) }
+            }
+        }
+        guard K > 1 else { return }
+        let keep = K - 1
+        let old = [Float](UnsafeBufferPointer(start: carry, count: keep * C))
+        old.withUnsafeBufferPointer { ob in
+            for r in 0..<keep {
+                let src = T - keep + r
+                let from: UnsafePointer<Float> = src >= 0 ? input + src * C : ob.baseAddress! + (keep + src) * C
+                (carry + r * C).update(from: from, count: C)
+            }
+        }
+    }
+
+    /// q and k of one value head's key head, l2-normalised (x · rsqrt(Σx² + 1e-6)), q also scaled by
+    /// 1/sqrt(dk): [rows x dk] each.
+    func normalisedQK(_ conv: UnsafePointer<Float>, rows n: Int, valueHead vh: Int) -> ([Float], [Float]) {
+        let kh = vh / (nv / nk)
+        var q = [Float](repeating: 0, count: n * dk), k = [Float](repeating: 0, count: n * dk)
+        let scale = 1.0 / Double(dk).squareRoot()
+        for t in 0..<n {
+            let qs = conv + t * convDim + kh * dk, ks = conv + t * convDim + keyDim + kh * dk
+            var sq = 0.0, sk = 0.0
+            for i in 0..<dk { sq += Double(qs[i]) * Double(qs[i]); sk += Double(ks[i]) * Double(ks[i]) }
+            let iq = Float(scale / (sq + 1e-6).squareRoot()), ik = Float(1.0 / (sk + 1e-6).squareRoot())
+            for i in 0..<dk { q[t * dk + i] = qs[i] * iq; k[t * dk + i] = ks[i] * ik }
+        }
+        return (q, k)
+    }
+
+    /// The recurrence, one position at a time.
+    func recurrentSteps(q: [Float], k: [Float], v: UnsafePointer<Float>, ldv: Int, g: [Double], beta: [Float], rows n: Int,
+                        state S: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var mem = [Float](repeating: 0, count: dv)
+        for t in 0..<n {
+            let decay = Float(exp(g[t]))
+            for i in 0..<(dk * dv) { S[i] *= decay }
+            for j in 0..<dv { mem[j] = 0 }
+            for i in 0..<dk { let ki = k[t * dk + i]; let row = S + i * dv; for j in 0..<dv { mem[j] += row[j] * ki } }
+            let vt = v + t * ldv
+            for j in 0..<dv { mem[j] = (vt[j] - mem[j]) * beta[t] }
+            for i in 0..<dk { let ki = k[t * dk + i]; let row = S + i * dv; for j in 0..<dv { row[j] += ki * mem[j] } }
+            let o = out + t * ldo
+            for j in 0..<dv { o[j] = 0 }
+            for i in 0..<dk { let qi = q[t * dk + i]; let row = S + i * dv; for j in 0..<dv { o[j] += row[j] * qi } }
+        }
+    }
+
+    /// The chunked form. Within a chunk of n positions with cumulative log-decays G (G_i = Σ_{s≤i} g_s)
+    /// and the state S₀ at its start, the delta-rule updates u_i = β_i (v_i − (e^{G_i} S₀ + Σ_{s<i}
+    /// e^{G_i−G_s} k_s u_sᵀ)ᵀ k_i) solve (I + A) U = β V − diag(β e^G) K S₀ with A_is = β_i e^{G_i−G_s}
+    /// k_i·k_s (s < i); then O = diag(e^G) Q S₀ + (QKᵀ ⊙ e^{G_i−G_s}, s ≤ i) U and
+    /// S = e^{G_n} S₀ + (e^{G_n−G_s} K)ᵀ U. Every exponent is ≤ 0 (g ≤ 0): nothing overflows.
+    func chunked(q: [Float], k: [Float], v: UnsafePointer<Float>, ldv: Int, g: [Double], beta: [Float], rows total: Int,
+                 state S: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let C = DeltaNet.chunk, W = dv + dk
+        let rhs = UnsafeMutablePointer<Float>.allocate(capacity: C * W)
+        let A = UnsafeMutablePointer<Float>.allocate(capacity: C * C)
+        let P = UnsafeMutablePointer<Float>.allocate(capacity: C * C)
+        let qs = UnsafeMutablePointer<Float>.allocate(capacity: C * dk)
+        let kd = UnsafeMutablePointer<Float>.allocate(capacity: C * dk)
+        defer { rhs.deallocate(); A.deallocate(); P.deallocate(); qs.deallocate(); kd.deallocate() }
+        var G = [Double](repeating: 0, count: C)
+        q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in
+            var t0 = 0
+            while t0 < total {
+                let n = min(C, total - t0)
+                let Q = qb.baseAddress! + t0 * dk, Kc = kb.baseAddress! + t0 * dk
+                var acc = 0.0
+                for i in 0..<n { acc += g[t0 + i]; G[i] = acc }
+                // A = strictly lower β_i e^{G_i−G_s} k_i·k_s; P = lower (with diagonal) e^{G_i−G_s} q_i·k_s.
+                BLASKernels.gemmNT(m: n, n: n, k: dk, a: Kc, lda: dk, b: Kc, ldb: dk, c: A, ldc: n)
+                BLASKernels.gemmNT(m: n, n: n, k: dk, a: Q, lda: dk, b: Kc, ldb: dk, c: P, ldc: n)
+                for i in 0..<n {
+                    let bi = beta[t0 + i]
+                    for s in 0..<n {
+                        if s <= i {
+                            let d = Float(exp(G[i] - G[s]))
+                            P[i * n + s] *= d
+                            A[i * n + s] = s < i ? A[i * n + s] * d * bi : 0
+                        } else {
+                            P[i * n + s] = 0; A[i * n + s] = 0
+                        }
+                    }
+                }
+                // Right-hand sides [β v | β e^G k], solved in place: [U₀ | Wk].
+                for i in 0..<n {
+                    let bi = beta[t0 + i], e = Float(exp(G[i])) * bi
+                    let r = rhs + i * W, vi = v + (t0 + i) * ldv, ki = Kc + i * dk
+                    for j in 0..<dv { r[j] = vi[j] * bi }
+                    for j in 0..<dk { r[dv + j] = ki[j] * e }
+                }
+                BLASKernels.solveUnitLower(m: n, n: W, l: A, ldl: n, b: rhs, ldb: W)
+                // U = U₀ − Wk S₀ (in the first dv columns of rhs).
+                BLASKernels.gemmNN(m: n, n: dv, k: dk, a: rhs + dv, lda: W, b: S, ldb: dv, c: rhs, ldc: W, alpha: -1, beta: 1)
+                // O = (e^G ⊙ Q) S₀ + P U.
+                for i in 0..<n { let e = Float(exp(G[i])); for j in 0..<dk { qs[i * dk + j] = Q[i * dk + j] * e } }
+                let o = out + t0 * ldo
+                BLASKernels.gemmNN(m: n, n: dv, k: dk, a: qs, lda: dk, b: S, ldb: dv, c: o, ldc: ldo)
+                BLASKernels.gemmNN(m: n, n: dv, k: n, a: P, lda: n, b: rhs, ldb: W, c: o, ldc: ldo, beta: 1)
+                // S = e^{G_n} S₀ + (e^{G_n−G_s} K)ᵀ U.
+                let last = G[n - 1]
+                for s in 0..<n { let e = Float(exp(last - G[s])); for j in 0..<dk { kd[s * dk + j] = Kc[s * dk + j] * e } }
+                let decay = Float(exp(last))
+                for i in 0..<(dk * dv) { S[i] *= decay }
+                BLASKernels.gemmTN(m: dk, n: dv, k: n, a: kd, lda: dk, b: rhs, ldb: W, c: S, ldc: dv, beta: 1)
+                t0 += n
+            }
+        } }
+    }
+}
