@@ -52,9 +52,9 @@ let package = Package(
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-prompts", dependencies: ["DistilFormats", "DistilCorpus", "DistilTokenizer",
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilModel", "DistilScore", "DistilEval",
+        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilTensors", "DistilModel", "DistilScore", "DistilEval",
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilModel", "DistilScore", "DistilEval",
+        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval",
                                                         "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-judge", dependencies: ["DistilFormats", "DistilScore",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -64,6 +64,8 @@ let package = Package(
         .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus", "HubTestServer"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
         .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer"], path: "Benchmarks/bench-hub"),
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
+        .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
+                          path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.

@@ -27,19 +27,10 @@ while let a = args.popFirst() {
 // Heavy-tailed rows: Gaussian bulk, a tail of boosted tokens, one confident top; the student is the
 // teacher plus noise and an offset (raw logits).
 // SplitMix64 (fast; the bench needs 30M draws, not the pipeline's documented generator).
-var state: UInt64 = 0x5EED
-func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
-func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-func gaussian() -> Double {
-    let u = max(uniform(), 1e-300), v = uniform()
-    return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
-}
+var rng = SplitMix64(seed: 0x5EED)
+func next() -> UInt64 { rng.next() }
+func uniform() -> Double { rng.uniform() }
+func gaussian() -> Double { rng.gaussian() }
 var teacher = [Float](repeating: 0, count: rows * vocab)
 var student = [Float](repeating: 0, count: rows * vocab)
 var logits = [Double](repeating: 0, count: vocab)

@@ -33,7 +33,7 @@ public final class Scorer {
     public let identity: StudentIdentity
     public let chunkRows: Int
 
-    public init(model: LanguageModel, identity: StudentIdentity, chunkRows: Int = 32) {
+    public init(model: LanguageModel, identity: StudentIdentity, chunkRows: Int = 128) {
         self.model = model
         self.identity = identity
         self.chunkRows = max(1, chunkRows)
@@ -67,13 +67,20 @@ public final class Scorer {
                     guard got == rows else {
                         throw DistilError.input(stream.name, "prompt '\(p.id)': \(got) teacher rows where \(rows) were expected")
                     }
-                    teacherRows.withUnsafeBufferPointer { t in
-                        for r in 0..<rows {
-                            let point = KLKernel.klFromLogits(teacherLogProbs: t.baseAddress! + r * v,
-                                                              studentLogits: logits.baseAddress! + r * v, count: v)
-                            stats.add(point)
+                    // Positions in parallel (each computed whole by one thread), added in order.
+                    var points = [KLPoint](repeating: KLPoint(kl: 0, studentTop: 0, teacherTop: 0), count: rows)
+                    teacherRows.withUnsafeBufferPointer { t in points.withUnsafeMutableBufferPointer { out in
+                        let tp = t.baseAddress!, lp = logits.baseAddress!, op = out.baseAddress!
+                        let workers = min(model.threads, rows)
+                        DispatchQueue.concurrentPerform(iterations: workers) { k in
+                            var r = k
+                            while r < rows {
+                                op[r] = KLKernel.klFromLogits(teacherLogProbs: tp + r * v, studentLogits: lp + r * v, count: v)
+                                r += workers
+                            }
                         }
-                    }
+                    } }
+                    for p in points { stats.add(p) }
                 }
                 guard expectPos - from == n else {
                     throw DistilError("engine scored \(expectPos - from) of \(n) positions", kind: .runtime)

@@ -60,3 +60,24 @@ public struct DistilRNG {
         Double(nextUInt64() >> 11) * 0x1p-53
     }
 }
+
+/// SplitMix64: a fast non-cryptographic generator for benchmark data (tens of millions of draws),
+/// never for anything the pipeline's outputs depend on (that is `DistilRNG`).
+public struct SplitMix64: Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
+    /// Standard normal (Box–Muller).
+    public mutating func gaussian() -> Double {
+        let u = Swift.max(uniform(), 1e-300), v = uniform()
+        return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v)
+    }
+}

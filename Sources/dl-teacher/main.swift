@@ -2,6 +2,7 @@ import ArgumentParser
 import DistilCLI
 import DistilEval
 import DistilFormats
+import DistilTensors
 import DistilModel
 import DistilTokenizer
 import Foundation
@@ -130,4 +131,5 @@ struct Inspect: DistilTool {
     }
 }
 
+BLASCore.ensureOptimisedKernels()
 Teacher.runMain()
