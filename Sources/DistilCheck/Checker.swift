@@ -258,9 +258,14 @@ public final class Checker {
             s.sketch = try store.sketch()
         }
 
-        // Architecture: one the engine runs.
-        do { try LanguageModel.validate(directory: dir) } catch let e as DistilError {
+        // Architecture: one the engine runs; then every text-model tensor as the config implies it
+        // (a missing one, another shape, or tensors the config does not explain: a config that lies).
+        let modelConfig: ModelConfig
+        do { modelConfig = try ModelConfig.load(directory: dir) } catch let e as DistilError {
             throw Rejection("ARCHITECTURE", e.message)
+        }
+        if let why = ExpectedTensors(config: modelConfig, names: Set(shapes.keys)).disagreement(with: shapes) {
+            throw Rejection(why.hasPrefix("the config implies") ? "PARAMS" : "SHAPE", why)
         }
         return s
     }

@@ -48,6 +48,13 @@ public struct ModelConfig: Sendable {
             throw DistilError.input(path, "unsupported architecture \(arch) (model_type \(mtype)); the engine runs \(supported.values.sorted().joined(separator: ", "))")
         }
         let scaling = try RopeScaling.parse(c, path: path, architecture: arch)
+        // Biases the loaders do not read (Llama's attention_bias puts one on o_proj too; mlp_bias) are refused, never ignored.
+        if mtype != "qwen2", (c["attention_bias"] as? NSNumber)?.boolValue == true {
+            throw DistilError.input(path, "unsupported architecture \(arch): attention_bias is only run for qwen2 (q/k/v biases)")
+        }
+        if (c["mlp_bias"] as? NSNumber)?.boolValue == true {
+            throw DistilError.input(path, "unsupported architecture \(arch): mlp_bias is not implemented")
+        }
         if (c["use_sliding_window"] as? NSNumber)?.boolValue == true {
             throw DistilError.input(path, "unsupported architecture \(arch): sliding-window attention (use_sliding_window) is not implemented")
         }

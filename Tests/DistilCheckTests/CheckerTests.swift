@@ -53,15 +53,27 @@ final class CheckerTests: XCTestCase {
         return out + header + [UInt8](repeating: fill, count: offset)
     }
 
+    /// A complete one-layer Qwen3 text model as `config` implies it (tied embeddings; tensors of at
+    /// least 32 values, so the near-copy sketches are not dominated by bf16 rounding of tiny tensors).
     let goodTensors: [(String, String, [Int])] = [
-        ("model.embed_tokens.weight", "BF16", [512, 16]), ("model.norm.weight", "BF16", [16]),
-        ("model.layers.0.self_attn.q_proj.weight", "BF16", [16, 16]),
+        ("model.embed_tokens.weight", "BF16", [512, 64]), ("model.norm.weight", "BF16", [64]),
+        ("model.layers.0.input_layernorm.weight", "BF16", [64]), ("model.layers.0.post_attention_layernorm.weight", "BF16", [64]),
+        ("model.layers.0.self_attn.q_proj.weight", "BF16", [64, 64]), ("model.layers.0.self_attn.k_proj.weight", "BF16", [32, 64]),
+        ("model.layers.0.self_attn.v_proj.weight", "BF16", [32, 64]), ("model.layers.0.self_attn.o_proj.weight", "BF16", [64, 64]),
+        ("model.layers.0.self_attn.q_norm.weight", "BF16", [32]), ("model.layers.0.self_attn.k_norm.weight", "BF16", [32]),
+        ("model.layers.0.mlp.gate_proj.weight", "BF16", [128, 64]), ("model.layers.0.mlp.up_proj.weight", "BF16", [128, 64]),
+        ("model.layers.0.mlp.down_proj.weight", "BF16", [64, 128]),
     ]
 
+    /// goodTensors with one tensor's dtype and shape replaced.
+    func goodTensors(replacing name: String, _ dtype: String, _ shape: [Int]) -> [(String, String, [Int])] {
+        goodTensors.map { $0.0 == name ? (name, dtype, shape) : $0 }
+    }
+
     var config: [String: Any] {
-        ["architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 512, "hidden_size": 16,
-         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8,
-         "intermediate_size": 32, "rms_norm_eps": 1e-6, "tie_word_embeddings": true]
+        ["architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 512, "hidden_size": 64,
+         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 32,
+         "intermediate_size": 128, "rms_norm_eps": 1e-6, "tie_word_embeddings": true]
     }
 
     /// Writes a model directory and returns its manifest (with real SHA-256 values).
@@ -98,7 +110,8 @@ final class CheckerTests: XCTestCase {
         let v = verdict(try model("good", uid: 1, block: 10))
         XCTAssertTrue(v.ok, v.message)
         XCTAssertEqual(v.reason, "OK")
-        XCTAssertEqual(v.params, 512 * 16 + 16 + 256)
+        let embed: Int64 = 512 * 64, norms: Int64 = 3 * 64 + 2 * 32, attention: Int64 = 2 * 64 * 64 + 2 * 32 * 64, mlp: Int64 = 3 * 128 * 64
+        XCTAssertEqual(v.params, embed + norms + attention + mlp)
     }
 
     func testTooManyParameters() throws {
@@ -108,7 +121,7 @@ final class CheckerTests: XCTestCase {
     }
 
     func testFP8TensorIsQuantized() throws {
-        let v = verdict(try model("fp8", uid: 1, block: 10, tensors: goodTensors + [("model.layers.0.mlp.up_proj.weight", "F8_E4M3", [16, 16])]))
+        let v = verdict(try model("fp8", uid: 1, block: 10, tensors: goodTensors(replacing: "model.layers.0.mlp.up_proj.weight", "F8_E4M3", [128, 64])))
         XCTAssertEqual(v.reason, "QUANTIZED")
         XCTAssertTrue(v.message.contains("F8_E4M3"), v.message)
     }
@@ -196,6 +209,26 @@ final class CheckerTests: XCTestCase {
         let v2 = verdict(try model("lie", uid: 1, block: 10, files: ["model.safetensors.index.json": Array(lie.utf8)]))
         XCTAssertEqual(v2.reason, "FORMAT")
         XCTAssertTrue(v2.message.contains("total_size 1"), v2.message)
+    }
+
+    /// The config's implied model must be the headers' model: a config that halves the MLP while the
+    /// weights keep it full, one that hides a layer, and a tensor nothing in the config explains.
+    func testConfigThatLiesAboutTheModelIsRejected() throws {
+        var c = config
+        c["intermediate_size"] = 64
+        let small = verdict(try model("lie-mlp", uid: 1, block: 10, config: c))
+        XCTAssertEqual(small.reason, "SHAPE", small.message)
+        XCTAssertTrue(small.message.contains("the config implies [64, 64]"), small.message)
+        let layer1 = goodTensors.filter { $0.0.hasPrefix("model.layers.0.") }.map { ($0.0.replacingOccurrences(of: "layers.0.", with: "layers.1."), $0.1, $0.2) }
+        let hidden = verdict(try model("lie-layers", uid: 2, block: 10, tensors: goodTensors + layer1))
+        XCTAssertEqual(hidden.reason, "PARAMS", hidden.message)
+        XCTAssertTrue(hidden.message.contains("tensor(s) the config does not explain, e.g. model.layers.1."), hidden.message)
+        let extra = verdict(try model("lie-extra", uid: 3, block: 10, tensors: goodTensors + [("model.layers.0.mlp.spare.weight", "BF16", [128, 64])]))
+        XCTAssertEqual(extra.reason, "PARAMS", extra.message)
+        XCTAssertTrue(extra.message.contains("the config implies \(goodTensors.reduce(0) { $0 + $1.2.reduce(1, *) }) text-model parameters"), extra.message)
+        let missing = verdict(try model("lie-missing", uid: 4, block: 10, tensors: goodTensors.filter { !$0.0.hasSuffix("k_norm.weight") }))
+        XCTAssertEqual(missing.reason, "SHAPE", missing.message)
+        XCTAssertTrue(missing.message.contains("missing tensor model.layers.0.self_attn.k_norm.weight"), missing.message)
     }
 
     func testNaNWeights() throws {
@@ -366,7 +399,7 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(verdict(m, maxParams: 100).reason, "PARAMS")
         // FP8 from the header alone.
         let (s2, _, fp8) = try hubModel("meta-fp8", metadataOnly: true,
-                                       tensors: goodTensors + [("model.layers.0.mlp.up_proj.weight", "F8_E4M3", [16, 16])])
+                                       tensors: goodTensors(replacing: "model.layers.0.mlp.up_proj.weight", "F8_E4M3", [128, 64]))
         defer { s2.stop() }
         XCTAssertEqual(verdict(fp8).reason, "QUANTIZED")
     }
