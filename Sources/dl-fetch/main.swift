@@ -29,6 +29,8 @@ struct Fetch: DistilTool {
     var metadataOnly = false
     @Option(help: "Where --metadata-only keeps safetensors headers (default: $XDG_CACHE_HOME/distil/headers).") var headersDir: String?
     @Option(help: "Concurrent transfers.") var parallel = 4
+    @Option(help: "Ranged connections for one large file (32 MB ranges; helps where a CDN limits each connection).")
+    var connections = FetchOptions().connectionsPerFile
     @Option(help: "Files to download, as comma-separated globs on the base name (the manifest lists every file).")
     var include = FetchOptions().include.joined(separator: ",")
     @Option(help: "Refuse a model whose files to download add up to more than this many bytes.") var maxBytes: Int64 = FetchOptions().maxTotalBytes
@@ -42,6 +44,7 @@ struct Fetch: DistilTool {
 
     func validate() throws {
         guard (1...32).contains(parallel) else { throw ValidationError("--parallel must be in 1...32") }
+        guard (1...16).contains(connections) else { throw ValidationError("--connections must be in 1...16") }
         guard (1...20).contains(attempts) else { throw ValidationError("--attempts must be in 1...20") }
         guard maxBytes > 0 else { throw ValidationError("--max-bytes must be positive") }
         guard maxWait >= 0 else { throw ValidationError("--max-wait must be >= 0") }
@@ -61,6 +64,7 @@ struct Fetch: DistilTool {
         var o = FetchOptions()
         o.metadataOnly = metadataOnly
         o.parallel = parallel
+        o.connectionsPerFile = connections
         o.include = include.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         o.maxTotalBytes = maxBytes
         o.retry.attempts = attempts
