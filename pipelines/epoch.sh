@@ -16,6 +16,9 @@
 #   DIR/epoch-N/prompts.jsonl   dl-prompts    prompts drawn from the corpus by the block hash
 #   DIR/epoch-N/teacher.dlt     dl-teacher    continuations + full-vocabulary teacher rows
 #   DIR/epoch-N/kl/UID.jsonl    dl-kl         per-prompt KL of each scored model
+#   DIR/epoch-N/recheck.jsonl   dl-check --recheck-only   the scored models asked again, just before the
+#                                             judge, whether each is still public at its commit with the same
+#                                             files (a local directory is re-hashed): OK, REMOVED, CHANGED, RETRY
 #   DIR/epoch-N/state-before.json             the state this epoch was judged against
 #   DIR/epoch-N/verdict.json    dl-judge      the verdict: winner and weights per uid
 set -euo pipefail
@@ -103,6 +106,8 @@ if [[ -s "$e/plan.jsonl" ]]; then
   stage teacher "$e/teacher.dlt" "$bin/dl-teacher" --model "$teacher" --max-new-tokens "$max_new" \
     --threads "$threads" --block "$block" --block-hash "$block_hash" "$e/prompts.jsonl"
   stage kl "$e/kl.done" "$bin/dl-kl" --checks "$e/plan.jsonl" --out-dir "$e/kl" --threads "$threads" "$e/teacher.dlt"
+  # Scoring took hours: before the weights are set, every scored model must still be what was checked.
+  stage recheck "$e/recheck.jsonl" "$bin/dl-check" --recheck-only --only "$e/plan.jsonl" "$e/manifests.jsonl"
 else
   log "no new challenger: no teacher or student compute this epoch"
 fi
@@ -112,8 +117,10 @@ if [[ ! -e "$e/verdict.json" ]]; then
   cp "$e/state-before.json" "$e/state.json.part"
   shopt -s nullglob
   kls=("$e"/kl/*.jsonl)
+  recheck=()
+  [[ -e "$e/recheck.jsonl" ]] && recheck=(--recheck "$e/recheck.jsonl")
   log "judge"
-  "$bin/dl-judge" --checks "$e/checks.jsonl" --state "$e/state.json.part" --block "$block" --epsilon "$epsilon" \
+  "$bin/dl-judge" --checks "$e/checks.jsonl" "${recheck[@]}" --state "$e/state.json.part" --block "$block" --epsilon "$epsilon" \
     --out "$e/verdict.json.part" "${kls[@]}" </dev/null
   mv "$e/state.json.part" "$e/state.json"
   mv "$e/verdict.json.part" "$e/verdict.json"

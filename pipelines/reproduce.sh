@@ -3,9 +3,11 @@
 #
 #   pipelines/reproduce.sh --work DIR --block N [--threads N] [--bin DIR]
 #
-# Uses DIR/epoch-N/{plan.jsonl,teacher.dlt,checks.jsonl,state-before.json}: runs dl-kl again on every
-# planned model (same thread count as the epoch for byte-identical KL), then dl-judge against the state
-# as it was before the epoch, and compares the new verdict with DIR/epoch-N/verdict.json byte for byte.
+# Uses DIR/epoch-N/{plan.jsonl,teacher.dlt,checks.jsonl,recheck.jsonl,state-before.json}: runs dl-kl
+# again on every planned model (same thread count as the epoch for byte-identical KL), then dl-judge
+# against the state as it was before the epoch and the cached re-check (the Hub is not asked again: the
+# verdict is reproduced from what the epoch saw), and compares the new verdict with
+# DIR/epoch-N/verdict.json byte for byte.
 # Exit 0 when identical, 1 when they differ (the diff is printed) or an artifact is missing.
 set -euo pipefail
 work="" block="" threads=$(nproc) bin="${DISTIL_BIN:-}" epsilon=0.01
@@ -38,7 +40,9 @@ fi
 cp "$e/state-before.json" "$tmp/state.json"
 shopt -s nullglob
 kls=("$tmp"/kl/*.jsonl)
-"$bin/dl-judge" --checks "$e/checks.jsonl" --state "$tmp/state.json" --block "$block" --epsilon "$epsilon" \
+recheck=()
+[[ -e "$e/recheck.jsonl" ]] && recheck=(--recheck "$e/recheck.jsonl")
+"$bin/dl-judge" --checks "$e/checks.jsonl" "${recheck[@]}" --state "$tmp/state.json" --block "$block" --epsilon "$epsilon" \
   --out "$tmp/verdict.json" "${kls[@]}" </dev/null
 if cmp -s "$tmp/verdict.json" "$e/verdict.json"; then
   echo "reproduce: epoch $block verdict is byte-identical ($(sha256sum < "$e/verdict.json" | cut -c1-16))" >&2

@@ -117,7 +117,8 @@ public final class Checker {
         var warnings: [String] = []
     }
 
-    func inspect(_ m: Manifest) throws -> Summary {
+    /// The fetch's outcome: ok, or the rejection it amounts to.
+    static func fetched(_ m: Manifest) throws {
         switch m.outcome {
         case "ok": break
         case "not_found", "private": throw Rejection("REMOVED", m.message ?? "the repository is gone or private")
@@ -125,15 +126,44 @@ public final class Checker {
         case "transient": throw Rejection("RETRY", m.message ?? "transient fetch failure; check again later")
         default: throw Rejection("FETCH", m.message ?? "fetch failed (\(m.outcome))")
         }
-        if let recheck = options.recheck {
-            let (outcome, message) = recheck(m)
-            switch outcome {
-            case "ok": break
-            case "not_found", "private": throw Rejection("REMOVED", message ?? "the repository is gone or private")
-            case "changed": throw Rejection("CHANGED", message ?? "the repository changed after it was fetched")
-            default: throw Rejection("RETRY", message ?? "the integrity re-check failed transiently; check again later")
-            }
+    }
+
+    /// The integrity re-check's outcome: ok, REMOVED, CHANGED, or RETRY (anything transient).
+    func rechecked(_ m: Manifest) throws {
+        guard let recheck = options.recheck else { return }
+        let (outcome, message) = recheck(m)
+        switch outcome {
+        case "ok": break
+        case "not_found", "private": throw Rejection("REMOVED", message ?? "the repository is gone or private")
+        case "changed": throw Rejection("CHANGED", message ?? "the repository changed after it was fetched")
+        default: throw Rejection("RETRY", message ?? "the integrity re-check failed transiently; check again later")
         }
+    }
+
+    /// The integrity re-check alone, for models that already passed every pre-check this epoch and
+    /// are about to get weight (dl-check --recheck-only): `OK` (still there, public, at the fetched
+    /// commit with the same files and hashes), `REMOVED`, `CHANGED`, or `RETRY` (transient: never a
+    /// rejection). Nothing else is checked again; without `options.recheck` every verdict is RETRY.
+    public func recheckOnly(_ m: Manifest) -> CheckVerdict {
+        var v = CheckVerdict(manifest: m, ok: false, reason: "RETRY", message: "")
+        do {
+            try Checker.fetched(m)
+            guard options.recheck != nil else { throw Rejection("RETRY", "no integrity re-check was configured") }
+            try rechecked(m)
+            v.ok = true
+            v.reason = "OK"
+            v.message = "unchanged: commit \((m.commit ?? "-").prefix(12)), \(m.files.count) file\(m.files.count == 1 ? "" : "s") with the same sizes and hashes"
+        } catch let r as Rejection {
+            v.reason = r.code; v.message = r.message
+        } catch {
+            v.message = "\(error)"
+        }
+        return v
+    }
+
+    func inspect(_ m: Manifest) throws -> Summary {
+        try Checker.fetched(m)
+        try rechecked(m)
         guard let dir = m.path else { throw Rejection("FETCH", "the manifest has no local path") }
         let names = m.files.map(\.name)
         for n in names where n.hasPrefix("/") || n.split(separator: "/").contains("..") {
@@ -177,11 +207,10 @@ public final class Checker {
                 : try readHeader("\(dir)/\(w)", fileSize: nil)
             // The file holds exactly the header and the tensors: no hidden payload behind them.
             let dataEnd = header.tensors.map(\.end).max() ?? 0
-            if let size = m.files.first(where: { $0.name == w })?.size, size != Int64(header.dataStart + dataEnd) {
+            if let size = listed, size != Int64(header.dataStart + dataEnd) {
                 throw Rejection("FORMAT", "\(w): \(size) bytes, but its header and tensors account for \(header.dataStart + dataEnd)")
             }
             tensorBytes += Int64(header.tensors.reduce(0) { $0 + ($1.end - $1.begin) })
-            for t in header.tensors { shapes[t.name] = t.shape }
             for t in header.tensors {
                 guard Checker.allowedDTypes.contains(t.dtype) else {
                     throw Rejection("QUANTIZED", "tensor \(t.name) has dtype \(t.dtype); only BF16, F16 and F32 are allowed")
@@ -189,6 +218,10 @@ public final class Checker {
                 let leaf = t.name.split(separator: ".").last.map(String.init) ?? t.name
                 if Checker.quantizedNames.contains(leaf) {
                     throw Rejection("QUANTIZED", "tensor \(t.name) belongs to a quantized layout")
+                }
+                // One tensor, one place: the same name in two shards is ambiguous (the loader refuses it).
+                guard shapes.updateValue(t.shape, forKey: t.name) == nil else {
+                    throw Rejection("FORMAT", "tensor \(t.name) appears in two shards")
                 }
                 var n: Int64 = 1
                 for d in t.shape {
@@ -208,22 +241,23 @@ public final class Checker {
                 throw Rejection("FORMAT", "model.safetensors.index.json claims total_size \(total), the shards hold \(tensorBytes) bytes of tensors")
             }
         }
-        // Shapes that must agree with the config: the embedding, and the LM head (or tied embeddings).
-        if let hidden = (text["hidden_size"] ?? config["hidden_size"]) as? Int {
-            let embedName = ["model.language_model.embed_tokens.weight", "model.embed_tokens.weight"].first { shapes[$0] != nil }
-            guard let embedName else { throw Rejection("SHAPE", "no embed_tokens.weight tensor") }
-            guard shapes[embedName] == [vocab, hidden] else {
-                throw Rejection("SHAPE", "\(embedName) has shape \(shapes[embedName]!), the config implies [\(vocab), \(hidden)]")
-            }
-            let tied = ((text["tie_word_embeddings"] ?? config["tie_word_embeddings"]) as? Bool) ?? false
-            if let head = shapes["lm_head.weight"] {
-                guard head == [vocab, hidden] else { throw Rejection("SHAPE", "lm_head.weight has shape \(head), the config implies [\(vocab), \(hidden)]") }
-            } else if !tied {
-                throw Rejection("SHAPE", "no lm_head.weight while tie_word_embeddings is false")
-            }
-        }
         guard s.params <= options.maxParams else {
             throw Rejection("PARAMS", String(format: "%.2fB parameters > %.2fB", Double(s.params) / 1e9, Double(options.maxParams) / 1e9))
+        }
+
+        // Architecture: one the engine runs; then every text-model tensor exactly as the config
+        // implies it: a missing tensor (an untied model without lm_head) or another shape is SHAPE,
+        // tensors the config does not explain (a hidden layer, a spare matrix) are PARAMS.
+        let modelConfig: ModelConfig
+        let expected: ExpectedTensors
+        do {
+            modelConfig = try ModelConfig.load(directory: dir)
+            expected = try ExpectedTensors(config: modelConfig, names: shapes.keys)
+        } catch let e as DistilError {
+            throw Rejection("ARCHITECTURE", e.message)
+        }
+        if let d = expected.disagreement(with: shapes) {
+            throw Rejection(d.kind == .unexplained ? "PARAMS" : "SHAPE", d.message)
         }
 
         // Tokenizer: present, and the teacher's.
@@ -258,15 +292,6 @@ public final class Checker {
             s.sketch = try store.sketch()
         }
 
-        // Architecture: one the engine runs; then every text-model tensor as the config implies it
-        // (a missing one, another shape, or tensors the config does not explain: a config that lies).
-        let modelConfig: ModelConfig
-        do { modelConfig = try ModelConfig.load(directory: dir) } catch let e as DistilError {
-            throw Rejection("ARCHITECTURE", e.message)
-        }
-        if let why = ExpectedTensors(config: modelConfig, names: Set(shapes.keys)).disagreement(with: shapes) {
-            throw Rejection(why.hasPrefix("the config implies") ? "PARAMS" : "SHAPE", why)
-        }
         return s
     }
 

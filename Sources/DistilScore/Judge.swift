@@ -52,6 +52,16 @@ public enum Judge {
         return (king.map { [$0] } ?? []) + fresh
     }
 
+    /// The flag of a model whose re-check was RETRY: not judged this epoch.
+    public static let pendingFlag = "RECHECK_RETRY"
+
+    /// A model's re-check verdict: by uid and identity, or a RETRY by uid, hotkey and repo (a failed
+    /// listing may not know the commit).
+    static func recheckVerdict(uid: Int, identity: ModelIdentity, in recheck: [CheckVerdict]) -> CheckVerdict? {
+        recheck.first { $0.uid == uid && ModelIdentity($0) == identity }
+            ?? recheck.first { $0.uid == uid && $0.reason == "RETRY" && $0.hotkey == identity.hotkey && $0.repo == identity.repo }
+    }
+
     /// The king's check when it says RETRY (transient): matched by hotkey, repo and uid, because a
     /// failed fetch may not know the commit.
     static func retryCheck(for k: KingRecord, in checks: [CheckVerdict]) -> CheckVerdict? {
@@ -79,7 +89,13 @@ public enum Judge {
     /// Judges one epoch: validates that every model was scored on the same prompts against the same
     /// teacher stream, scores each, applies the epsilon rule, and returns the verdict and the new state.
     /// Throws a one-line `DistilError` for inputs it must refuse.
-    public static func judge(checks: [CheckVerdict], records: [SourcedKL], state: JudgeState,
+    ///
+    /// `recheck`: the integrity re-check of the scored models, taken after scoring and before the
+    /// weights are set (dl-check --recheck-only; nil: none was run). A scored model whose re-check is
+    /// REMOVED or CHANGED (any rejection) is disqualified; one whose re-check is RETRY is not judged
+    /// this epoch (`pending`, not recorded, planned again). A king whose check or re-check is RETRY
+    /// keeps the crown and the weight, and every challenger scored this epoch waits (`pending`).
+    public static func judge(checks: [CheckVerdict], records: [SourcedKL], state: JudgeState, recheck: [CheckVerdict]? = nil,
                              options: JudgeOptions = JudgeOptions()) throws -> (Verdict, JudgeState) {
         guard options.epsilon >= 0, options.epsilon < 1 else {
             throw DistilError.usage("--epsilon must be in [0, 1), got \(options.epsilon)")
@@ -88,6 +104,10 @@ public enum Judge {
         for c in checks {
             if checkByUID[c.uid] != nil { throw DistilError("checks: uid \(c.uid) appears twice") }
             checkByUID[c.uid] = c
+        }
+        var recheckUIDs = Set<Int>()
+        for r in recheck ?? [] where !recheckUIDs.insert(r.uid).inserted {
+            throw DistilError("recheck: uid \(r.uid) appears twice")
         }
 
         var models = try group(records, checks: checks, checkByUID: checkByUID)
@@ -109,6 +129,15 @@ public enum Judge {
             if let c = m.check {
                 if !matches(m.first.record, c) { m.flags.append("STALE") }
                 if !c.ok { m.flags.append("DISQUALIFIED:\(c.reason)") }
+                // The re-check of a model that was fit to score: gone or changed since is a
+                // disqualification; a transient failure leaves it pending.
+                if let recheck, c.ok, !m.flags.contains("STALE") {
+                    guard let r = recheckVerdict(uid: m.uid, identity: m.identity, in: recheck) else {
+                        throw DistilError("recheck: uid \(m.uid) (\(m.repo)) was scored but has no re-check verdict; re-check every "
+                            + "scored model (dl-check --recheck-only --only plan.jsonl)")
+                    }
+                    if r.reason == "RETRY" { m.flags.append(pendingFlag) } else if !r.ok { m.flags.append("DISQUALIFIED:\(r.reason)") }
+                }
             } else {
                 m.flags.append("NOT_IN_CHECKS")
             }
@@ -122,22 +151,29 @@ public enum Judge {
         let exactKingCheck: CheckVerdict? = kingBefore.flatMap { k in
             checks.first { ModelIdentity($0) == k.identity && $0.uid == k.uid } ?? checks.first { ModelIdentity($0) == k.identity }
         }
-        // A transient failure (RETRY) never costs the king its crown: it keeps the weight and no
-        // challenger is judged until it can be checked again.
-        let kingRetry: CheckVerdict? = (exactKingCheck?.ok == true) ? nil
-            : kingBefore.flatMap { k in exactKingCheck?.reason == "RETRY" ? exactKingCheck : retryCheck(for: k, in: checks) }
-        let kingCheck = kingRetry ?? exactKingCheck
-        if let r = kingRetry, !models.isEmpty {
-            throw DistilError("the king (uid \(r.uid), \(r.repo)) could not be checked this epoch (RETRY): challengers cannot be "
-                + "judged against it; dl-judge plan plans no compute in this case")
+        // The king's re-check (only asked of a king whose check was ok).
+        let kingRecheck: CheckVerdict? = exactKingCheck?.ok == true
+            ? kingBefore.flatMap { k in recheck.flatMap { recheckVerdict(uid: exactKingCheck!.uid, identity: k.identity, in: $0) } } : nil
+        // A transient failure (RETRY) of the king's check or re-check never costs it the crown: it
+        // keeps the weight, and the challengers scored this epoch wait for an epoch in which it can
+        // be checked (they are not recorded, so they are planned again).
+        let kingRetry: CheckVerdict?
+        if exactKingCheck?.ok == true {
+            kingRetry = kingRecheck?.reason == "RETRY" ? kingRecheck : nil
+        } else {
+            kingRetry = kingBefore.flatMap { k in exactKingCheck?.reason == "RETRY" ? exactKingCheck : retryCheck(for: k, in: checks) }
         }
+        let waiting = kingRetry != nil
+        let kingRecheckFailed = kingRecheck.map { !$0.ok && $0.reason != "RETRY" } ?? false
+        let kingCheck = kingRetry ?? exactKingCheck
         var kingIndex = kingCheck.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.identity == ModelIdentity(kc) } }
-        var kingValid = kingCheck?.ok == true || kingRetry != nil
-        if kingValid, !models.isEmpty, kingIndex == nil, let k = kingBefore {
+        var kingValid = (kingCheck?.ok == true && !kingRecheckFailed) || waiting
+        if kingValid, !waiting, !models.isEmpty, kingIndex == nil, let k = kingBefore {
             throw DistilError("the king (uid \(kingCheck!.uid), \(k.repo)) has no KL records this epoch: challengers must be "
                 + "scored with the king on the same prompts (dl-judge plan lists it)")
         }
-        if let ki = kingIndex, !models[ki].eligible { kingValid = false }
+        let kingFlags = kingIndex.map { models[$0].flags } ?? []
+        if !waiting, let ki = kingIndex, !models[ki].eligible { kingValid = false }
         if !kingValid { kingIndex = nil }
 
         // The winner.
@@ -149,7 +185,15 @@ public enum Judge {
         var winnerIndex: Int?
         var reason: String
         if kingValid, let kc = kingCheck {
-            if let ki = kingIndex {
+            if let r = kingRetry {
+                winner = kc.uid
+                winnerIndex = kingIndex
+                let what = exactKingCheck?.ok == true ? "re-checked before the weights are set" : "checked this epoch"
+                let challengers = models.indices.filter { $0 != kingIndex }.count
+                reason = "the king (uid \(kc.uid)) could not be \(what) (RETRY: \(r.message)); it keeps the weight"
+                    + (challengers > 0 ? " and the \(challengers) challenger\(challengers == 1 ? "" : "s") scored this epoch wait for the next epoch"
+                                       : " and challengers wait")
+            } else if let ki = kingIndex {
                 let k = models[ki].summary.mean
                 let bar = (1 - eps) * k
                 let qualifying = models.indices.filter { $0 != ki && models[$0].eligible && models[$0].summary.mean < bar }
@@ -163,9 +207,6 @@ public enum Judge {
                         ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
                         : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch"
                 }
-            } else if let r = kingRetry {
-                winner = kc.uid
-                reason = "the king (uid \(kc.uid)) could not be checked this epoch (RETRY: \(r.message)); it keeps the weight and challengers wait"
             } else {
                 winner = kc.uid
                 reason = "no new challenger: the king (uid \(kc.uid)) keeps the weight"
@@ -173,7 +214,9 @@ public enum Judge {
         } else {
             let why: String
             if let k = kingBefore {
-                let code = kingCheck.map { $0.ok ? "flagged this epoch" : $0.reason } ?? "absent from the checks"
+                let code = kingRecheckFailed ? "re-check: \(kingRecheck!.reason)"
+                    : kingCheck.map { $0.ok ? (kingFlags.isEmpty ? "flagged this epoch" : kingFlags.joined(separator: ",")) : $0.reason }
+                    ?? "absent from the checks"
                 why = "the king (uid \(k.uid), \(k.repo)) lost the crown (\(code))"
             } else {
                 why = "no king yet"
@@ -193,7 +236,8 @@ public enum Judge {
             let wasKing = kingBefore.map { $0.identity == m.identity } ?? false
             let outcome: String
             if i == winnerIndex { outcome = wasKing ? "king" : "new_king" }
-            else if wasKing { outcome = "dethroned" }
+            else if wasKing { outcome = waiting ? "king" : "dethroned" }
+            else if m.flags.contains(pendingFlag) || (waiting && m.eligible) { outcome = "pending" }
             else if !m.eligible { outcome = "no_weight" }
             else { outcome = "lost" }
             let r = m.first.record
@@ -229,11 +273,12 @@ public enum Judge {
                               reason: reason, models: verdicts, weights: zip(uids, values).map { WeightEntry(uid: $0, weight: $1) },
                               uids: uids, values: values, tool: DistilVersion.tool)
 
-        // The new state: every model scored this epoch keeps its score; a dethroned king is marked.
+        // The new state: every model judged this epoch keeps its score; a dethroned king is marked.
+        // Nothing is recorded of a model left pending, nor of anyone while the king waits on a RETRY.
         var newState = state
         newState.version = JudgeState.currentVersion
         newState.king = kingAfter
-        for (m, v) in zip(models, verdicts) where m.check != nil && !m.flags.contains("STALE") {
+        for (m, v) in zip(models, verdicts) where m.check != nil && !m.flags.contains("STALE") && v.outcome != "pending" && !waiting {
             let rec = ScoredModel(uid: m.uid, hotkey: m.identity.hotkey, repo: m.repo, revision: m.check?.revision,
                                   commit: m.check?.commit, block: m.block, scored_block: block,
                                   score: ScoreSummary(m.summary), flags: m.flags,

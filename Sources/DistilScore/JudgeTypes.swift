@@ -131,12 +131,15 @@ public struct ModelVerdict: Codable, Equatable, Sendable {
     public var commit: String?
     public var block: Int?
     public var score: ScoreSummary
-    /// Why the model cannot get weight, if so: `DISQUALIFIED:<reason>` (check not ok),
-    /// `NOT_IN_CHECKS`, `STALE` (the uid's checked model is another one), `TEACHER_IN_DISGUISE`
-    /// (mean KL ≤ 1e-6), `COPY_OF:<uid>` (same per-prompt KL as an earlier commitment).
+    /// Why the model cannot get weight, if so: `DISQUALIFIED:<reason>` (check or re-check not ok),
+    /// `RECHECK_RETRY` (its re-check failed transiently: not judged this epoch), `NOT_IN_CHECKS`,
+    /// `STALE` (the uid's checked model is another one), `TEACHER_IN_DISGUISE` (mean KL ≤ 1e-6),
+    /// `COPY_OF:<uid>` (same per-prompt KL as an earlier commitment).
     public var flags: [String]
     public var eligible: Bool
-    /// `king` (kept the crown), `new_king`, `dethroned`, `lost`, `no_weight` (flagged).
+    /// `king` (kept the crown), `new_king`, `dethroned`, `lost`, `no_weight` (flagged), `pending`
+    /// (not judged this epoch: its re-check, or the king's check or re-check, was RETRY; not recorded
+    /// in the state, so it is planned again).
     public var outcome: String
     /// This model minus the king, prompt by prompt (absent for the king and without a king).
     public var vs_king: PairedComparison?

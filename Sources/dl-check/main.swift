@@ -13,8 +13,13 @@ struct Check: DistilTool {
         discussion: """
         Reads manifests (dl-fetch's JSON lines) and writes one verdict per model: ok, a stable reason code (PARAMS, VOCAB, TOKENIZER, QUANTIZED, FORMAT, CUSTOM_CODE, ARCHITECTURE, COPY, NAN_WEIGHTS, SHAPE, CHAT_TEMPLATE, DUPLICATE_HOTKEY, REMOVED, CHANGED, RETRY, FETCH) and a message with the figure. Rejections are data: the exit status is 0 unless the tool itself cannot work.
 
+        Every text-model tensor must be exactly what config.json implies (SHAPE: a missing tensor or another shape; PARAMS: tensors the config does not explain, with the implied and the held parameter counts); this works from the safetensors headers alone.
+
+        Before weights are set, --recheck-only asks again, for the models about to get weight, whether each is still public at its commit with the same files (a local directory is re-hashed instead): OK, REMOVED, CHANGED or RETRY (transient), nothing else repeated.
+
         EXAMPLE
           dl-fetch commitments.jsonl | dl-check --teacher-tokenizer teacher/ > checks.jsonl
+          dl-check --recheck-only --only plan.jsonl manifests.jsonl > recheck.jsonl
         """)
 
     @Option(help: "Parameter limit.") var maxParams: Int64 = 5_300_000_000
@@ -28,9 +33,17 @@ struct Check: DistilTool {
     @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
     @Flag(help: "Ask the Hub again (or re-hash a local model) whether each model is still public, at its commit, with the same files: removed or private is REMOVED, changed is CHANGED, a transient failure is RETRY.")
     var recheck = false
+    @Flag(help: "Only the integrity re-check (as --recheck), for models that already passed dl-check this epoch: OK, REMOVED, CHANGED or RETRY per model, no other check repeated.")
+    var recheckOnly = false
+    @Option(help: "Check only the models listed in this file (check verdicts, e.g. dl-judge plan's output), matched by uid, hotkey, repo and commit.")
+    var only: String?
     @Option(help: "With --recheck: attempts per request on 429, 5xx and connection failures.") var attempts = RetryPolicy().attempts
     @Option(help: "With --recheck: longest Retry-After (seconds) honoured before the verdict is RETRY.") var maxWait = RetryPolicy().maxWait
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if recheckOnly, registry != nil { throw ValidationError("--registry has no use with --recheck-only (nothing is recorded)") }
+    }
 
     func run() throws {
         common.apply()
@@ -50,7 +63,7 @@ struct Check: DistilTool {
             let dir = FileManager.default.fileExists(atPath: t, isDirectory: &isDir) && isDir.boolValue ? t : (t as NSString).deletingLastPathComponent
             options.teacherChatTemplate = Checker.chatTemplate(directory: dir)
         }
-        if recheck {
+        if recheck || recheckOnly {
             var o = FetchOptions()
             o.retry.attempts = max(1, attempts)
             o.retry.maxWait = maxWait
@@ -58,9 +71,10 @@ struct Check: DistilTool {
             let hub = HubClient(config: HubConfig.fromEnvironment(), options: o)
             options.recheck = { hub.recheck($0) }
         }
-        let input = try JSONLReader<Manifest>(path: manifests).readAll()
+        var input = try JSONLReader<Manifest>(path: manifests).readAll()
+        if let only { input = try select(input, listedIn: only) }
         let checker = Checker(options: options, registry: try registry.map { try Registry.load(path: $0) } ?? Registry())
-        let verdicts = checker.check(input)
+        let verdicts = recheckOnly ? input.map(checker.recheckOnly) : checker.check(input)
         let w = JSONLWriter(try FileWriter(path: out))
         for v in verdicts {
             try w.write(v)
@@ -68,6 +82,27 @@ struct Check: DistilTool {
         }
         try w.close()
         if let registry { try checker.registry.save(path: registry) }
+    }
+
+    /// The fields that name a model in a listing (check verdicts, a plan).
+    struct Listed: Decodable, Hashable {
+        var uid: Int
+        var hotkey: String
+        var repo: String
+        var commit: String?
+    }
+
+    /// The manifests of the models listed in `path`, in the listing's order; a listed model without a
+    /// manifest is an error (the listing and the manifests are not of the same epoch).
+    func select(_ manifests: [Manifest], listedIn path: String) throws -> [Manifest] {
+        var out: [Manifest] = []
+        for l in try JSONLReader<Listed>(path: path).readAll() {
+            guard let m = manifests.first(where: { $0.uid == l.uid && $0.hotkey == l.hotkey && $0.repo == l.repo && $0.commit == l.commit }) else {
+                throw DistilError.input(path, "uid \(l.uid) (\(l.repo) at \(l.commit ?? "no commit")) has no manifest in \(self.manifests == "-" ? "the input" : self.manifests)")
+            }
+            out.append(m)
+        }
+        return out
     }
 }
 

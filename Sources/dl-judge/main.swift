@@ -13,7 +13,8 @@ struct Main: DistilTool {
         EXAMPLE
           dl-judge plan --checks checks.jsonl --state state.json > plan.jsonl
           dl-kl --checks plan.jsonl --out-dir kl teacher.dlt
-          dl-judge --checks checks.jsonl --state state.json --block 4200 kl/*.jsonl > verdict.json
+          dl-check --recheck-only --only plan.jsonl manifests.jsonl > recheck.jsonl
+          dl-judge --checks checks.jsonl --recheck recheck.jsonl --state state.json --block 4200 kl/*.jsonl > verdict.json
           dl-judge show --state state.json
         """,
         subcommands: [JudgeCommand.self, PlanCommand.self, ShowCommand.self],
@@ -27,12 +28,16 @@ struct JudgeCommand: DistilTool {
         discussion: """
         Reads KL records (dl-kl's JSON lines) from the files given, or stdin. Every model must have been scored on the same prompts against the same teacher stream; prompts with an empty continuation are dropped for all. A challenger takes the crown only with mean KL < (1 - epsilon) x the king's. Writes the verdict (JSON) to stdout or --out, updates --state in place (atomically), and prints a short table on stderr.
 
+        With --recheck (the integrity re-check of the scored models, taken just before the weights are set): a model REMOVED or CHANGED since it was checked is disqualified; one whose re-check is RETRY is not judged this epoch (pending: not recorded, planned again); a king whose re-check is RETRY keeps the crown and the weight while every challenger scored this epoch waits.
+
         EXAMPLE
-          dl-judge --checks checks.jsonl --state state.json --block 4200 --out verdict.json kl/*.jsonl
+          dl-judge --checks checks.jsonl --recheck recheck.jsonl --state state.json --block 4200 --out verdict.json kl/*.jsonl
         """)
 
     @Option(help: "dl-check's verdicts (JSON lines): who may get weight.")
     var checks: String
+    @Option(help: "The integrity re-check of the scored models (dl-check --recheck-only verdicts, JSON lines).")
+    var recheck: String?
     @Option(help: "The judge's state file (read, then rewritten atomically); absent: first epoch.")
     var state: String?
     @Option(help: "Relative margin a challenger must beat the king by.")
@@ -56,7 +61,8 @@ struct JudgeCommand: DistilTool {
         let checks = try JudgeIO.readChecks(self.checks)
         let records = try JudgeIO.readKL(kl)
         let before = try JudgeIO.readState(state)
-        let (verdict, after) = try Judge.judge(checks: checks, records: records, state: before,
+        let rechecked = try recheck.map { try JudgeIO.readChecks($0) }
+        let (verdict, after) = try Judge.judge(checks: checks, records: records, state: before, recheck: rechecked,
                                                options: JudgeOptions(epsilon: epsilon, block: block))
         if let b = block, let tb = verdict.teacher?.block, b != tb {
             Log.warn("--block \(b) differs from the teacher stream's block \(tb)")

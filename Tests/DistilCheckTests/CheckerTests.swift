@@ -2,6 +2,7 @@ import DistilCheck
 import DistilFormats
 import DistilHub
 import HubTestServer
+import DistilTensors
 import DistilTokenizer
 import Foundation
 import XCTest
@@ -231,6 +232,112 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(missing.message.contains("missing tensor model.layers.0.self_attn.k_norm.weight"), missing.message)
     }
 
+    /// The figures of a lie: the config's implied parameter count beside the headers', and the
+    /// reason named; a missing lm_head with untied embeddings; the same from headers alone.
+    func testConfigLiesNameTheirFigures() throws {
+        let held = goodTensors.reduce(0) { $0 + $1.2.reduce(1, *) }
+        var c = config
+        c["intermediate_size"] = 64
+        let half = verdict(try model("half", uid: 1, block: 10, config: c))
+        XCTAssertEqual(half.reason, "SHAPE")
+        XCTAssertEqual(half.message, "model.layers.0.mlp.gate_proj.weight has shape [128, 64], the config implies [64, 64]; "
+            + "the config implies \(held - 3 * 64 * 64) text-model parameters, the headers hold \(held)")
+        // num_hidden_layers smaller than the layers the headers hold.
+        let layer1 = goodTensors.filter { $0.0.hasPrefix("model.layers.0.") }.map { ($0.0.replacingOccurrences(of: "layers.0.", with: "layers.1."), $0.1, $0.2) }
+        c = config
+        c["num_hidden_layers"] = 1
+        let fewer = verdict(try model("fewer", uid: 2, block: 10, config: c, tensors: goodTensors + layer1))
+        XCTAssertEqual(fewer.reason, "PARAMS")
+        XCTAssertTrue(fewer.message.hasPrefix("\(layer1.count) tensor(s) the config does not explain, e.g. model.layers.1.input_layernorm.weight [64]"), fewer.message)
+        XCTAssertTrue(fewer.message.hasSuffix("the config implies \(held) text-model parameters, the headers hold \(2 * held - 512 * 64 - 64)"), fewer.message)
+        // A hidden tensor outside any known prefix is the text model's too; the vision tower and the MTP head are not.
+        let junk = verdict(try model("junk", uid: 3, block: 10, tensors: goodTensors + [("extra.payload", "BF16", [64, 64])]))
+        XCTAssertEqual(junk.reason, "PARAMS", junk.message)
+        let aux = verdict(try model("aux", uid: 4, block: 10, tensors: goodTensors + [("model.visual.proj.weight", "BF16", [64, 64]),
+                                                                                     ("mtp.fc.weight", "BF16", [64, 128])]))
+        XCTAssertTrue(aux.ok, aux.message)
+        XCTAssertEqual(aux.params, Int64(held + 64 * 64 + 64 * 128), "counted, not cross-checked")
+        // Untied embeddings without lm_head; absent tie_word_embeddings is transformers' default (untied).
+        c = config
+        c["tie_word_embeddings"] = nil
+        let absent = verdict(try model("absent-tie", uid: 5, block: 10, config: c))
+        XCTAssertEqual(absent.reason, "SHAPE")
+        XCTAssertTrue(absent.message.hasPrefix("no lm_head.weight while the embeddings are untied (tie_word_embeddings absent"), absent.message)
+        c["tie_word_embeddings"] = false
+        let untied = verdict(try model("untied-ok", uid: 6, block: 10, config: c, tensors: goodTensors + [("lm_head.weight", "BF16", [512, 64])]))
+        XCTAssertTrue(untied.ok, untied.message)
+        // Tied embeddings with an lm_head anyway: a matrix the config does not explain.
+        let spareHead = verdict(try model("spare-head", uid: 7, block: 10, tensors: goodTensors + [("lm_head.weight", "BF16", [512, 64])]))
+        XCTAssertEqual(spareHead.reason, "PARAMS")
+        XCTAssertTrue(spareHead.message.contains("e.g. lm_head.weight [512, 64]"), spareHead.message)
+        // An unsupported model_type is ARCHITECTURE, never a pass.
+        c = config
+        c["model_type"] = "gemma3"
+        XCTAssertEqual(verdict(try model("gemma", uid: 8, block: 10, config: c)).reason, "ARCHITECTURE")
+    }
+
+    func testConfigLieIsFoundFromHeadersAlone() throws {
+        var c = config
+        c["intermediate_size"] = 64
+        let (server, _, m) = try hubModel("meta-lie", metadataOnly: true, config: c)
+        defer { server.stop() }
+        XCTAssertEqual(m.metadata_only, true)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: m.path! + "/model.safetensors"))
+        let v = verdict(m)
+        XCTAssertEqual(v.reason, "SHAPE")
+        XCTAssertTrue(v.message.contains("the config implies [64, 64]"), v.message)
+    }
+
+    func testSameTensorInTwoShardsIsRefused() throws {
+        let m = try model("dup", uid: 1, block: 10, files: ["extra.safetensors": safetensors([goodTensors[1]])])
+        let v = verdict(m)
+        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertEqual(v.message, "tensor model.norm.weight appears in two shards")
+    }
+
+    /// A Qwen3.5 multimodal checkpoint saved by transformers (model.language_model.*, model.visual.*,
+    /// untied head) passes, with the vision tower counted.
+    func testMultimodalCheckpointPasses() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DistilModelTests/Fixtures/qwen3_5-multimodal").path
+        var files: [String: [UInt8]] = ["tokenizer.json": tokenizerJSON]
+        for n in ["config.json", "model.safetensors"] { files[n] = try readFile(fixture + "/" + n) }
+        let m = try model("mm", uid: 1, block: 10, config: try JSONSerialization.jsonObject(with: Data(files["config.json"]!)) as? [String: Any],
+                          files: files)
+        var o = CheckOptions()
+        o.vocabSize = 256
+        let v = Checker(options: o).check([m])[0]
+        XCTAssertTrue(v.ok, v.message)
+        let store = try WeightStore(directory: m.path!)
+        let all = store.tensorNames.reduce(Int64(0)) { $0 + Int64(store.info($1)!.elementCount) }
+        XCTAssertEqual(v.params, all)
+        XCTAssertTrue(store.tensorNames.contains { $0.hasPrefix("model.visual.") })
+    }
+
+    /// --recheck-only: the re-check's outcome alone, nothing else checked again.
+    func testRecheckOnlyGivesOnlyTheIntegrityVerdict() throws {
+        var m = try model("re-only", uid: 1, block: 10)
+        m.commit = String(repeating: "a", count: 40)
+        try FileManager.default.removeItem(atPath: m.path! + "/tokenizer.json")   // would fail a full check
+        for (outcome, reason) in [("ok", "OK"), ("not_found", "REMOVED"), ("private", "REMOVED"), ("changed", "CHANGED"),
+                                  ("transient", "RETRY"), ("error", "RETRY")] {
+            var o = CheckOptions()
+            o.recheck = { _ in (outcome, outcome == "ok" ? nil : "because") }
+            let v = Checker(options: o).recheckOnly(m)
+            XCTAssertEqual(v.reason, reason, outcome)
+            XCTAssertEqual(v.ok, reason == "OK")
+            XCTAssertEqual(v.commit, m.commit)
+            XCTAssertEqual(v.message, reason == "OK" ? "unchanged: commit aaaaaaaaaaaa, 3 files with the same sizes and hashes" : "because")
+        }
+        // Without a re-check configured, or for a manifest whose fetch failed: never OK.
+        XCTAssertEqual(Checker(options: CheckOptions()).recheckOnly(m).reason, "RETRY")
+        var failed = m
+        failed.outcome = "not_found"
+        var o = CheckOptions()
+        o.recheck = { _ in ("ok", nil) }
+        XCTAssertEqual(Checker(options: o).recheckOnly(failed).reason, "REMOVED")
+    }
+
     func testNaNWeights() throws {
         // 0x7FC0 is a bf16 NaN: every byte 0x7F/0xC0 pattern -> fill 0xFF gives 0xFFFF, a NaN too.
         let v = verdict(try model("nan", uid: 1, block: 10, fill: 0xFF))
@@ -369,9 +476,9 @@ final class CheckerTests: XCTestCase {
     // MARK: the Hub: metadata-only checks and the integrity re-check
 
     /// Serves a model written by `model(...)` from a loopback Hub and fetches it.
-    func hubModel(_ name: String, metadataOnly: Bool, tensors: [(String, String, [Int])]? = nil)
+    func hubModel(_ name: String, metadataOnly: Bool, tensors: [(String, String, [Int])]? = nil, config: [String: Any]? = nil)
         throws -> (LoopbackHub, HubClient, Manifest) {
-        let local = try model(name, uid: 1, block: 10, tensors: tensors)
+        let local = try model(name, uid: 1, block: 10, config: config, tensors: tensors)
         let files = try local.files.map { LoopbackHub.File($0.name, try readFile(local.path! + "/" + $0.name, limit: 1 << 30)) }
         let server = LoopbackHub(repos: [.init(id: "miner/\(name)", commit: String(repeating: "c", count: 40), files: files)])
         try server.start()

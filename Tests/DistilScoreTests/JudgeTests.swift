@@ -238,11 +238,120 @@ final class JudgeTests: XCTestCase {
         XCTAssertEqual(s.king, Epoch.king(1).king)
         XCTAssertTrue(v.reason.contains("RETRY"), v.reason)
         XCTAssertTrue(s.models.isEmpty, "the challenger is not marked as scored: it is judged once the king can be checked")
-        // Records for challengers in such an epoch are refused rather than judged without the king.
-        assertRefused(checks, Epoch.records(2, [0.1, 0.1]), state: Epoch.king(1), containing: "RETRY")
+        // Records for challengers in such an epoch (scored anyway) are not judged: the king keeps the
+        // crown and the challengers wait, unrecorded. (This used to be refused.)
+        let (v1, s1) = try judge(checks, Epoch.records(2, [0.1, 0.1]), state: Epoch.king(1))
+        XCTAssertEqual(v1.winner, 1)
+        XCTAssertEqual(v1.models.map(\.outcome), ["pending"])
+        XCTAssertEqual(s1.king, Epoch.king(1).king)
+        XCTAssertTrue(s1.models.isEmpty)
         // A rejection that is not transient still dethrones (unchanged).
         let (v2, _) = try judge([Epoch.check(1, ok: false, reason: "CHANGED"), Epoch.check(2)], [], state: Epoch.king(1))
         XCTAssertNil(v2.winner)
+    }
+
+    // MARK: the integrity re-check before the weights are set
+
+    /// A re-check verdict (dl-check --recheck-only) of the model Epoch.check(uid) describes.
+    func recheck(_ uid: Int, _ reason: String = "OK") -> CheckVerdict { Epoch.check(uid, ok: reason == "OK", reason: reason) }
+
+    func testRemovedOrChangedChallengerIsDisqualified() throws {
+        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3), Epoch.check(4)]
+        let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]) + Epoch.records(3, [0.2, 0.21])
+            + Epoch.records(4, [0.4, 0.41])
+        let (v, s) = try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
+                                     recheck: [recheck(1), recheck(2, "CHANGED"), recheck(3, "REMOVED"), recheck(4)],
+                                     options: JudgeOptions(epsilon: 0.01, block: 500))
+        // The best scores are gone or changed since they were checked: they never win.
+        XCTAssertEqual(v.winner, 4)
+        XCTAssertEqual(v.models.map(\.flags), [[], ["DISQUALIFIED:CHANGED"], ["DISQUALIFIED:REMOVED"], []])
+        XCTAssertEqual(v.models.map(\.outcome), ["dethroned", "no_weight", "no_weight", "new_king"])
+        // They are judged (recorded as no_weight), not left pending.
+        XCTAssertEqual(s.models.map(\.outcome), ["dethroned", "no_weight", "no_weight", "king"])
+        // Without the re-check the same epoch crowns uid 2.
+        XCTAssertEqual(try judge(checks, recs, state: Epoch.king(1)).0.winner, 2)
+    }
+
+    func testChallengerWhoseRecheckIsRetryStaysPending() throws {
+        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3)]
+        let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]) + Epoch.records(3, [0.6, 0.61])
+        var retry = recheck(2, "RETRY")
+        retry.commit = nil   // a failed listing may not know the commit: matched by uid, hotkey and repo
+        retry.message = "HTTP 503 after 6 attempts"
+        let (v, s) = try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
+                                     recheck: [recheck(1), retry, recheck(3)], options: JudgeOptions(epsilon: 0.01, block: 500))
+        XCTAssertEqual(v.winner, 1, "the better challenger is not judged this epoch")
+        XCTAssertEqual(v.values, [1, 0, 0])
+        XCTAssertEqual(v.models.map(\.outcome), ["king", "pending", "lost"])
+        XCTAssertEqual(v.models[1].flags, [Judge.pendingFlag])
+        XCTAssertFalse(v.models[1].eligible)
+        // Not recorded: planned again next epoch, after the king.
+        XCTAssertEqual(s.models.map(\.uid), [1, 3])
+        XCTAssertEqual(Judge.plan(checks: checks, state: s).map(\.uid), [1, 2])
+        // Next epoch its re-check passes and it takes the crown.
+        let (v2, s2) = try Judge.judge(checks: checks, records: Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]),
+                                       state: s, recheck: [recheck(1), recheck(2)], options: JudgeOptions(epsilon: 0.01, block: 600))
+        XCTAssertEqual(v2.winner, 2)
+        XCTAssertEqual(s2.king?.uid, 2)
+    }
+
+    func testKingWhoseRecheckIsRetryKeepsTheCrownAndChallengersWait() throws {
+        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3, ok: false, reason: "VOCAB"), Epoch.check(4)]
+        var before = Epoch.king(1)
+        before.models = [ScoredModel(uid: 1, hotkey: "hk1", repo: "org/m1", revision: "rev1", commit: "c1", block: 101, scored_block: 400,
+                                     score: ScoreSummary(SampleSummary([0.5, 0.5])), flags: [], outcome: "king")]
+        let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]) + Epoch.records(4, [0.3, 0.3])
+        var retry = recheck(1, "RETRY")
+        retry.message = "429: Retry-After 900 s exceeds --max-wait"
+        let (v, s) = try Judge.judge(checks: checks, records: recs, state: before,
+                                     recheck: [retry, recheck(2), recheck(4, "CHANGED")], options: JudgeOptions(epsilon: 0.01, block: 500))
+        XCTAssertEqual(v.winner, 1)
+        XCTAssertEqual(v.values, [1, 0, 0, 0])
+        XCTAssertEqual(v.king_after, before.king)
+        XCTAssertTrue(v.reason.contains("RETRY: 429"), v.reason)
+        XCTAssertTrue(v.reason.contains("the 2 challengers scored this epoch wait"), v.reason)
+        XCTAssertEqual(v.models.map(\.outcome), ["king", "pending", "no_weight"])
+        XCTAssertEqual(v.models[2].flags, ["DISQUALIFIED:CHANGED"])
+        // Nothing of this epoch is recorded: the state is the one before, and the plan is the same.
+        XCTAssertEqual(s, before)
+        XCTAssertEqual(Judge.plan(checks: checks, state: s).map(\.uid), [1, 2, 4])
+    }
+
+    func testKingWhoseRecheckFailsLosesTheCrown() throws {
+        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3)]
+        // Both challengers are worse than the king: only its disqualification lets one win.
+        let recs = Epoch.records(1, [0.3, 0.3]) + Epoch.records(2, [0.5, 0.52]) + Epoch.records(3, [0.6, 0.61])
+        for code in ["CHANGED", "REMOVED"] {
+            let (v, s) = try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
+                                         recheck: [recheck(1, code), recheck(2), recheck(3)], options: JudgeOptions(epsilon: 0.01, block: 500))
+            XCTAssertEqual(v.winner, 2)
+            XCTAssertEqual(s.king?.uid, 2)
+            XCTAssertTrue(v.reason.contains("lost the crown (re-check: \(code))"), v.reason)
+            XCTAssertEqual(v.models[0].flags, ["DISQUALIFIED:\(code)"])
+            XCTAssertEqual(v.models[0].outcome, "dethroned")
+            XCTAssertEqual(s.models.first { $0.uid == 1 }?.outcome, "dethroned")
+        }
+        // A king re-checked as changed in an epoch without records: nobody gets weight.
+        let (v, s) = try Judge.judge(checks: checks, records: [], state: Epoch.king(1), recheck: [recheck(1, "CHANGED")],
+                                     options: JudgeOptions(epsilon: 0.01, block: 500))
+        XCTAssertNil(v.winner)
+        XCTAssertNil(s.king)
+    }
+
+    func testRecheckMustCoverEveryScoredModel() {
+        let checks = [Epoch.check(1), Epoch.check(2)]
+        let recs = Epoch.records(1, [0.5]) + Epoch.records(2, [0.4])
+        XCTAssertThrowsError(try Judge.judge(checks: checks, records: recs, state: Epoch.king(1), recheck: [recheck(1)])) { e in
+            XCTAssertTrue("\(e)".contains("uid 2 (org/m2) was scored but has no re-check verdict"), "\(e)")
+        }
+        XCTAssertThrowsError(try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
+                                             recheck: [recheck(1), recheck(2), recheck(2, "RETRY")])) { e in
+            XCTAssertTrue("\(e)".contains("recheck: uid 2 appears twice"), "\(e)")
+        }
+        // A re-check of another commit of the uid is not this model's.
+        var other = recheck(2)
+        other.commit = "c2-new"
+        XCTAssertThrowsError(try Judge.judge(checks: checks, records: recs, state: Epoch.king(1), recheck: [recheck(1), other]))
     }
 
     // MARK: state and plan
