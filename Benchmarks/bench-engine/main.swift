@@ -21,7 +21,7 @@ import Foundation
 BLASCore.ensureOptimisedKernels()
 
 var dir = "/dev/shm/bench-engine", threads = ProcessInfo.processInfo.activeProcessorCount, chunk = 128
-var peer = true, child = false, sgemmOnly = false
+var peer = true, child = false, sgemmOnly = false, runs = 3, warm = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -29,10 +29,13 @@ while let a = args.popFirst() {
     case "--threads": threads = Int(args.popFirst() ?? "") ?? threads
     case "--chunk": chunk = Int(args.popFirst() ?? "") ?? chunk
     case "--no-peer": peer = false
+    case "--cold": warm = false
+    case "--convert-only": break
+    case "--runs": runs = max(1, Int(args.popFirst() ?? "") ?? runs)
     case "--score-child": child = true
     case "--sgemm-only": sgemmOnly = true
     default:
-        FileHandle.standardError.write("usage: bench-engine [--dir DIR] [--threads N] [--chunk ROWS] [--no-peer]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: bench-engine [--dir DIR] [--threads N] [--chunk ROWS] [--runs N] [--cold] [--no-peer] [--sgemm-only]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -48,6 +51,26 @@ func maxRSS() -> Int {
     return Int(l.split(separator: " ").dropFirst().first ?? "0") ?? 0
 }
 
+// MARK: weight conversion alone: every 2-D tensor, 256-row panels into one reused buffer, twice.
+if CommandLine.arguments.contains("--convert-only") {
+    let store = try WeightStore(directory: dir + "/model")
+    let buf = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 22)
+    for pass in 1...3 {
+        var elements = 0
+        let t0 = now()
+        for name in store.tensorNames {
+            guard let info = store.info(name), info.shape.count == 2 else { continue }
+            let m = try store.matrix(name, shape: info.shape)
+            var r = 0
+            while r < m.rows { let n = min(256, m.rows - r); m.convert(rows: r, count: n, into: buf); r += n }
+            elements += m.rows * m.cols
+        }
+        let dt = now() - t0
+        print(String(format: "pass %d: %.2f G elements in %.3f s = %.2f GB/s of bf16 read", pass, Double(elements) / 1e9, dt, Double(elements) * 2 / dt / 1e9))
+    }
+    exit(0)
+}
+
 // MARK: the child: load the model, score the stream, print one JSON line.
 if child {
     do {
@@ -57,6 +80,12 @@ if child {
         let rssLoaded = maxRSS()
         let reader = try TeacherStreamReader(path: dir + "/teacher.dlt")
         var kl = 0.0, n = 0
+        var firstS: Double?
+        if warm {   // an untimed first scoring, as every prompt after an epoch's first sees the model
+            let t0 = now()
+            try Scorer(model: lm, identity: StudentIdentity(model: "bench"), chunkRows: chunk).score(try TeacherStreamReader(path: dir + "/teacher.dlt")) { _ in }
+            firstS = now() - t0
+        }
         let t1 = now()
         try Scorer(model: lm, identity: StudentIdentity(model: "bench"), chunkRows: chunk).score(reader) { r in kl = r.kl_mean; n = r.n_tokens }
         let scoreS = now() - t1
@@ -70,7 +99,7 @@ if child {
             for i in 0..<16 { _ = try d.step((0..<B).map { (i * 31 + $0) % 248_000 }) }
             stepS.append((now() - t2) / 16)
         }
-        print("{\"load_s\": \(loadS), \"score_s\": \(scoreS), \"kl_mean\": \(kl), \"n\": \(n), \"rss_loaded_kib\": \(rssLoaded), \"peak_rss_kib\": \(peak), \"step1_s\": \(stepS[0]), \"step8_s\": \(stepS[1])}")
+        print("{\"load_s\": \(loadS), \"score_s\": \(scoreS), \"kl_mean\": \(kl), \"n\": \(n), \"rss_loaded_kib\": \(rssLoaded), \"peak_rss_kib\": \(peak), \"step1_s\": \(stepS[0]), \"step8_s\": \(stepS[1]), \"first_s\": \(firstS ?? -1)}")
         exit(0)
     } catch {
         FileHandle.standardError.write("bench-engine: \(error)\n".data(using: .utf8)!)
@@ -92,7 +121,7 @@ func run(_ exe: String, _ argv: [String]) -> (String, Int32) {
 
 struct Result: Decodable {
     var load_s: Double; var score_s: Double; var kl_mean: Double; var rss_loaded_kib: Int; var peak_rss_kib: Int
-    var step1_s: Double?; var step8_s: Double?
+    var step1_s: Double?; var step8_s: Double?; var first_s: Double?
 }
 func parse(_ s: String) -> Result? {
     guard let line = s.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else { return nil }
@@ -166,18 +195,29 @@ if !fm.fileExists(atPath: dir + "/teacher.dlt") {
 }
 
 
-// MARK: the two sides
+// MARK: the two sides, alternating, `runs` times each (the machine is a shared VM: medians)
 let me = CommandLine.arguments[0]
-let (ours, rc) = run(me, ["--score-child", "--dir", dir, "--threads", String(threads), "--chunk", String(chunk)])
-guard rc == 0, let e = parse(ours) else { print("bench-engine: the engine's run failed"); exit(1) }
-var peers: [(String, Result)] = []
-if peer {
-    for keep in [false, true] {
-        let (out, prc) = run(python, [here + "/peer_transformers.py", dir, String(threads)] + (keep ? ["--keep"] : []))
-        if prc == 0, let r = parse(out) { peers.append((keep ? "transformers fp32, logits_to_keep" : "transformers fp32", r)) }
-        else { print("peer \(keep ? "--keep " : "")failed (exit \(prc))") }
+let peerNames = ["transformers fp32", "transformers fp32, logits_to_keep"]
+var ourRuns: [Result] = []
+var peerRuns: [[Result]] = [[], []]
+for round in 1...runs {
+    let (ours, rc) = run(me, ["--score-child", "--dir", dir, "--threads", String(threads), "--chunk", String(chunk)] + (warm ? [] : ["--cold"]))
+    guard rc == 0, let e = parse(ours) else { print("bench-engine: the engine's run failed"); exit(1) }
+    ourRuns.append(e)
+    var note = String(format: "round %d: engine %.2f s (first %.2f)", round, e.score_s, e.first_s ?? -1)
+    if peer {
+        for (k, keep) in [false, true].enumerated() {
+            let (out, prc) = run(python, [here + "/peer_transformers.py", dir, String(threads)] + (keep ? ["--keep"] : []) + (warm ? ["--warm"] : []))
+            if prc == 0, let r = parse(out) { peerRuns[k].append(r); note += String(format: ", %@ %.2f s (first %.2f)", peerNames[k] as NSString, r.score_s, r.first_s ?? -1) }
+            else { print("peer \(keep ? "--keep " : "")failed (exit \(prc))") }
+        }
     }
+    print(note)
 }
+/// The run with the median score time.
+func median(_ rs: [Result]) -> Result { rs.sorted { $0.score_s < $1.score_s }[rs.count / 2] }
+let e = median(ourRuns)
+let peers: [(String, Result)] = peerRuns.enumerated().compactMap { $1.isEmpty ? nil : (peerNames[$0], median($1)) }
 
 // MARK: report
 // Matmul work of the scoring: every projection of the forward over P + C - 1 tokens, causal attention
@@ -204,6 +244,7 @@ func line(_ name: String, _ r: Result) {
     print(pad(name, 36) + lpad(String(format: "%.2f", r.load_s), 9) + lpad(String(format: "%.2f", r.score_s), 9)
           + lpad(mib(r.peak_rss_kib), 11) + lpad(mib(r.rss_loaded_kib), 11) + lpad(String(format: "%.9f", r.kl_mean), 15))
 }
+print("medians of \(runs) alternating rounds:")
 line("distil engine (Scorer, as dl-kl)", e)
 for (n, r) in peers { line(n, r) }
 print(String(format: "engine matmul rate: %.1f GFLOP/s over the scoring (%.2f TFLOP), %.0f%% of sgemm's %d-thread peak",

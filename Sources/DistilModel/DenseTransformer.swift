@@ -262,16 +262,18 @@ enum Ops {
         }
     }
 
-    /// The embedding, the LM head (the embedding itself when tied) and the final norm. Untied
-    /// embeddings without an lm_head.weight are an error, never a silent tie.
+    /// The embedding, the LM head (the embedding itself when tied) and the final norm. Embeddings are
+    /// tied only when tie_word_embeddings is true: absent, it is false for every architecture here (as
+    /// in transformers), and untied embeddings without an lm_head.weight are an error, never a silent tie.
     static func loadEnds(_ w: WeightStore, _ c: ModelConfig, prefix: String) throws -> (Matrix, Matrix, [Float]) {
         let H = c.hiddenSize
         let embed = try w.matrix(prefix + "embed_tokens.weight", shape: [c.vocabSize, H])
         var head = embed
-        if w.has("lm_head.weight") && c.tieWordEmbeddings != true {
+        if c.tieWordEmbeddings != true {
+            guard w.has("lm_head.weight") else {
+                throw DistilError.input(w.directory, "missing lm_head.weight with untied embeddings (tie_word_embeddings is \(c.tieWordEmbeddings == false ? "false" : "not set: false"))")
+            }
             head = try w.matrix("lm_head.weight", shape: [c.vocabSize, H])
-        } else if c.tieWordEmbeddings == false {
-            throw DistilError.input(w.directory, "missing lm_head.weight with untied embeddings")
         }
         return (embed, head, try w.float32(prefix + "norm.weight", shape: [H]))
     }
