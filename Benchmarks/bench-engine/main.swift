@@ -54,19 +54,32 @@ func maxRSS() -> Int {
 // MARK: weight conversion alone: every 2-D tensor, 256-row panels into one reused buffer, twice.
 if CommandLine.arguments.contains("--convert-only") {
     let store = try WeightStore(directory: dir + "/model")
-    let buf = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 22)
-    for pass in 1...3 {
-        var elements = 0
-        let t0 = now()
-        for name in store.tensorNames {
-            guard let info = store.info(name), info.shape.count == 2 else { continue }
-            let m = try store.matrix(name, shape: info.shape)
-            var r = 0
-            while r < m.rows { let n = min(256, m.rows - r); m.convert(rows: r, count: n, into: buf); r += n }
-            elements += m.rows * m.cols
+    var mats: [Matrix] = []
+    for name in store.tensorNames {
+        guard let info = store.info(name), info.shape.count == 2 else { continue }
+        mats.append(try store.matrix(name, shape: info.shape))
+    }
+    let elements = mats.reduce(0) { $0 + $1.rows * $1.cols }
+    for workers in Set([1, threads]).sorted() {
+        for pass in 1...2 {
+            let t0 = now()
+            // Each worker converts every workers-th 256-row panel into its own reused buffer.
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let buf = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 22)
+                defer { buf.deallocate() }
+                var k = 0
+                for m in mats {
+                    var r = 0
+                    while r < m.rows {
+                        if k % workers == w { m.convert(rows: r, count: min(256, m.rows - r), into: buf) }
+                        r += 256; k += 1
+                    }
+                }
+            }
+            let dt = now() - t0
+            print(String(format: "%d thread(s), pass %d: %.2f G elements in %.3f s = %.2f GB/s of bf16 read", workers, pass,
+                         Double(elements) / 1e9, dt, Double(elements) * 2 / dt / 1e9))
         }
-        let dt = now() - t0
-        print(String(format: "pass %d: %.2f G elements in %.3f s = %.2f GB/s of bf16 read", pass, Double(elements) / 1e9, dt, Double(elements) * 2 / dt / 1e9))
     }
     exit(0)
 }
