@@ -78,6 +78,9 @@ public struct ModelConfig: Sendable {
         var theta = (c["rope_theta"] as? NSNumber)?.doubleValue
         if let rp = c["rope_parameters"] as? [String: Any], let t = (rp["rope_theta"] as? NSNumber)?.doubleValue { theta = t }
         let maxPos = c["max_position_embeddings"].flatMap { ($0 as? NSNumber)?.intValue }
+        if case .dynamic = scaling, maxPos == nil {
+            throw DistilError.input(path, "unsupported architecture \(arch): dynamic rope scaling without max_position_embeddings")
+        }
         let eos: [Int]
         if let e = c["eos_token_id"] as? [Any] { eos = e.compactMap { ($0 as? NSNumber)?.intValue } }
         else if let e = (c["eos_token_id"] as? NSNumber)?.intValue { eos = [e] } else { eos = [] }
