@@ -30,7 +30,7 @@ while let a = args.popFirst() {
     case "--chunk": chunk = Int(args.popFirst() ?? "") ?? chunk
     case "--no-peer": peer = false
     case "--cold": warm = false
-    case "--convert-only": break
+    case "--convert-only", "--with-sgemm", "--no-decode": break
     case "--runs": runs = max(1, Int(args.popFirst() ?? "") ?? runs)
     case "--score-child": child = true
     case "--sgemm-only": sgemmOnly = true
@@ -60,6 +60,30 @@ if CommandLine.arguments.contains("--convert-only") {
         mats.append(try store.matrix(name, shape: info.shape))
     }
     let elements = mats.reduce(0) { $0 + $1.rows * $1.cols }
+    if CommandLine.arguments.contains("--with-sgemm") {
+        // The engine's pattern on one thread: convert a panel, then sgemm it against 1,023 rows of X.
+        openblas_set_num_threads(1)
+        let T = 1023
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: T * 4096); x.initialize(repeating: 0.01, count: T * 4096)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: T * 8192)
+        let buf = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 22)
+        var conv = 0.0, gemm = 0.0, n = 0
+        for m in mats where m.rows < 100_000 && m.cols <= 4096 {
+            let P = max(16, min(512, ((1 << 18) / max(1, m.cols)) / 16 * 16))
+            var r = 0
+            while r < m.rows {
+                let k = min(P, m.rows - r)
+                let t0 = now()
+                m.convert(rows: r, count: k, into: buf)
+                let t1 = now()
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(k), Int32(m.cols), 1, x, Int32(m.cols), buf, Int32(m.cols), 0, y, Int32(k))
+                gemm += now() - t1; conv += t1 - t0; n += k * m.cols
+                r += k
+            }
+        }
+        print(String(format: "with sgemm between panels: conversion %.3f s for %.2f G elements (%.2f GB/s of bf16), sgemm %.3f s", conv, Double(n) / 1e9, Double(n) * 2 / conv / 1e9, gemm))
+        exit(0)
+    }
     for workers in Set([1, threads]).sorted() {
         for pass in 1...2 {
             let t0 = now()
@@ -105,14 +129,14 @@ if child {
         let peak = maxRSS()
         // Decode: B sequences of 16 prompt tokens, then 16 batched steps (LM head included); seconds per step.
         var stepS: [Double] = []
-        for B in [1, 8] {
+        for B in CommandLine.arguments.contains("--no-decode") ? [] : [1, 8] {
             let d = try lm.makeDecoder(batch: B, maxLength: 33)
             _ = try d.start((0..<B).map { b in (0..<16).map { (b * 977 + $0 * 131) % 248_000 } })
             let t2 = now()
             for i in 0..<16 { _ = try d.step((0..<B).map { (i * 31 + $0) % 248_000 }) }
             stepS.append((now() - t2) / 16)
         }
-        print("{\"load_s\": \(loadS), \"score_s\": \(scoreS), \"kl_mean\": \(kl), \"n\": \(n), \"rss_loaded_kib\": \(rssLoaded), \"peak_rss_kib\": \(peak), \"step1_s\": \(stepS[0]), \"step8_s\": \(stepS[1]), \"first_s\": \(firstS ?? -1)}")
+        print("{\"load_s\": \(loadS), \"score_s\": \(scoreS), \"kl_mean\": \(kl), \"n\": \(n), \"rss_loaded_kib\": \(rssLoaded), \"peak_rss_kib\": \(peak), \"step1_s\": \(stepS.first ?? -1), \"step8_s\": \(stepS.last ?? -1), \"first_s\": \(firstS ?? -1)}")
         exit(0)
     } catch {
         FileHandle.standardError.write("bench-engine: \(error)\n".data(using: .utf8)!)
