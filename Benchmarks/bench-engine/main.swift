@@ -5,11 +5,14 @@
 // against OpenBLAS sgemm's own on this machine.
 //
 //   swift build -c release --product bench-engine
-//   .build/release/bench-engine [--dir /dev/shm/bench-engine] [--threads N] [--chunk 128] [--no-peer]
+//   .build/release/bench-engine [--dir /dev/shm/bench-engine] [--threads N] [--chunk 128] [--runs 3]
+//                               [--cold] [--no-peer] [--sgemm-only] [--convert-only [--with-sgemm]]
 //
 // The checkpoint (random weights, bf16) is written once by make_checkpoint.py (needs /opt/distil-venv);
 // the teacher stream (random heavy-tailed rows) once by this program. Each side runs in a process of
-// its own so its peak RSS is its own; times exclude loading (printed separately).
+// its own so its peak RSS is its own; times exclude loading (printed separately). Each round runs
+// both sides; each side scores twice and times the second (--cold: the first); medians are reported.
+// For profiling: `--score-child --no-decode --dir DIR --threads N` runs the engine's scoring alone.
 import COpenBLAS
 import DistilEval
 import DistilFormats
@@ -35,7 +38,7 @@ while let a = args.popFirst() {
     case "--score-child": child = true
     case "--sgemm-only": sgemmOnly = true
     default:
-        FileHandle.standardError.write("usage: bench-engine [--dir DIR] [--threads N] [--chunk ROWS] [--runs N] [--cold] [--no-peer] [--sgemm-only]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: bench-engine [--dir DIR] [--threads N] [--chunk ROWS] [--runs N] [--cold] [--no-peer] [--sgemm-only] [--convert-only [--with-sgemm]]\n".data(using: .utf8)!)
         exit(2)
     }
 }
