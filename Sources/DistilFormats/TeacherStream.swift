@@ -85,16 +85,33 @@ public enum Half {
     /// f32 → binary16 bits, round to nearest even (Float16's conversion).
     @inline(__always) public static func bits(_ x: Float) -> UInt16 { Float16(x).bitPattern }
 
-    /// binary16 bits → f32 for `n` values; branch-free (the exponent-rebias multiply), vectorisable.
+    /// binary16 bits → f32 for `n` values, exact for every value: branch-free (the exponent-rebias
+    /// multiply handles subnormals; infinities and NaN by their exponent), 16 lanes at a time.
     public static func decode(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        let magic = Float(bitPattern: 0x7780_0000)   // 2^112
-        for i in 0..<n {
-            let h = UInt32(src[i])
-            let sign = (h & 0x8000) << 16
+        decode(raw: UnsafeRawPointer(src), dst, n)
+    }
+
+    /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor).
+    public static func decode(raw src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        let out = UnsafeMutableRawPointer(dst)
+        let magic = SIMD16<Float>(repeating: Float(bitPattern: 0x7780_0000))   // 2^112
+        var i = 0
+        while i + 16 <= n {
+            let h = SIMD16<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self))
             let em = h & 0x7FFF
-            var f = Float(bitPattern: em << 13) * magic
+            let scaled = unsafeBitCast(unsafeBitCast(em &<< 13, to: SIMD16<Float>.self) * magic, to: SIMD16<UInt32>.self)
+            let bits = scaled.replacing(with: (em &<< 13) | 0x7F80_0000, where: em .>= 0x7C00) | ((h & 0x8000) &<< 16)
+            out.storeBytes(of: bits, toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
+            i += 16
+        }
+        let magic1 = Float(bitPattern: 0x7780_0000)
+        while i < n {
+            let h = UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            let em = h & 0x7FFF
+            var f = Float(bitPattern: em << 13) * magic1
             if em >= 0x7C00 { f = Float(bitPattern: (em << 13) | 0x7F80_0000) }   // inf / NaN
-            dst[i] = Float(bitPattern: f.bitPattern | sign)
+            dst[i] = Float(bitPattern: f.bitPattern | ((h & 0x8000) << 16))
+            i += 1
         }
     }
 }

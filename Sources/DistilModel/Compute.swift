@@ -1,4 +1,3 @@
-import COpenBLAS
 import DistilTensors
 import Dispatch
 import Foundation
@@ -14,7 +13,7 @@ struct Compute: @unchecked Sendable {
 
     init(threads: Int) {
         self.threads = max(1, threads)
-        openblas_set_num_threads(1)
+        BLAS.setThreads(1)
         Compute.keepFreedMemory()
     }
 
@@ -66,12 +65,12 @@ struct Compute: @unchecked Sendable {
         forEach(panels) { pi in
             let r0 = pi * P, n = min(P, N - r0)
             if let d = direct {
-                BLASKernels.gemmNT(m: T, n: n, k: K, a: x, lda: K, b: d + r0 * K, ldb: K, c: y + r0, ldc: ldy)
+                BLAS.gemmNT(m: T, n: n, k: K, a: x, lda: K, b: d + r0 * K, ldb: K, c: y + r0, ldc: ldy)
             } else {
                 let panel = UnsafeMutablePointer<Float>.allocate(capacity: n * K)
                 defer { panel.deallocate() }
                 w.convert(rows: r0, count: n, into: panel)
-                BLASKernels.gemmNT(m: T, n: n, k: K, a: x, lda: K, b: panel, ldb: K, c: y + r0, ldc: ldy)
+                BLAS.gemmNT(m: T, n: n, k: K, a: x, lda: K, b: panel, ldb: K, c: y + r0, ldc: ldy)
             }
             if let bias {
                 for r in 0..<T { for j in r0..<(r0 + n) { y[r * ldy + j] += bias[j] } }
@@ -111,35 +110,4 @@ struct Compute: @unchecked Sendable {
 final class UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
-}
-
-/// Row-major sgemm / strsm wrappers.
-enum BLASKernels {
-    /// C[m x n] = alpha A[m x k] B[n x k]ᵀ + beta C.
-    @inline(__always)
-    static func gemmNT(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
-    /// C[m x n] = alpha A[m x k] B[k x n] + beta C.
-    @inline(__always)
-    static func gemmNN(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
-    /// C[m x n] = alpha A[k x m]ᵀ B[k x n] + beta C.
-    @inline(__always)
-    static func gemmTN(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
-
-    /// Solves L X = B in place (B [m x n]), L [m x m] unit lower triangular (its diagonal and upper
-    /// part are not read).
-    @inline(__always)
-    static func solveUnitLower(m: Int, n: Int, l: UnsafePointer<Float>, ldl: Int, b: UnsafeMutablePointer<Float>, ldb: Int) {
-        cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, Int32(m), Int32(n), 1, l, Int32(ldl), b, Int32(ldb))
-    }
 }

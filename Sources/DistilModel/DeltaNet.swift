@@ -170,8 +170,8 @@ struct DeltaNet {
                 var acc = 0.0
                 for i in 0..<n { acc += g[t0 + i]; G[i] = acc }
                 // A = strictly lower β_i e^{G_i−G_s} k_i·k_s; P = lower (with diagonal) e^{G_i−G_s} q_i·k_s.
-                BLASKernels.gemmNT(m: n, n: n, k: dk, a: Kc, lda: dk, b: Kc, ldb: dk, c: A, ldc: n)
-                BLASKernels.gemmNT(m: n, n: n, k: dk, a: Q, lda: dk, b: Kc, ldb: dk, c: P, ldc: n)
+                BLAS.gemmNT(m: n, n: n, k: dk, a: Kc, lda: dk, b: Kc, ldb: dk, c: A, ldc: n)
+                BLAS.gemmNT(m: n, n: n, k: dk, a: Q, lda: dk, b: Kc, ldb: dk, c: P, ldc: n)
                 for i in 0..<n {
                     let bi = beta[t0 + i]
                     for s in 0..<n {
@@ -191,20 +191,20 @@ struct DeltaNet {
                     for j in 0..<dv { r[j] = vi[j] * bi }
                     for j in 0..<dk { r[dv + j] = ki[j] * e }
                 }
-                BLASKernels.solveUnitLower(m: n, n: W, l: A, ldl: n, b: rhs, ldb: W)
+                BLAS.solveUnitLower(m: n, n: W, l: A, ldl: n, b: rhs, ldb: W)
                 // U = U₀ − Wk S₀ (in the first dv columns of rhs).
-                BLASKernels.gemmNN(m: n, n: dv, k: dk, a: rhs + dv, lda: W, b: S, ldb: dv, c: rhs, ldc: W, alpha: -1, beta: 1)
+                BLAS.gemmNN(m: n, n: dv, k: dk, a: rhs + dv, lda: W, b: S, ldb: dv, c: rhs, ldc: W, alpha: -1, beta: 1)
                 // O = (e^G ⊙ Q) S₀ + P U.
                 for i in 0..<n { let e = Float(exp(G[i])); for j in 0..<dk { qs[i * dk + j] = Q[i * dk + j] * e } }
                 let o = out + t0 * ldo
-                BLASKernels.gemmNN(m: n, n: dv, k: dk, a: qs, lda: dk, b: S, ldb: dv, c: o, ldc: ldo)
-                BLASKernels.gemmNN(m: n, n: dv, k: n, a: P, lda: n, b: rhs, ldb: W, c: o, ldc: ldo, beta: 1)
+                BLAS.gemmNN(m: n, n: dv, k: dk, a: qs, lda: dk, b: S, ldb: dv, c: o, ldc: ldo)
+                BLAS.gemmNN(m: n, n: dv, k: n, a: P, lda: n, b: rhs, ldb: W, c: o, ldc: ldo, beta: 1)
                 // S = e^{G_n} S₀ + (e^{G_n−G_s} K)ᵀ U.
                 let last = G[n - 1]
                 for s in 0..<n { let e = Float(exp(last - G[s])); for j in 0..<dk { kd[s * dk + j] = Kc[s * dk + j] * e } }
                 let decay = Float(exp(last))
                 for i in 0..<(dk * dv) { S[i] *= decay }
-                BLASKernels.gemmTN(m: dk, n: dv, k: n, a: kd, lda: dk, b: rhs, ldb: W, c: S, ldc: dv, beta: 1)
+                BLAS.gemmTN(m: dk, n: dv, k: n, a: kd, lda: dk, b: rhs, ldb: W, c: S, ldc: dv, beta: 1)
                 t0 += n
             }
         } }

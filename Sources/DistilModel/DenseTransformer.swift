@@ -316,7 +316,7 @@ enum Ops {
             let L = p0 + b0 + n          // keys visible to the block's last row
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * L)
             defer { scores.deallocate() }
-            BLASKernels.gemmNT(m: n, n: L, k: hd, a: q + b0 * qd + head * hd, lda: qd, b: keys + kvh * hd, ldb: kvd,
+            BLAS.gemmNT(m: n, n: L, k: hd, a: q + b0 * qd + head * hd, lda: qd, b: keys + kvh * hd, ldb: kvd,
                                c: scores, ldc: L, alpha: scale)
             for r in 0..<n {
                 let row = scores + r * L
@@ -329,7 +329,7 @@ enum Ops {
                 for j in 0..<visible { row[j] *= inv }
                 for j in visible..<L { row[j] = 0 }
             }
-            BLASKernels.gemmNN(m: n, n: hd, k: L, a: scores, lda: L, b: values + kvh * hd, ldb: kvd,
+            BLAS.gemmNN(m: n, n: hd, k: L, a: scores, lda: L, b: values + kvh * hd, ldb: kvd,
                                c: out + b0 * qd + head * hd, ldc: qd)
         }
     }

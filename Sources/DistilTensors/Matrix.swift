@@ -55,27 +55,9 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
-    /// IEEE binary16 → f32, exact for every value (subnormals by the exponent-rebias multiply,
-    /// infinities and NaN by their exponent), branch-free over 16 lanes.
+    /// IEEE binary16 → f32, exact for every value (`Half.decode`).
     public static func f16ToF32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        let out = UnsafeMutableRawPointer(dst)
-        let magic = SIMD16<Float>(repeating: Float(bitPattern: 0x7780_0000))   // 2^112
-        var i = 0
-        while i + 16 <= n {
-            let h = SIMD16<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<UInt16>.self))
-            let sign = (h & 0x8000) &<< 16
-            let em = h & 0x7FFF
-            let scaled = unsafeBitCast(unsafeBitCast(em &<< 13, to: SIMD16<Float>.self) * magic, to: SIMD16<UInt32>.self)
-            let special = (em &<< 13) | 0x7F80_0000
-            let bits = scaled.replacing(with: special, where: em .>= 0x7C00) | sign
-            out.storeBytes(of: bits, toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
-            i += 16
-        }
-        if i < n {
-            var tmp = [UInt16](repeating: 0, count: n - i)
-            for k in 0..<(n - i) { tmp[k] = src.loadUnaligned(fromByteOffset: 2 * (i + k), as: UInt16.self) }
-            tmp.withUnsafeBufferPointer { Half.decode($0.baseAddress!, dst + i, n - i) }
-        }
+        Half.decode(raw: src, dst, n)
     }
 }
 

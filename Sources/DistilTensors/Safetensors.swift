@@ -217,12 +217,9 @@ public final class WeightStore {
         case "F32":
             for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case "BF16":
-            for i in 0..<count { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+            Matrix.bf16ToF32(src, dst, count)
         case "F16":
-            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
-            defer { p.deallocate() }
-            for i in 0..<count { p[i] = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-            Half.decode(p, dst, count)
+            Half.decode(raw: src, dst, count)
         default:
             throw DistilError.input(directory, "tensor '\(t.name)' has dtype \(t.dtype); the engine reads BF16, F16 and F32")
         }
