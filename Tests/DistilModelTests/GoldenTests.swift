@@ -176,6 +176,18 @@ final class GoldenTests: XCTestCase {
         XCTAssertThrowsError(try LanguageModel.validate(directory: dir)) { e in XCTAssertTrue("\(e)".contains("unsupported architecture LlamaForCausalLM: rope scaling 'longrope'"), "\(e)") }
         try writeFileAtomically(dir + "/config.json", Array(#"{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","use_sliding_window":true}"#.utf8))
         XCTAssertThrowsError(try LanguageModel.validate(directory: dir)) { e in XCTAssertTrue("\(e)".contains("sliding-window"), "\(e)") }
+        // Rope scaling whose parameters are missing or make no sense is refused, naming the parameter.
+        let base = #""architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":64,"num_attention_heads":4,"#
+        for (scaling, why) in [(#""rope_scaling":{"rope_type":"dynamic","factor":2}"#, "dynamic rope scaling without max_position_embeddings"),
+                               (#""rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":1,"original_max_position_embeddings":64}"#,
+                                "high_freq_factor equals low_freq_factor"),
+                               (#""rope_scaling":{"rope_type":"yarn","factor":4}"#, "original_max_position_embeddings is missing"),
+                               (#""rope_scaling":{"rope_type":"linear","factor":-1}"#, "factor is missing or outside")] {
+            try writeFileAtomically(dir + "/config.json", Array("{\(base)\(scaling)}".utf8))
+            XCTAssertThrowsError(try LanguageModel.validate(directory: dir)) { e in
+                XCTAssertTrue("\(e)".contains(why) && "\(e)".contains("config.json"), "\(e)")
+            }
+        }
     }
 
     func testOutOfRangeTokenIsAnError() throws {

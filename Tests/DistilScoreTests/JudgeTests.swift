@@ -426,6 +426,24 @@ final class JudgeTests: XCTestCase {
         XCTAssertEqual(Judge.plan(checks: checks, state: after), [])
     }
 
+    /// The committed re-check sample (recheck.jsonl: the challenger's re-check is RETRY) gives exactly
+    /// the committed verdict (uid 2 `pending`, flagged RECHECK_RETRY) and a state without uid 2.
+    func testSampleRecheckGivesExactlyTheSampleVerdictAndState() throws {
+        let checks = try JudgeIO.readChecks(fixtures + "/checks.jsonl")
+        let recheck = try JudgeIO.readChecks(fixtures + "/recheck.jsonl")
+        let recs = try JudgeIO.readKL([fixtures + "/kl.jsonl"])
+        let state = try JudgeIO.readState(fixtures + "/state.json")
+        let (v, after) = try Judge.judge(checks: checks, records: recs, state: state, recheck: recheck,
+                                         options: JudgeOptions(epsilon: 0.01, block: 1000))
+        XCTAssertEqual(String(decoding: try JudgeIO.encode(v), as: UTF8.self),
+                       try String(contentsOfFile: fixtures + "/verdict-recheck.json", encoding: .utf8))
+        XCTAssertEqual(String(decoding: try JudgeIO.encode(after), as: UTF8.self),
+                       try String(contentsOfFile: fixtures + "/state-after-recheck.json", encoding: .utf8))
+        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome, "pending")
+        XCTAssertNil(after.models.first { $0.uid == 2 })
+        XCTAssertEqual(Judge.plan(checks: checks, state: after).map(\.uid), [1, 2])
+    }
+
     func testSummaryTableNamesEveryModel() throws {
         let (v, _) = try judge([Epoch.check(1), Epoch.check(2)], Epoch.records(1, [0.5, 0.6]) + Epoch.records(2, [0.3, 0.2]),
                                state: Epoch.king(1))
