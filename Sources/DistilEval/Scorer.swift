@@ -46,7 +46,10 @@ public final class Scorer {
             throw DistilError.input(identity.model, "vocabulary of \(model.vocabSize) does not match the teacher stream's \(h.vocab_size)")
         }
         let v = h.vocab_size
-        var teacherRows = [Float](repeating: 0, count: chunkRows * v)
+        // One f32 teacher row per worker, decoded next to the KL that reads it.
+        let workersMax = max(1, min(model.threads, chunkRows))
+        let rowBuffers = UnsafeMutablePointer<Float>.allocate(capacity: workersMax * v)
+        defer { rowBuffers.deallocate() }
         let progress = Progress("\(identity.model)", total: h.n_prompts, unit: " prompts")
         while let p = try stream.nextPrompt() {
             let n = p.continuation_tokens.count
@@ -58,30 +61,37 @@ public final class Scorer {
                 }
                 let from = p.prompt_tokens.count - 1
                 var expectPos = from
-                try model.forward(tokens: Array(tokens[0..<(tokens.count - 1)]), logitsFrom: from, chunkRows: chunkRows) { first, rows, logits in
-                    guard first == expectPos, rows > 0, rows <= chunkRows else {
-                        throw DistilError("engine returned rows \(first)..<\(first + rows), expected from \(expectPos)", kind: .runtime)
-                    }
-                    expectPos += rows
-                    let got = try teacherRows.withUnsafeMutableBufferPointer { try stream.readRows(into: $0.baseAddress!, maxRows: rows) }
-                    guard got == rows else {
-                        throw DistilError.input(stream.name, "prompt '\(p.id)': \(got) teacher rows where \(rows) were expected")
-                    }
-                    // Positions in parallel (each computed whole by one thread), added in order.
-                    var points = [KLPoint](repeating: KLPoint(kl: 0, studentTop: 0, teacherTop: 0), count: rows)
-                    teacherRows.withUnsafeBufferPointer { t in points.withUnsafeMutableBufferPointer { out in
-                        let tp = t.baseAddress!, lp = logits.baseAddress!, op = out.baseAddress!
-                        let workers = min(model.threads, rows)
-                        DispatchQueue.concurrentPerform(iterations: workers) { k in
-                            var r = k
-                            while r < rows {
-                                op[r] = KLKernel.klFromLogits(teacherLogProbs: tp + r * v, studentLogits: lp + r * v, count: v)
-                                r += workers
+                let rowsAhead = RowPrefetcher(stream, rows: n, piece: chunkRows, ahead: 2 * chunkRows, what: "prompt '\(p.id)'")
+                do {
+                    try model.forward(tokens: Array(tokens[0..<(tokens.count - 1)]), logitsFrom: from, chunkRows: chunkRows) { first, rows, logits in
+                        guard first == expectPos, rows > 0, rows <= chunkRows else {
+                            throw DistilError("engine returned rows \(first)..<\(first + rows), expected from \(expectPos)", kind: .runtime)
+                        }
+                        expectPos += rows
+                        let teacher = try rowsAhead.take(rows)
+                        // Positions in parallel (each computed whole by one thread: the teacher row
+                        // decoded into the thread's buffer, then the KL), added in order.
+                        var points = [KLPoint](repeating: KLPoint(kl: 0, studentTop: 0, teacherTop: 0), count: rows)
+                        points.withUnsafeMutableBufferPointer { out in
+                            let lp = logits.baseAddress!, op = out.baseAddress!
+                            let workers = min(workersMax, rows)
+                            DispatchQueue.concurrentPerform(iterations: workers) { k in
+                                let tp = rowBuffers + k * v
+                                var r = k
+                                while r < rows {
+                                    teacher.decode(r, into: tp)
+                                    op[r] = KLKernel.klFromLogits(teacherLogProbs: tp, studentLogits: lp + r * v, count: v)
+                                    r += workers
+                                }
                             }
                         }
-                    } }
-                    for p in points { stats.add(p) }
+                        for p in points { stats.add(p) }
+                    }
+                } catch {
+                    try? rowsAhead.finish()
+                    throw error
                 }
+                try rowsAhead.finish()
                 guard expectPos - from == n else {
                     throw DistilError("engine scored \(expectPos - from) of \(n) positions", kind: .runtime)
                 }

@@ -44,14 +44,14 @@ public final class LanguageModel {
         guard logitsFrom >= 0 && logitsFrom <= tokens.count else {
             throw DistilError("logitsFrom \(logitsFrom) outside 0...\(tokens.count)", kind: .runtime)
         }
-        let hidden = try net.run(tokens, state: net.makeState(capacity: tokens.count))
+        let hidden = try Compute.flushingSubnormals { try net.run(tokens, state: net.makeState(capacity: tokens.count)) }
         let chunk = max(1, chunkRows)
         var buf = [Float](repeating: 0, count: chunk * vocabSize)
         var pos = logitsFrom
         while pos < tokens.count {
             let rows = min(chunk, tokens.count - pos)
             try buf.withUnsafeMutableBufferPointer { b in
-                net.logits(hidden, from: pos, rows: rows, into: b.baseAddress!)
+                Compute.flushingSubnormals { net.logits(hidden, from: pos, rows: rows, into: b.baseAddress!) }
                 try body(pos, rows, UnsafeBufferPointer(start: b.baseAddress!, count: rows * vocabSize))
             }
             pos += rows
@@ -89,8 +89,10 @@ public final class Decoder {
         caches = prompts.map { _ in model.net.makeState(capacity: maxLength) }
         for (b, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw DistilError.input("prompt \(b)", "empty prompt") }
-            let hidden = try model.net.run(p, state: caches[b])
-            logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: p.count - 1, rows: 1, into: $0.baseAddress! + b * c.vocabSize) }
+            try Compute.flushingSubnormals {
+                let hidden = try model.net.run(p, state: caches[b])
+                logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: p.count - 1, rows: 1, into: $0.baseAddress! + b * c.vocabSize) }
+            }
         }
         return logits.withUnsafeBufferPointer { $0 }
     }
@@ -101,8 +103,10 @@ public final class Decoder {
             throw DistilError("decoder step expects \(batch) tokens after start", kind: .runtime)
         }
         // One batched step, then the LM head once for all B rows.
-        let hidden = try model.net.step(tokens, states: caches)
-        logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: batch, into: $0.baseAddress!) }
+        try Compute.flushingSubnormals {
+            let hidden = try model.net.step(tokens, states: caches)
+            logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: batch, into: $0.baseAddress!) }
+        }
         return logits.withUnsafeBufferPointer { $0 }
     }
 }

@@ -109,4 +109,52 @@ final class EvalTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("does not match the teacher stream's 1000"), "\(e)")
         }
     }
+
+    /// Teacher rows are read on a thread of their own, ahead of the forward pass, and matched to
+    /// the LM head's chunks: every chunk size (1 row, 5, all at once) pairs the same rows. (The LM
+    /// head's sgemm rounds differently for different row counts, so the last bits may differ: the
+    /// same `--chunk` is part of reproducing an epoch exactly.)
+    func testScoresDoNotDependOnTheChunkSize() throws {
+        let stream = try teacherStream(maxNew: 12)
+        let ref = try score(stream, model: "king", chunk: 7)
+        for chunk in [1, 5, 64] {
+            let got = try score(stream, model: "king", chunk: chunk)
+            XCTAssertEqual(got.map(\.prompt_id), ref.map(\.prompt_id))
+            for (a, b) in zip(got, ref) {
+                XCTAssertEqual(a.n_tokens, b.n_tokens)
+                XCTAssertEqual(a.top1_agree, b.top1_agree)
+                XCTAssertEqual(a.kl_mean, b.kl_mean, accuracy: 1e-6 * b.kl_mean, "chunk \(chunk), \(a.prompt_id)")
+                XCTAssertEqual(a.kl_max!, b.kl_max!, accuracy: 1e-6 * b.kl_max!, "chunk \(chunk), \(a.prompt_id)")
+            }
+        }
+    }
+
+    /// A corrupt or truncated stream fails with the reading thread's error (naming the stream), and
+    /// the prompt it hit is never emitted.
+    func testCorruptAndTruncatedRowsFailWithoutEmittingThePrompt() throws {
+        let good = try teacherStream(maxNew: 12)
+        // Re-encode the plain bytes with a flipped byte inside the second prompt's first ROWS record
+        // (read by the prefetching thread), or cut inside it.
+        let plain = try ZstdReader(MemoryReader(good)).readAll()
+        func find(_ tag: String, from: Int) -> Int {
+            let t = Array(tag.utf8)
+            return (from..<(plain.count - 4)).first { Array(plain[$0..<($0 + 4)]) == t }!
+        }
+        let rows = find("ROWS", from: find("PRMT", from: find("PRMT", from: 0) + 4) + 4)
+        var flipped = plain
+        flipped[rows + 100] ^= 0x40
+        for (bytes, expect) in [(flipped, "checksum mismatch"), (Array(plain[0..<(rows + 300)]), "truncated")] {
+            let m = MemoryWriter()
+            let z = ZstdWriter(m, level: 1)
+            try z.write(bytes)
+            try z.close()
+            let lm = try LanguageModel.load(directory: demo + "/king", threads: 2)
+            var emitted: [String] = []
+            XCTAssertThrowsError(try Scorer(model: lm, identity: StudentIdentity(model: "king"), chunkRows: 4)
+                .score(try TeacherStreamReader(ZstdReader(MemoryReader(m.bytes, name: "bad.dlt")))) { emitted.append($0.prompt_id) }) { e in
+                XCTAssertTrue("\(e)".contains(expect), "\(e)")
+            }
+            XCTAssertEqual(emitted, ["p0"])
+        }
+    }
 }
