@@ -48,6 +48,21 @@ struct Compute: @unchecked Sendable {
         }
     }
 
+    /// body(range) over `rows` rows in blocks of `block` (fixed: each row is computed whole by one
+    /// thread, whatever the thread count), spread over the threads.
+    func forRows(_ rows: Int, block: Int = 16, _ body: (Range<Int>) -> Void) {
+        let b = max(1, block)
+        forEach((rows + b - 1) / b) { i in body((i * b)..<min(rows, (i + 1) * b)) }
+    }
+
+    /// x += d elementwise over [rows x n].
+    func add(_ x: inout [Float], _ d: [Float], rows: Int, n: Int) {
+        x.withUnsafeMutableBufferPointer { xp in d.withUnsafeBufferPointer { dp in
+            let xb = xp.baseAddress!, db = dp.baseAddress!
+            forRows(rows) { r in for i in (r.lowerBound * n)..<(r.upperBound * n) { xb[i] += db[i] } }
+        } }
+    }
+
     /// Rows of a converted weight panel: about 1 MiB of f32 so the panel stays in cache between its
     /// conversion and the sgemm that reads it.
     static func panelRows(cols: Int) -> Int {
@@ -82,11 +97,13 @@ struct Compute: @unchecked Sendable {
 
     /// X · Wᵀ (+ bias) as a new [T x N] array.
     func linear(_ x: [Float], _ T: Int, _ w: Matrix, bias: [Float]? = nil) -> [Float] {
-        var y = [Float](repeating: 0, count: T * w.rows)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-            matmul(xp.baseAddress!, rows: T, w, into: yp.baseAddress!, ldy: w.rows, bias: bias)
-        } }
-        return y
+        // Every element is written by the products (beta = 0): no zero-filling first.
+        [Float](unsafeUninitializedCapacity: T * w.rows) { yp, count in
+            x.withUnsafeBufferPointer { xp in
+                matmul(xp.baseAddress!, rows: T, w, into: yp.baseAddress!, ldy: w.rows, bias: bias)
+            }
+            count = T * w.rows
+        }
     }
 
     /// down(silu(gate(x)) * up(x)) over T rows.
@@ -94,8 +111,8 @@ struct Compute: @unchecked Sendable {
         let g = linear(x, T, gate)
         var u = linear(x, T, up)
         u.withUnsafeMutableBufferPointer { up in g.withUnsafeBufferPointer { gp in
-            forEach(T) { r in
-                for j in (r * gate.rows)..<((r + 1) * gate.rows) { up[j] *= Ops.silu(gp[j]) }
+            forRows(T) { r in
+                for j in (r.lowerBound * gate.rows)..<(r.upperBound * gate.rows) { up[j] *= Ops.silu(gp[j]) }
             }
         } }
         return linear(u, T, down)

@@ -56,7 +56,7 @@ struct DeltaNet {
         let seqs: [(Int, Int)] = convStates.count == 1 ? [(0, T)] : (0..<T).map { ($0, 1) }
         mixed.withUnsafeBufferPointer { mp in convOut.withUnsafeMutableBufferPointer { cp in core.withUnsafeMutableBufferPointer { op in
             for (si, (r0, n)) in seqs.enumerated() {
-                convolve(mp.baseAddress! + r0 * convDim, rows: n, carry: convStates[si], into: cp.baseAddress! + r0 * convDim)
+                convolve(mp.baseAddress! + r0 * convDim, rows: n, carry: convStates[si], into: cp.baseAddress! + r0 * convDim, cx)
             }
             let cpp = UnsafePointer(cp.baseAddress!), opp = op.baseAddress!
             cx.forEach(seqs.count * nv) { task in
@@ -79,26 +79,36 @@ struct DeltaNet {
                 }
             }
         } } }
-        Ops.rmsNorm(&core, rows: T * nv, n: dv, weight: norm, eps: eps)
-        for i in 0..<(T * valueDim) { core[i] *= Ops.silu(zz[i]) }
+        Ops.rmsNorm(&core, rows: T * nv, n: dv, weight: norm, eps: eps, cx)
+        core.withUnsafeMutableBufferPointer { cb in zz.withUnsafeBufferPointer { zb in
+            let cp = cb.baseAddress!, zp = zb.baseAddress!, vd = valueDim
+            cx.forRows(T) { r in for i in (r.lowerBound * vd)..<(r.upperBound * vd) { cp[i] *= Ops.silu(zp[i]) } }
+        } }
         return cx.linear(core, T, out)
     }
 
     /// Causal depthwise conv over time + SiLU; the K-1 inputs before the first row come from `carry`
-    /// [(K-1) x convDim], which is then replaced by the last K-1 inputs.
-    func convolve(_ input: UnsafePointer<Float>, rows T: Int, carry: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let C = convDim
+    /// [(K-1) x convDim], which is then replaced by the last K-1 inputs. Blocks of channels run in
+    /// parallel (each value is computed the same way whatever the blocks).
+    func convolve(_ input: UnsafePointer<Float>, rows T: Int, carry: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                  _ cx: Compute) {
+        let C = convDim, K = K
+        let block = T >= 16 ? 256 : C
         convT.withUnsafeBufferPointer { w in
-            for t in 0..<T {
-                let o = out + t * C
-                for ch in 0..<C { o[ch] = 0 }
-                for j in 0..<K {
-                    let src = t - (K - 1) + j          // negative: from the carried inputs
-                    let s: UnsafePointer<Float> = src >= 0 ? input + src * C : UnsafePointer(carry + (K - 1 + src) * C)
-                    let wj = w.baseAddress! + j * C
-                    for ch in 0..<C { o[ch] += wj[ch] * s[ch] }
+            let wp = w.baseAddress!
+            cx.forEach((C + block - 1) / block) { bi in
+                let c0 = bi * block, c1 = min(C, c0 + block)
+                for t in 0..<T {
+                    let o = out + t * C
+                    for ch in c0..<c1 { o[ch] = 0 }
+                    for j in 0..<K {
+                        let src = t - (K - 1) + j          // negative: from the carried inputs
+                        let s: UnsafePointer<Float> = src >= 0 ? input + src * C : UnsafePointer(carry + (K - 1 + src) * C)
+                        let wj = wp + j * C
+                        for ch in c0..<c1 { o[ch] += wj[ch] * s[ch] }
+                    }
+                    for ch in c0..<c1 { o[ch] = Ops.silu(o[ch]) }
                 }
-                for ch in 0..<C { o[ch] = Ops.silu(o[ch]) }
             }
         }
         guard K > 1 else { return }

@@ -101,16 +101,16 @@ final class DenseTransformer: Network {
         var x = try Ops.embed(tokens, embed, c)
         for (li, l) in layers.enumerated() {
             var h = x
-            Ops.rmsNorm(&h, rows: T, n: H, weight: l.inputNorm, eps: c.rmsNormEps)
+            Ops.rmsNorm(&h, rows: T, n: H, weight: l.inputNorm, eps: c.rmsNormEps, cx)
             let o = attention(l, h, rows: T, caches: [cache], positions: [p0], layer: li)
-            for i in 0..<(T * H) { x[i] += o[i] }
+            cx.add(&x, o, rows: T, n: H)
             h = x
-            Ops.rmsNorm(&h, rows: T, n: H, weight: l.postNorm, eps: c.rmsNormEps)
+            Ops.rmsNorm(&h, rows: T, n: H, weight: l.postNorm, eps: c.rmsNormEps, cx)
             let d = mlp(l, h, T)
-            for i in 0..<(T * H) { x[i] += d[i] }
+            cx.add(&x, d, rows: T, n: H)
         }
         cache.length = p0 + T
-        Ops.rmsNorm(&x, rows: T, n: H, weight: finalNorm, eps: c.rmsNormEps)
+        Ops.rmsNorm(&x, rows: T, n: H, weight: finalNorm, eps: c.rmsNormEps, cx)
         return x
     }
 
@@ -129,16 +129,16 @@ final class DenseTransformer: Network {
         let positions = caches.map(\.length)
         for (li, l) in layers.enumerated() {
             var h = x
-            Ops.rmsNorm(&h, rows: B, n: H, weight: l.inputNorm, eps: c.rmsNormEps)
+            Ops.rmsNorm(&h, rows: B, n: H, weight: l.inputNorm, eps: c.rmsNormEps, cx)
             let o = attention(l, h, rows: B, caches: caches, positions: positions, layer: li)
             for i in 0..<(B * H) { x[i] += o[i] }
             h = x
-            Ops.rmsNorm(&h, rows: B, n: H, weight: l.postNorm, eps: c.rmsNormEps)
+            Ops.rmsNorm(&h, rows: B, n: H, weight: l.postNorm, eps: c.rmsNormEps, cx)
             let d = mlp(l, h, B)
             for i in 0..<(B * H) { x[i] += d[i] }
         }
         for s in caches { s.length += 1 }
-        Ops.rmsNorm(&x, rows: B, n: H, weight: finalNorm, eps: c.rmsNormEps)
+        Ops.rmsNorm(&x, rows: B, n: H, weight: finalNorm, eps: c.rmsNormEps, cx)
         return x
     }
 
@@ -149,8 +149,8 @@ final class DenseTransformer: Network {
         var q = cx.linear(h, T, l.q, bias: l.qBias)
         var k = cx.linear(h, T, l.k, bias: l.kBias)
         let v = cx.linear(h, T, l.v, bias: l.vBias)
-        if let qn = l.qNorm { Ops.rmsNorm(&q, rows: T * nH, n: hd, weight: qn, eps: c.rmsNormEps) }
-        if let kn = l.kNorm { Ops.rmsNorm(&k, rows: T * nKV, n: hd, weight: kn, eps: c.rmsNormEps) }
+        if let qn = l.qNorm { Ops.rmsNorm(&q, rows: T * nH, n: hd, weight: qn, eps: c.rmsNormEps, cx) }
+        if let kn = l.kNorm { Ops.rmsNorm(&k, rows: T * nKV, n: hd, weight: kn, eps: c.rmsNormEps, cx) }
         let seqs: [AttentionSequence] = caches.count == 1
             ? [AttentionSequence(keys: caches[0].k[li].pointer, values: caches[0].v[li].pointer, row0: 0, rows: T, position: positions[0])]
             : caches.enumerated().map { AttentionSequence(keys: $1.k[li].pointer, values: $1.v[li].pointer, row0: $0, rows: 1, position: positions[$0]) }
@@ -244,10 +244,10 @@ enum Ops {
     }
 
     /// RMSNorm over rows of width n: w * x / sqrt(mean(x^2) + eps), or (1 + w) * ... when zero-centred.
-    static func rmsNorm(_ x: inout [Float], rows: Int, n: Int, weight: [Float], eps: Double, zeroCentered: Bool = false) {
+    static func rmsNorm(_ x: inout [Float], rows: Int, n: Int, weight: [Float], eps: Double, zeroCentered: Bool = false, _ cx: Compute) {
         x.withUnsafeMutableBufferPointer { p in
             weight.withUnsafeBufferPointer { w in
-                for r in 0..<rows {
+                cx.forRows(rows) { range in for r in range {
                     let row = p.baseAddress! + r * n
                     var ss = 0.0
                     for j in 0..<n { let v = Double(row[j]); ss += v * v }
@@ -257,7 +257,7 @@ enum Ops {
                     } else {
                         for j in 0..<n { row[j] = w[j] * (row[j] * inv) }
                     }
-                }
+                } }
             }
         }
     }

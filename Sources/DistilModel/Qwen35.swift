@@ -123,7 +123,7 @@ final class HybridTransformer: Network {
         var x = try Ops.embed(tokens, embed, c)
         for (li, l) in layers.enumerated() {
             var hcur = x
-            Ops.rmsNorm(&hcur, rows: T, n: H, weight: l.inputNorm, eps: c.rmsNormEps, zeroCentered: true)
+            Ops.rmsNorm(&hcur, rows: T, n: H, weight: l.inputNorm, eps: c.rmsNormEps, zeroCentered: true, cx)
             let mix: [Float]
             if let a = l.attention {
                 mix = attention(a, hcur, rows: T, states, li)
@@ -131,13 +131,13 @@ final class HybridTransformer: Network {
                 mix = l.delta!.run(hcur, rows: T, conv: states.map { $0.conv[li].pointer },
                                    recurrent: states.map { $0.recurrent[li].pointer }, eps: c.rmsNormEps, cx)
             }
-            for i in 0..<(T * H) { x[i] += mix[i] }
+            cx.add(&x, mix, rows: T, n: H)
             hcur = x
-            Ops.rmsNorm(&hcur, rows: T, n: H, weight: l.postNorm, eps: c.rmsNormEps, zeroCentered: true)
+            Ops.rmsNorm(&hcur, rows: T, n: H, weight: l.postNorm, eps: c.rmsNormEps, zeroCentered: true, cx)
             let d = l.moe.map { $0.run(hcur, T, hidden: H, cx) } ?? cx.swiglu(hcur, T, gate: l.mlp!.gate, up: l.mlp!.up, down: l.mlp!.down)
-            for i in 0..<(T * H) { x[i] += d[i] }
+            cx.add(&x, d, rows: T, n: H)
         }
-        Ops.rmsNorm(&x, rows: T, n: H, weight: finalNorm, eps: c.rmsNormEps, zeroCentered: true)
+        Ops.rmsNorm(&x, rows: T, n: H, weight: finalNorm, eps: c.rmsNormEps, zeroCentered: true, cx)
         return x
     }
 
@@ -146,23 +146,29 @@ final class HybridTransformer: Network {
         let hd = c.headDim, nH = c.heads, nKV = c.kvHeads, qd = nH * hd
         let qg = cx.linear(x, T, a.q)
         var q = [Float](repeating: 0, count: T * qd), gate = [Float](repeating: 0, count: T * qd)
-        for r in 0..<T {
-            for head in 0..<nH {
-                for j in 0..<hd {
-                    q[(r * nH + head) * hd + j] = qg[r * 2 * qd + head * 2 * hd + j]
-                    gate[(r * nH + head) * hd + j] = qg[r * 2 * qd + head * 2 * hd + hd + j]
+        q.withUnsafeMutableBufferPointer { qb in gate.withUnsafeMutableBufferPointer { gb in qg.withUnsafeBufferPointer { src in
+            let qp = qb.baseAddress!, gp = gb.baseAddress!, s = src.baseAddress!
+            cx.forRows(T) { rows in
+                for r in rows {
+                    for head in 0..<nH {
+                        (qp + (r * nH + head) * hd).update(from: s + r * 2 * qd + head * 2 * hd, count: hd)
+                        (gp + (r * nH + head) * hd).update(from: s + r * 2 * qd + head * 2 * hd + hd, count: hd)
+                    }
                 }
             }
-        }
+        } } }
         var k = cx.linear(x, T, a.k)
         let v = cx.linear(x, T, a.v)
-        Ops.rmsNorm(&q, rows: T * nH, n: hd, weight: a.qNorm, eps: c.rmsNormEps, zeroCentered: true)
-        Ops.rmsNorm(&k, rows: T * nKV, n: hd, weight: a.kNorm, eps: c.rmsNormEps, zeroCentered: true)
+        Ops.rmsNorm(&q, rows: T * nH, n: hd, weight: a.qNorm, eps: c.rmsNormEps, zeroCentered: true, cx)
+        Ops.rmsNorm(&k, rows: T * nKV, n: hd, weight: a.kNorm, eps: c.rmsNormEps, zeroCentered: true, cx)
         let seqs: [AttentionSequence] = states.count == 1
             ? [AttentionSequence(keys: states[0].k[li].pointer, values: states[0].v[li].pointer, row0: 0, rows: T, position: states[0].length)]
             : states.enumerated().map { AttentionSequence(keys: $1.k[li].pointer, values: $1.v[li].pointer, row0: $0, rows: 1, position: $1.length) }
         var attn = Ops.attend(q: &q, k: &k, v: v, rows: T, sequences: seqs, rotary: rotary, heads: nH, kvHeads: nKV, headDim: hd, cx)
-        for i in 0..<(T * qd) { attn[i] *= Ops.sigmoid(gate[i]) }
+        attn.withUnsafeMutableBufferPointer { ab in gate.withUnsafeBufferPointer { gb in
+            let ap = ab.baseAddress!, gp = gb.baseAddress!
+            cx.forRows(T) { r in for i in (r.lowerBound * qd)..<(r.upperBound * qd) { ap[i] *= Ops.sigmoid(gp[i]) } }
+        } }
         return cx.linear(attn, T, a.o)
     }
 
