@@ -1,11 +1,15 @@
 // bench-kl: throughput of the full-vocabulary KL kernel (KLKernel.klFromLogits) against PyTorch's
-// log_softmax + kl_div on the same row shape, measured in the same run.
+// log_softmax + kl_div on the same rows, measured in the same run.
 //
 //   swift run -c release bench-kl [--rows 64] [--vocab 248320] [--seconds 3]
 //
-// Figures are G elements/s (one element = one vocabulary entry of one position). The Swift kernel is
-// timed on 1 thread and on all cores (positions split across threads, as dl-kl does); torch uses its
-// default intra-op thread pool. The peer is skipped with a message when /opt/distil-venv is missing.
+// Figures are G elements/s (one element = one vocabulary entry of one position). The Swift side is
+// timed on 1 thread and on all cores (positions split across threads, as dl-kl does) twice: the
+// kernel on f32 teacher log-probs, and dl-kl's whole per-position work (the teacher row decoded from
+// the stream's binary16 into log-probs and probabilities by table, then the kernel). The teacher
+// log-probs are rounded to binary16 first, so both Swift variants and torch see the same values;
+// torch reads the very rows from files and uses its default intra-op thread pool. The peer is
+// skipped with a message when /opt/distil-venv is missing.
 import DistilFormats
 import DistilScore
 import Dispatch
@@ -43,18 +47,24 @@ for r in 0..<rows {
     for x in logits { s += exp(x - m) }
     let lse = m + log(s)
     for i in 0..<vocab {
-        teacher[r * vocab + i] = Float(logits[i] - lse)
+        teacher[r * vocab + i] = Float(Float16(Float(logits[i] - lse)))   // as the teacher stream holds it
         student[r * vocab + i] = Float(logits[i] + gaussian() * 0.5 + 3)
     }
 }
+// The stream's form of the teacher rows: binary16 bits.
+let teacherHalf = teacher.map { Half.bits($0) }
 
-func measure(threads: Int) -> (rate: Double, checksum: Double) {
+/// Rows per second over all rows, repeated for `seconds`; `fromHalf`: decode each binary16 row first
+/// (into the thread's buffers), as dl-kl does.
+func measure(threads: Int, fromHalf: Bool) -> (rate: Double, checksum: Double) {
     var checksum = 0.0
     var done = 0
     let start = DispatchTime.now().uptimeNanoseconds
     var elapsed = 0.0
     let lock = NSLock()
-    teacher.withUnsafeBufferPointer { tp in
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: threads * 2 * vocab)
+    defer { scratch.deallocate() }
+    teacher.withUnsafeBufferPointer { tp in teacherHalf.withUnsafeBufferPointer { hp in
         student.withUnsafeBufferPointer { sp in
             repeat {
                 var partial = [Double](repeating: 0, count: threads)
@@ -63,9 +73,16 @@ func measure(threads: Int) -> (rate: Double, checksum: Double) {
                     DispatchQueue.concurrentPerform(iterations: threads) { t in
                         var acc = 0.0
                         var r = t
+                        let lt = scratch + 2 * t * vocab, pt = lt + vocab
                         while r < rows {
-                            acc += KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress! + r * vocab,
-                                                         studentLogits: sp.baseAddress! + r * vocab, count: vocab).kl
+                            if fromHalf {
+                                Half.decode(raw: UnsafeRawPointer(hp.baseAddress! + r * vocab), lt, probs: pt, vocab)
+                                acc += KLKernel.klFromLogits(teacherLogProbs: lt, teacherProbs: pt,
+                                                             studentLogits: sp.baseAddress! + r * vocab, count: vocab).kl
+                            } else {
+                                acc += KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress! + r * vocab,
+                                                             studentLogits: sp.baseAddress! + r * vocab, count: vocab).kl
+                            }
                             r += threads
                         }
                         lock.lock(); out[t] = acc; lock.unlock()
@@ -76,35 +93,40 @@ func measure(threads: Int) -> (rate: Double, checksum: Double) {
                 elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             } while elapsed < seconds
         }
-    }
+    } }
     return (Double(done) * Double(vocab) / elapsed / 1e9, checksum / Double(rows))
 }
 
 let cores = ProcessInfo.processInfo.activeProcessorCount
 print("bench-kl: \(rows) rows x \(vocab) vocabulary, ~\(seconds) s per measurement, \(cores) cores")
-_ = measure(threads: 1)   // warm up
-let one = measure(threads: 1)
-print(String(format: "swift KLKernel.klFromLogits, 1 thread:   %6.3f G elements/s  (%.1f us/row, mean KL %.6f)",
-             one.rate, Double(vocab) / one.rate / 1e3, one.checksum))
-var best = one.rate
-if cores > 1 {
-    let all = measure(threads: cores)
-    best = all.rate
-    print(String(format: "swift KLKernel.klFromLogits, %d threads:  %6.3f G elements/s", cores, all.rate))
+var results: [(String, Double, Double)] = []   // name, G elements/s on all cores, mean KL
+for (name, fromHalf) in [("kernel on f32 log-probs", false), ("dl-kl per position (binary16 row decoded + kernel)", true)] {
+    _ = measure(threads: 1, fromHalf: fromHalf)   // warm up
+    let one = measure(threads: 1, fromHalf: fromHalf)
+    print(String(format: "swift %@, 1 thread:   %6.3f G elements/s  (%.1f us/row, mean KL %.12f)",
+                 name as NSString, one.rate, Double(vocab) / one.rate / 1e3, one.checksum))
+    var all = one
+    if cores > 1 {
+        all = measure(threads: cores, fromHalf: fromHalf)
+        print(String(format: "swift %@, %d threads:  %6.3f G elements/s", name as NSString, cores, all.rate))
+    }
+    results.append((name, all.rate, one.checksum))
 }
 
 // The peer: torch log_softmax + kl_div(log_target=True) on the same shape, in the same run.
 let python = "/opt/distil-venv/bin/python"
+let rowFiles = ["/dev/shm", NSTemporaryDirectory()].first { FileManager.default.isWritableFile(atPath: $0) }! + "/bench-kl-\(getpid())"
+func writeRows(_ a: [Float], _ path: String) {
+    a.withUnsafeBytes { FileManager.default.createFile(atPath: path, contents: Data($0)) }
+}
+writeRows(teacher, rowFiles + ".teacher.f32")
+writeRows(student, rowFiles + ".student.f32")
+defer { for f in [".teacher.f32", ".student.f32"] { try? FileManager.default.removeItem(atPath: rowFiles + f) } }
 let script = """
-import time, torch, torch.nn.functional as F
+import time, numpy as np, torch, torch.nn.functional as F
 rows, vocab, seconds = \(rows), \(vocab), \(seconds)
-g = torch.Generator().manual_seed(0)
-logits = torch.randn(rows, vocab, generator=g) * 2
-idx = torch.randint(0, vocab, (rows, vocab // 200), generator=g)
-logits.scatter_add_(1, idx, 6 + torch.rand(rows, vocab // 200, generator=g) * 8)
-logits[:, 0] += 18
-teacher = torch.log_softmax(logits, dim=-1)
-student = logits + torch.randn(rows, vocab, generator=g) * 0.5 + 3
+teacher = torch.from_numpy(np.fromfile("\(rowFiles).teacher.f32", dtype=np.float32).reshape(rows, vocab))
+student = torch.from_numpy(np.fromfile("\(rowFiles).student.f32", dtype=np.float32).reshape(rows, vocab))
 def step():
     ls = torch.log_softmax(student, dim=-1)
     return F.kl_div(ls, teacher, log_target=True, reduction='none').sum(-1, dtype=torch.float64)
@@ -114,7 +136,8 @@ while True:
     kl = step(); n += rows
     el = time.perf_counter() - t0
     if el >= seconds: break
-print(f"{n * vocab / el / 1e9:.6f} {torch.get_num_threads()} {kl.mean().item():.6f}")
+ref = F.kl_div(torch.log_softmax(student.double(), dim=-1), teacher.double(), log_target=True, reduction='none').sum(-1)
+print(f"{n * vocab / el / 1e9:.6f} {torch.get_num_threads()} {kl.mean().item():.12f} {ref.mean().item():.12f}")
 """
 if FileManager.default.isExecutableFile(atPath: python) {
     let p = Process()
@@ -127,11 +150,16 @@ if FileManager.default.isExecutableFile(atPath: python) {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         let fields = String(decoding: data, as: UTF8.self).split(separator: " ")
-        if p.terminationStatus == 0, fields.count == 3, let rate = Double(fields[0]) {
+        if p.terminationStatus == 0, fields.count == 4, let rate = Double(fields[0]) {
             print(String(format: "torch log_softmax + kl_div, %@ threads:  %6.3f G elements/s  (mean KL %@)",
                          String(fields[1]), rate, String(fields[2]).trimmingCharacters(in: .whitespacesAndNewlines)))
-            print(String(format: "speed-up: %.1fx on 1 thread, %.1fx on all cores (torch on its default threads)",
-                         one.rate / rate, best / rate))
+            let torchKL = Double(fields[2]) ?? .nan
+            let exact = Double(String(fields[3]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? .nan
+            print(String(format: "float64 reference (torch, same rows): mean KL %.12f; torch fp32 is off by %.1e relative", exact, abs(torchKL - exact) / exact))
+            for (name, r, kl) in results {
+                print(String(format: "%@ on all cores: %.1fx torch; mean KL off the float64 reference by %.1e relative",
+                             name as NSString, r / rate, abs(kl - exact) / exact))
+            }
         } else {
             print("torch peer failed (exit \(p.terminationStatus)); skipped")
         }

@@ -46,9 +46,9 @@ public final class Scorer {
             throw DistilError.input(identity.model, "vocabulary of \(model.vocabSize) does not match the teacher stream's \(h.vocab_size)")
         }
         let v = h.vocab_size
-        // One f32 teacher row per worker, decoded next to the KL that reads it.
+        // One f32 teacher row (log-probs and probabilities) per worker, decoded next to the KL that reads it.
         let workersMax = max(1, min(model.threads, chunkRows))
-        let rowBuffers = UnsafeMutablePointer<Float>.allocate(capacity: workersMax * v)
+        let rowBuffers = UnsafeMutablePointer<Float>.allocate(capacity: workersMax * 2 * v)
         defer { rowBuffers.deallocate() }
         let progress = Progress("\(identity.model)", total: h.n_prompts, unit: " prompts")
         while let p = try stream.nextPrompt() {
@@ -76,11 +76,11 @@ public final class Scorer {
                             let lp = logits.baseAddress!, op = out.baseAddress!
                             let workers = min(workersMax, rows)
                             DispatchQueue.concurrentPerform(iterations: workers) { k in
-                                let tp = rowBuffers + k * v
+                                let tp = rowBuffers + 2 * k * v, pp = tp + v
                                 var r = k
                                 while r < rows {
-                                    teacher.decode(r, into: tp)
-                                    op[r] = KLKernel.klFromLogits(teacherLogProbs: tp, studentLogits: lp + r * v, count: v)
+                                    teacher.decode(r, into: tp, probs: pp)
+                                    op[r] = KLKernel.klFromLogits(teacherLogProbs: tp, teacherProbs: pp, studentLogits: lp + r * v, count: v)
                                     r += workers
                                 }
                             }

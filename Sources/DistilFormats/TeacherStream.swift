@@ -94,6 +94,44 @@ public enum Half {
     /// the standard library's exact `Float16` → `Float` conversion.
     static let table: [UInt32] = (0...0xFFFF).map { Float(Float16(bitPattern: UInt16($0))).bitPattern }
 
+    /// exp of every binary16 value as f32 bits, correctly rounded (computed in f64), and 0 wherever the
+    /// value is below −87.33654 (the result would be subnormal; −inf included): the teacher's
+    /// probabilities for the KL kernel, whose log-probs the stream stores in binary16.
+    static let expTable: [UInt32] = (0...0xFFFF).map { h in
+        let x = Float(Float16(bitPattern: UInt16(h)))
+        return x < -87.33654 ? 0 : Float(Foundation.exp(Double(x))).bitPattern
+    }
+
+    /// Probability of a log-prob the way `expTable` gives it (for values stored exactly in f32).
+    @inline(__always) public static func probability(_ logProb: Float) -> Float {
+        logProb < -87.33654 ? 0 : Float(Foundation.exp(Double(logProb)))
+    }
+
+    /// Decodes `n` little-endian binary16 log-probs into `logProbs` and their exp into `probs`
+    /// (two table loads per value).
+    public static func decode(raw src: UnsafeRawPointer, _ logProbs: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, _ n: Int) {
+        table.withUnsafeBufferPointer { tb in expTable.withUnsafeBufferPointer { eb in
+            let t = tb.baseAddress!, e = eb.baseAddress!
+            let lo = UnsafeMutableRawPointer(logProbs), po = UnsafeMutableRawPointer(probs)
+            var i = 0
+            while i + 4 <= n {
+                let w = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt64.self))
+                for k in 0..<4 {
+                    let h = Int((w >> (16 * UInt64(k))) & 0xFFFF)
+                    lo.storeBytes(of: t[h], toByteOffset: 4 * (i + k), as: UInt32.self)
+                    po.storeBytes(of: e[h], toByteOffset: 4 * (i + k), as: UInt32.self)
+                }
+                i += 4
+            }
+            while i < n {
+                let h = Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                lo.storeBytes(of: t[h], toByteOffset: 4 * i, as: UInt32.self)
+                po.storeBytes(of: e[h], toByteOffset: 4 * i, as: UInt32.self)
+                i += 1
+            }
+        } }
+    }
+
     /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor).
     /// One table load per value: the package builds for baseline x86-64, which has no F16C, and a
     /// lookup (~1 cycle per value) beats any SSE2 bit manipulation in Swift (whose SIMD widening
@@ -434,15 +472,18 @@ public struct TeacherRawRows: @unchecked Sendable {
     /// Appends `other`'s rows (same vocabulary).
     public mutating func append(_ other: TeacherRawRows) { rows += other.rows }
 
-    /// Row `r` as f32 log-probs into `out` (`vocab` floats).
-    public func decode(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+    /// Row `r` as f32 log-probs into `out` (`vocab` floats), and, when `probs` is given, their
+    /// probabilities (`Half.probability` of each: 0 below −87.33654) into it.
+    public func decode(_ r: Int, into out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) {
         let row = rows[r], v = vocab
         row.payload.withUnsafeBytes { raw in
             let p = raw.baseAddress! + row.offset
-            Half.decode(raw: p, out, v)
+            if let probs { Half.decode(raw: p, out, probs: probs, v) } else { Half.decode(raw: p, out, v) }
             for k in 0..<row.exact {
                 let id = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 4 + 8 * k, as: UInt32.self)))
-                out[id] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 8 + 8 * k, as: UInt32.self)))
+                let value = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 8 + 8 * k, as: UInt32.self)))
+                out[id] = value
+                probs?[id] = Half.probability(value)
             }
         }
     }

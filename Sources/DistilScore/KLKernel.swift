@@ -16,27 +16,34 @@ public struct KLPoint: Equatable, Sendable {
 /// The full-vocabulary KL and log-softmax kernels (vocabulary 248,320; ~20k positions per model per
 /// epoch). Vectorised with `SIMD8<Float>` (baseline x86-64 / NEON), sums in f64.
 ///
-/// `klFromLogits` makes three passes over the student row and one over the teacher row:
-/// 1. the student's maximum `m` (and arg-max, NaN check);
+/// `klFromLogits` makes two passes over the student row and one over the teacher's:
+/// 1. the student's maximum `m` (and NaN check); each 512-value block's maximum is kept, so the
+///    arg-max is found afterwards by scanning one block instead of tracking indices per value;
 /// 2. `S = Σ exp(z − m)` summed in f64: terms above e^-12 with an exp accurate to ~1e-11 (f64
 ///    polynomial), the rest with the ~1-ulp f32 exp;
 /// 3. with `c = m + log S` (the log-sum-exp, split into two floats so `z − c` loses nothing),
-///    `Σ p_t · (log p_t − (z − c))`, `p_t = exp(log p_t)` (f32 exp), each block of 512 products
-///    summed in f32 and folded into f64; a NaN teacher value propagates into the sum. The
-///    summands are the pointwise log-ratios weighted by p_t, which are small where p_t is large,
-///    so there is no cancellation between two entropy-sized sums.
-/// A teacher log-prob of −inf (or below −87.3, where exp underflows) contributes exactly 0.
-/// (Unrolling the KL pass by two was measured slower on SSE2: register spills.)
+///    `Σ p_t · (log p_t − (z − c))`, each block of 512 products summed in f32 and folded into f64;
+///    `p_t` is given (dl-kl takes it from a table of binary16 values, exact) or computed by the f32
+///    exp. A NaN teacher value propagates into the sum. The summands are the pointwise log-ratios
+///    weighted by p_t, which are small where p_t is large, so there is no cancellation between two
+///    entropy-sized sums.
+/// A teacher log-prob below −87.33654 (where p_t would be subnormal; −inf included) contributes
+/// exactly 0, even against a student logit of −inf.
 public enum KLKernel {
+    /// Values per block of the passes (block maxima for the arg-max, f32 partial sums).
+    static let block = 512
+
     /// KL(teacher ‖ student) at one position. `teacherLogProbs`: normalised natural-log
-    /// probabilities; `studentLogits`: raw logits; both `count` floats.
-    public static func klFromLogits(teacherLogProbs: UnsafePointer<Float>, studentLogits: UnsafePointer<Float>,
-                                    count: Int) -> KLPoint {
+    /// probabilities; `studentLogits`: raw logits; both `count` floats. `teacherProbs`, when given,
+    /// holds exp(teacherLogProbs) with 0 wherever the log-prob is below −87.33654 (`Half.decode(raw:
+    /// _:probs:_:)` writes both from binary16 rows); otherwise the kernel computes it.
+    public static func klFromLogits(teacherLogProbs: UnsafePointer<Float>, teacherProbs: UnsafePointer<Float>? = nil,
+                                    studentLogits: UnsafePointer<Float>, count: Int) -> KLPoint {
         guard count > 0 else { return KLPoint(kl: 0, studentTop: 0, teacherTop: 0) }
         let (m, sTop, sNaN) = maxPass(studentLogits, count: count)
         let lse = Double(m) + log(expSumPass(studentLogits, count: count, max: m))
-        let (sum, tTop, tNaN) = klPass(teacher: teacherLogProbs, student: studentLogits, count: count, lse: lse)
-        let kl = (sNaN || tNaN || lse.isNaN) ? Double.nan : sum
+        let (sum, tTop) = klPass(teacher: teacherLogProbs, probs: teacherProbs, student: studentLogits, count: count, lse: lse)
+        let kl = (sNaN || lse.isNaN) ? Double.nan : sum
         return KLPoint(kl: kl, studentTop: sTop, teacherTop: tTop)
     }
 
@@ -62,51 +69,57 @@ public enum KLKernel {
 
     // MARK: passes
 
-    @inline(__always) static var laneIndex: SIMD8<Int32> { SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) }
-
-    /// A partial vector: the `n` < 8 values at `p`, the other lanes -inf.
+    /// Lane-wise maximum ignoring NaN in `b` (the callers track NaN themselves); the standard
+    /// library's `pointwiseMax` is not inlined for SIMD8 and costs a call per vector.
     @inline(__always)
-    static func tail(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD8<Float> {
-        var v = SIMD8<Float>(repeating: -.infinity)
+    static func vmax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+
+    /// A partial vector: the `n` < 8 values at `p`, the other lanes `fill`.
+    @inline(__always)
+    static func tail(_ p: UnsafePointer<Float>, _ n: Int, fill: Float = -.infinity) -> SIMD8<Float> {
+        var v = SIMD8<Float>(repeating: fill)
         for k in 0..<n { v[k] = p[k] }
         return v
     }
 
-    /// Reduces per-lane (max, first index) pairs to the lowest index of the maximum.
-    @inline(__always)
-    static func argmax(_ best: SIMD8<Float>, _ idx: SIMD8<Int32>) -> (Float, Int) {
-        let m = best.max()
-        var top = Int.max
-        for k in 0..<8 where best[k] == m { top = min(top, Int(idx[k])) }
-        return (m, top == Int.max ? 0 : top)
+    /// The lowest index whose value equals `m` (the maximum, not NaN), given each block's maximum.
+    static func firstIndex(of m: Float, in p: UnsafePointer<Float>, count: Int, blockMax: [Float]) -> Int {
+        guard let b = blockMax.firstIndex(of: m) else { return 0 }
+        for i in (b * block)..<min(count, (b + 1) * block) where p[i] == m { return i }
+        return 0
     }
 
-    /// Maximum, lowest index of the maximum, and whether any value is NaN.
+    /// Maximum, lowest index of the maximum (0 if every value is NaN), and whether any value is NaN.
     static func maxPass(_ p: UnsafePointer<Float>, count: Int) -> (Float, Int, Bool) {
         let raw = UnsafeRawPointer(p)
-        var best = SIMD8<Float>(repeating: -.infinity)
-        var idx = SIMD8<Int32>(repeating: 0)
+        var blockMax = [Float](repeating: -.infinity, count: (count + block - 1) / block)
         var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
-        var i = 0
-        var lanes = laneIndex
-        while i + 8 <= count {
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let gt = v .> best
-            best.replace(with: v, where: gt)
-            idx.replace(with: lanes, where: gt)
-            nan .|= v .!= v
-            lanes &+= 8
-            i += 8
+        var best = SIMD8<Float>(repeating: -.infinity)
+        var b = 0, i = 0
+        while i < count {
+            let end = min(count, i + block)
+            var a0 = SIMD8<Float>(repeating: -.infinity), a1 = a0
+            while i + 16 <= end {
+                let v0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                let v1 = raw.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+                nan .|= (v0 .!= v0) .| (v1 .!= v1)
+                a0 = vmax(a0, v0); a1 = vmax(a1, v1)
+                i += 16
+            }
+            while i < end {
+                let v = end - i >= 8 ? raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : tail(p + i, end - i)
+                nan .|= v .!= v
+                a0 = vmax(a0, v)
+                i += 8
+            }
+            let bm = vmax(a0, a1)
+            best = vmax(best, bm)
+            blockMax[b] = bm.max()
+            b += 1
+            i = end
         }
-        if i < count {
-            let v = tail(p + i, count - i)
-            let gt = v .> best
-            best.replace(with: v, where: gt)
-            idx.replace(with: lanes, where: gt)
-            nan .|= v .!= v
-        }
-        let (m, top) = argmax(best, idx)
-        return (m, top, any(nan))
+        let m = best.max()
+        return (m, firstIndex(of: m, in: p, count: count, blockMax: blockMax), any(nan))
     }
 
     /// Σ exp(z − m) in f64. A vector with a lane above m − 12 uses the f64-accurate exp (those terms
@@ -135,48 +148,53 @@ public enum KLKernel {
         return (heavy + lightBlock + SIMD8<Double>(light)).sum()
     }
 
-    /// Σ p_t (log p_t − (z − lse)), the teacher's arg-max, and whether a teacher value is NaN.
+    /// Σ p_t (log p_t − (z − lse)) and the teacher's arg-max. NaN in the teacher's values makes the
+    /// sum NaN.
     ///
     /// log p_t − log p_s is computed as (log p_t − (z − cHi)) + cLo with lse = cHi + cLo: z − cHi is
     /// exact near the top, the difference of two close values is exact (Sterbenz), and cLo is added to
     /// a small number instead of being rounded away against a large one. Products are summed in f32
     /// over blocks of 512 and the blocks in f64.
-    static func klPass(teacher: UnsafePointer<Float>, student: UnsafePointer<Float>, count: Int,
-                       lse: Double) -> (Double, Int, Bool) {
+    @inline(__always)
+    static func klPass(teacher: UnsafePointer<Float>, probs: UnsafePointer<Float>?, student: UnsafePointer<Float>, count: Int,
+                       lse: Double) -> (Double, Int) {
         let t = UnsafeRawPointer(teacher), s = UnsafeRawPointer(student)
         let cHi = Float(lse)
         let cLo = Float(lse - Double(cHi))
+        let under = SIMD8<Float>(repeating: -87.33654)
+        var blockMax = [Float](repeating: -.infinity, count: (count + block - 1) / block)
         var best = SIMD8<Float>(repeating: -.infinity)
-        var idx = SIMD8<Int32>(repeating: 0)
-        var lanes = laneIndex
         var total: Double = 0
-        var block = SIMD8<Float>(repeating: 0)
-        var i = 0
-        var k = 0
+        var b = 0, i = 0
         while i < count {
-            let full = count - i >= 8
-            let lt = full ? t.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : tail(teacher + i, count - i)
-            let z = full ? s.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : tail(student + i, count - i)
-            let gt = lt .> best
-            best.replace(with: lt, where: gt)
-            idx.replace(with: lanes, where: gt)
-            lanes &+= 8
-            // Vectors whose teacher log-probs are all below -40 (p_t < 4.3e-18: the long dead tail of
-            // a 248k vocabulary) are skipped: even with |log ratio| up to 100 the whole row's skipped
-            // part stays below 1.1e-10 nats. NaN fails `.<` and so is never skipped.
-            if all(lt .< -40) { i += 8; continue }
-            // A NaN log p_t makes p_t and the product NaN, and so the sum: no separate check needed.
-            let pt = FastExp.exp(lt)
-            let r = (lt - (z - cHi)) + cLo
-            // log p_t below -87.33 (p_t underflows; -inf included) contributes exactly 0, even against z = -inf.
-            block += (pt * r).replacing(with: 0, where: lt .< -87.33654)
-            i += 8
-            k += 1
-            if k == 64 { total += SIMD8<Double>(block).sum(); block = .zero; k = 0 }
+            let end = min(count, i + block)
+            var sum = SIMD8<Float>(repeating: 0)
+            var top = SIMD8<Float>(repeating: -.infinity)
+            while i < end {
+                let full = end - i >= 8
+                let lt = full ? t.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : tail(teacher + i, end - i)
+                let z = full ? s.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : tail(student + i, end - i, fill: 0)
+                top = vmax(top, lt)
+                let pt: SIMD8<Float>
+                if let probs {
+                    pt = full ? UnsafeRawPointer(probs).loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) : tail(probs + i, end - i, fill: 0)
+                } else {
+                    pt = FastExp.exp(lt)
+                }
+                let r = (lt - (z - cHi)) + cLo
+                // p_t = 0 (log p_t below -87.33654, -inf included) contributes exactly 0, even against
+                // z = -inf; a NaN log p_t is not below anything and so reaches the sum.
+                sum += (pt * r).replacing(with: 0, where: lt .< under)
+                i += 8
+            }
+            i = end
+            total += SIMD8<Double>(sum).sum()
+            best = vmax(best, top)
+            blockMax[b] = top.max()
+            b += 1
         }
-        total += SIMD8<Double>(block).sum()
-        let (_, top) = argmax(best, idx)
-        return (total, top, total.isNaN)
+        let m = best.max()
+        return (total, firstIndex(of: m, in: teacher, count: count, blockMax: blockMax))
     }
 }
 

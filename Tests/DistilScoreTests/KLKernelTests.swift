@@ -46,10 +46,22 @@ func referenceKL(_ t: [Float], _ s: [Float]) -> Double {
 }
 
 final class KLKernelTests: XCTestCase {
-    func kl(_ t: [Float], _ s: [Float]) -> KLPoint {
-        t.withUnsafeBufferPointer { tp in s.withUnsafeBufferPointer { sp in
-            KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count)
-        } }
+    /// The kernel both ways: computing p_t itself, and given p_t (as dl-kl gives it from the binary16
+    /// table: exp, 0 below -87.33654). Both must agree; the first is returned.
+    func kl(_ t: [Float], _ s: [Float], file: StaticString = #filePath, line: UInt = #line) -> KLPoint {
+        let probs = t.map { $0 < -87.33654 ? Float(0) : Float(exp(Double($0))) }
+        let (a, b) = t.withUnsafeBufferPointer { tp in s.withUnsafeBufferPointer { sp in probs.withUnsafeBufferPointer { pp in
+            (KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count),
+             KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, teacherProbs: pp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count))
+        } } }
+        XCTAssertEqual(a.studentTop, b.studentTop, file: file, line: line)
+        XCTAssertEqual(a.teacherTop, b.teacherTop, file: file, line: line)
+        if a.kl.isNaN || !a.kl.isFinite || a.kl == 0 {
+            XCTAssertTrue(a.kl.isNaN ? b.kl.isNaN : a.kl == b.kl, "\(a.kl) vs \(b.kl) with given p_t", file: file, line: line)
+        } else {
+            XCTAssertLessThan(abs(a.kl - b.kl) / abs(a.kl), 1e-6, "\(a.kl) vs \(b.kl) with given p_t", file: file, line: line)
+        }
+        return a
     }
 
     func testFastExpIsAccurateToAboutOneUlp() {
@@ -79,8 +91,8 @@ final class KLKernelTests: XCTestCase {
     }
 
     func testDeadTailOfTheVocabularyIsHandledExactlyEnough() {
-        // 60% of the vocabulary far below the top (like unused tokens): the kernel skips vectors whose
-        // teacher log-probs are all below -40; the student puts far more mass there than the teacher.
+        // 60% of the vocabulary far below the top (like unused tokens), where the student puts far more
+        // mass than the teacher.
         var rng = TestRNG(5)
         var (t, s) = makeRow(&rng, count: 248_320, noise: 0.2)
         for i in 0..<148_992 where t[i] < -5 {
