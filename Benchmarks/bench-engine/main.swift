@@ -237,19 +237,22 @@ if !fm.fileExists(atPath: dir + "/teacher.dlt") {
 
 // MARK: the two sides, alternating, `runs` times each (the machine is a shared VM: medians)
 let me = CommandLine.arguments[0]
-let peerNames = ["transformers fp32", "transformers fp32, logits_to_keep"]
+// The peer as a PyTorch scorer runs by default, with logits_to_keep, and also with subnormals flushed
+// to zero as the engine computes (torch.set_flush_denormal): the peer at its best.
+let peerNames = ["transformers fp32", "transformers fp32, logits_to_keep", "transformers fp32, logits_to_keep, flush-denormal"]
+let peerFlags = [[], ["--keep"], ["--keep", "--flush-denormal"]]
 var ourRuns: [Result] = []
-var peerRuns: [[Result]] = [[], []]
+var peerRuns: [[Result]] = [[], [], []]
 for round in 1...runs {
     let (ours, rc) = run(me, ["--score-child", "--dir", dir, "--threads", String(threads), "--chunk", String(chunk)] + (warm ? [] : ["--cold"]))
     guard rc == 0, let e = parse(ours) else { print("bench-engine: the engine's run failed"); exit(1) }
     ourRuns.append(e)
     var note = String(format: "round %d: engine %.2f s (first %.2f)", round, e.score_s, e.first_s ?? -1)
     if peer {
-        for (k, keep) in [false, true].enumerated() {
-            let (out, prc) = run(python, [here + "/peer_transformers.py", dir, String(threads)] + (keep ? ["--keep"] : []) + (warm ? ["--warm"] : []))
+        for (k, flags) in peerFlags.enumerated() {
+            let (out, prc) = run(python, [here + "/peer_transformers.py", dir, String(threads)] + flags + (warm ? ["--warm"] : []))
             if prc == 0, let r = parse(out) { peerRuns[k].append(r); note += String(format: ", %@ %.2f s (first %.2f)", peerNames[k] as NSString, r.score_s, r.first_s ?? -1) }
-            else { print("peer \(keep ? "--keep " : "")failed (exit \(prc))") }
+            else { print("peer \(flags.joined(separator: " ")) failed (exit \(prc))") }
         }
     }
     print(note)
@@ -279,9 +282,9 @@ print("bench-engine: \(config.architecture) \(config.layers) layers, hidden \(H)
 print(String(format: "OpenBLAS (%@) sgemm 2048^3: %.1f GFLOP/s on 1 thread, %.1f on %d", coreName as NSString, peak1, peakN, threads))
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-print(pad("", 36) + lpad("load s", 9) + lpad("score s", 9) + lpad("peak RSS", 11) + lpad("after load", 11) + lpad("KL mean", 15))
+print(pad("", 52) + lpad("load s", 9) + lpad("score s", 9) + lpad("peak RSS", 11) + lpad("after load", 11) + lpad("KL mean", 15))
 func line(_ name: String, _ r: Result) {
-    print(pad(name, 36) + lpad(String(format: "%.2f", r.load_s), 9) + lpad(String(format: "%.2f", r.score_s), 9)
+    print(pad(name, 52) + lpad(String(format: "%.2f", r.load_s), 9) + lpad(String(format: "%.2f", r.score_s), 9)
           + lpad(mib(r.peak_rss_kib), 11) + lpad(mib(r.rss_loaded_kib), 11) + lpad(String(format: "%.9f", r.kl_mean), 15))
 }
 print("medians of \(runs) alternating rounds:")

@@ -3,7 +3,7 @@
 would: forward over prompt + continuation, log_softmax of the continuation positions' logits, KL
 against the teacher's log-probabilities (the rows dl-kl decodes from the same teacher stream).
 
-  peer_transformers.py DIR THREADS [--keep] [--warm]
+  peer_transformers.py DIR THREADS [--keep] [--warm] [--flush-denormal]
   (--keep: logits_to_keep, the LM head only where scored; --warm: time the second of two scorings)
 
 Prints one JSON line: load_s, score_s, kl_mean, peak RSS (KiB) after loading and at the end.
@@ -24,6 +24,8 @@ def peak_rss_kib():
 
 d, threads = sys.argv[1], int(sys.argv[2])
 keep = "--keep" in sys.argv
+if "--flush-denormal" in sys.argv:   # subnormals to zero, as the engine computes (torch.set_flush_denormal)
+    torch.set_flush_denormal(True)
 warm = "--warm" in sys.argv
 torch.set_num_threads(threads)
 t0 = time.perf_counter()

@@ -28,7 +28,7 @@ struct KL: DistilTool {
     @Option(help: "Hotkey recorded in the records.") var hotkey: String?
     @Option(help: "Commitment block recorded in the records.") var block: Int?
     @Option(help: "Revision recorded in the records.") var revision: String?
-    @Option(help: "Continuation positions per LM-head chunk (memory: 2 x chunk x vocab x 4 bytes; the LM head's weights are read once per chunk).") var chunk = 128
+    @Option(help: "Continuation positions per LM-head chunk (memory: up to 3 x chunk x vocab x 4 bytes: the logits, and the teacher rows read ahead in binary16; the LM head's weights are read once per chunk; the same chunk reproduces results bit for bit).") var chunk = 128
     @Option(help: "Compute threads (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .shortAndLong, help: "Output file with --model (default: stdout).") var out: String?
     @Argument(help: "Teacher stream (from dl-teacher); '-' or none for stdin.") var stream: String = "-"
