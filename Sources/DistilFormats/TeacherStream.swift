@@ -94,65 +94,54 @@ public enum Half {
     /// the standard library's exact `Float16` → `Float` conversion.
     static let table: [UInt32] = (0...0xFFFF).map { Float(Float16(bitPattern: UInt16($0))).bitPattern }
 
-    /// exp of every binary16 value as f32 bits, correctly rounded (computed in f64), and 0 wherever the
-    /// value is below −87.33654 (the result would be subnormal; −inf included): the teacher's
-    /// probabilities for the KL kernel, whose log-probs the stream stores in binary16.
-    static let expTable: [UInt32] = (0...0xFFFF).map { h in
-        let x = Float(Float16(bitPattern: UInt16(h)))
-        return x < -87.33654 ? 0 : Float(Foundation.exp(Double(x))).bitPattern
-    }
+    /// Log-probs below this have probability 0 for the KL (exp would be subnormal; −inf included).
+    public static let minLogProbability: Float = -87.33654
 
-    /// Probability of a log-prob the way `expTable` gives it (for values stored exactly in f32).
+    /// Probability of a log-prob: exp correctly rounded to f32 (computed in f64), 0 below
+    /// `minLogProbability`.
     @inline(__always) public static func probability(_ logProb: Float) -> Float {
-        logProb < -87.33654 ? 0 : Float(Foundation.exp(Double(logProb)))
+        logProb < minLogProbability ? 0 : Float(Foundation.exp(Double(logProb)))
     }
 
-    /// Decodes `n` little-endian binary16 log-probs into `logProbs` and their exp into `probs`
-    /// (two table loads per value).
-    public static func decode(raw src: UnsafeRawPointer, _ logProbs: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, _ n: Int) {
-        table.withUnsafeBufferPointer { tb in expTable.withUnsafeBufferPointer { eb in
-            let t = tb.baseAddress!, e = eb.baseAddress!
-            let lo = UnsafeMutableRawPointer(logProbs), po = UnsafeMutableRawPointer(probs)
-            var i = 0
-            while i + 4 <= n {
-                let w = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt64.self))
-                for k in 0..<4 {
-                    let h = Int((w >> (16 * UInt64(k))) & 0xFFFF)
-                    lo.storeBytes(of: t[h], toByteOffset: 4 * (i + k), as: UInt32.self)
-                    po.storeBytes(of: e[h], toByteOffset: 4 * (i + k), as: UInt32.self)
-                }
-                i += 4
-            }
-            while i < n {
-                let h = Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                lo.storeBytes(of: t[h], toByteOffset: 4 * i, as: UInt32.self)
-                po.storeBytes(of: e[h], toByteOffset: 4 * i, as: UInt32.self)
-                i += 1
-            }
-        } }
-    }
+    /// `probability` of every binary16 value as f32 bits: the teacher's probabilities for the KL
+    /// kernel, whose log-probs the stream stores in binary16.
+    static let expTable: [UInt32] = (0...0xFFFF).map { probability(Float(Float16(bitPattern: UInt16($0)))).bitPattern }
 
-    /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor).
+    /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor), and,
+    /// when `probs` is given, `probability` of each value into it (a second table load per value).
     /// One table load per value: the package builds for baseline x86-64, which has no F16C, and a
     /// lookup (~1 cycle per value) beats any SSE2 bit manipulation in Swift (whose SIMD widening
     /// conversions are not vector instructions: the 16-lane version measured 0.14 G values/s).
-    public static func decode(raw src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    public static func decode(raw src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil,
+                              _ n: Int) {
+        // The exp table is built (and touched) only when probabilities are asked for.
+        if let probs {
+            expTable.withUnsafeBufferPointer { decode(src, dst, probs, $0.baseAddress!, n) }
+        } else {
+            decode(src, dst, nil, nil, n)
+        }
+    }
+
+    @inline(__always)
+    static func decode(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePointer<Float>?,
+                       _ e: UnsafePointer<UInt32>?, _ n: Int) {
         table.withUnsafeBufferPointer { tb in
             let t = tb.baseAddress!
-            let out = UnsafeMutableRawPointer(dst)
+            let out = UnsafeMutableRawPointer(dst), po = probs.map(UnsafeMutableRawPointer.init)
+            @inline(__always) func put(_ h: Int, _ i: Int) {
+                out.storeBytes(of: t[h], toByteOffset: 4 * i, as: UInt32.self)
+                if let po, let e { po.storeBytes(of: e[h], toByteOffset: 4 * i, as: UInt32.self) }
+            }
             var i = 0
             while i + 4 <= n {
                 // Four values in one load; x86-64 and arm64 are little-endian.
                 let w = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt64.self))
-                out.storeBytes(of: t[Int(w & 0xFFFF)], toByteOffset: 4 * i, as: UInt32.self)
-                out.storeBytes(of: t[Int((w >> 16) & 0xFFFF)], toByteOffset: 4 * i + 4, as: UInt32.self)
-                out.storeBytes(of: t[Int((w >> 32) & 0xFFFF)], toByteOffset: 4 * i + 8, as: UInt32.self)
-                out.storeBytes(of: t[Int(w >> 48)], toByteOffset: 4 * i + 12, as: UInt32.self)
+                put(Int(w & 0xFFFF), i); put(Int((w >> 16) & 0xFFFF), i + 1)
+                put(Int((w >> 32) & 0xFFFF), i + 2); put(Int(w >> 48), i + 3)
                 i += 4
             }
             while i < n {
-                out.storeBytes(of: t[Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))],
-                               toByteOffset: 4 * i, as: UInt32.self)
+                put(Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))), i)
                 i += 1
             }
         }
@@ -473,12 +462,12 @@ public struct TeacherRawRows: @unchecked Sendable {
     public mutating func append(_ other: TeacherRawRows) { rows += other.rows }
 
     /// Row `r` as f32 log-probs into `out` (`vocab` floats), and, when `probs` is given, their
-    /// probabilities (`Half.probability` of each: 0 below −87.33654) into it.
+    /// probabilities (`Half.probability` of each) into it.
     public func decode(_ r: Int, into out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) {
         let row = rows[r], v = vocab
         row.payload.withUnsafeBytes { raw in
             let p = raw.baseAddress! + row.offset
-            if let probs { Half.decode(raw: p, out, probs: probs, v) } else { Half.decode(raw: p, out, v) }
+            Half.decode(raw: p, out, probs: probs, v)
             for k in 0..<row.exact {
                 let id = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 4 + 8 * k, as: UInt32.self)))
                 let value = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 8 + 8 * k, as: UInt32.self)))

@@ -130,19 +130,15 @@ extension Compute {
     /// for values whose contribution to any logit is below 1e-37.
     @inline(__always)
     static func flushingSubnormals<R>(_ body: () throws -> R) rethrows -> R {
-        #if os(Linux) && arch(x86_64)
+        #if os(Linux) && (arch(x86_64) || arch(arm64))
         var env = fenv_t()
         fegetenv(&env)
         let saved = env
-        env.__mxcsr |= 0x8040          // FTZ (bit 15) | DAZ (bit 6)
-        fesetenv(&env)
-        defer { var s = saved; fesetenv(&s) }
-        return try body()
-        #elseif os(Linux) && arch(arm64)
-        var env = fenv_t()
-        fegetenv(&env)
-        let saved = env
+        #if arch(x86_64)
+        env.__mxcsr |= 0x8040           // FTZ (bit 15) | DAZ (bit 6)
+        #else
         env.__fpcr |= 1 << 24           // FZ
+        #endif
         fesetenv(&env)
         defer { var s = saved; fesetenv(&s) }
         return try body()

@@ -1,3 +1,5 @@
+import DistilFormats
+
 /// KL(teacher ‖ student) at one position over the full vocabulary.
 public struct KLPoint: Equatable, Sendable {
     /// KL in nats; NaN when any input value was NaN, +inf when the student gives zero probability to a
@@ -27,16 +29,16 @@ public struct KLPoint: Equatable, Sendable {
 ///    exp. A NaN teacher value propagates into the sum. The summands are the pointwise log-ratios
 ///    weighted by p_t, which are small where p_t is large, so there is no cancellation between two
 ///    entropy-sized sums.
-/// A teacher log-prob below −87.33654 (where p_t would be subnormal; −inf included) contributes
-/// exactly 0, even against a student logit of −inf.
+/// A teacher log-prob below `Half.minLogProbability` (−87.33654, where p_t would be subnormal; −inf
+/// included) contributes exactly 0, even against a student logit of −inf.
 public enum KLKernel {
     /// Values per block of the passes (block maxima for the arg-max, f32 partial sums).
     static let block = 512
 
     /// KL(teacher ‖ student) at one position. `teacherLogProbs`: normalised natural-log
     /// probabilities; `studentLogits`: raw logits; both `count` floats. `teacherProbs`, when given,
-    /// holds exp(teacherLogProbs) with 0 wherever the log-prob is below −87.33654 (`Half.decode(raw:
-    /// _:probs:_:)` writes both from binary16 rows); otherwise the kernel computes it.
+    /// holds `Half.probability` of each log-prob (`Half.decode(raw:_:probs:_:)` writes both from
+    /// binary16 rows); otherwise the kernel computes it.
     public static func klFromLogits(teacherLogProbs: UnsafePointer<Float>, teacherProbs: UnsafePointer<Float>? = nil,
                                     studentLogits: UnsafePointer<Float>, count: Int) -> KLPoint {
         guard count > 0 else { return KLPoint(kl: 0, studentTop: 0, teacherTop: 0) }
@@ -161,7 +163,7 @@ public enum KLKernel {
         let t = UnsafeRawPointer(teacher), s = UnsafeRawPointer(student)
         let cHi = Float(lse)
         let cLo = Float(lse - Double(cHi))
-        let under = SIMD8<Float>(repeating: -87.33654)
+        let under = SIMD8<Float>(repeating: Half.minLogProbability)
         var blockMax = [Float](repeating: -.infinity, count: (count + block - 1) / block)
         var best = SIMD8<Float>(repeating: -.infinity)
         var total: Double = 0
