@@ -6,6 +6,17 @@ import PackageDescription
 // pass is ~50x slower and would make tests and the demo crawl.
 let fast: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
+// The KL kernels are written once (DistilKernels, inlinable) and also compiled into one module per
+// x86-64 level; DistilScore's KLKernel picks the widest the CPU has at run time. (swiftc names the
+// levels by CPU: haswell is x86-64-v3, skylake-avx512 x86-64-v4.) Elsewhere the modules are baseline.
+func kernels(cpu: String) -> [SwiftSetting] {
+    #if arch(x86_64)
+    return [.unsafeFlags(["-O", "-target-cpu", cpu])]
+    #else
+    return fast
+    #endif
+}
+
 let package = Package(
     name: "distil",
     platforms: [.macOS(.v13)],
@@ -28,8 +39,11 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Libraries, one per concern.
+        .target(name: "DistilKernels", swiftSettings: fast),
+        .target(name: "DistilKernelsX86v3", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "haswell")),
+        .target(name: "DistilKernelsX86v4", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "skylake-avx512")),
         .target(name: "DistilFormats",
-                dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+                dependencies: ["DistilKernels", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fast),
         .target(name: "DistilCLI", dependencies: ["DistilFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "DistilTensors", dependencies: ["DistilFormats", "COpenBLAS"], swiftSettings: fast),
@@ -37,7 +51,8 @@ let package = Package(
         .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
         .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS"], swiftSettings: fast),
-        .target(name: "DistilScore", dependencies: ["DistilFormats"], swiftSettings: fast),
+        .target(name: "DistilScore", dependencies: ["DistilFormats", "DistilKernels", "DistilKernelsX86v3", "DistilKernelsX86v4"],
+                swiftSettings: fast),
         // A loopback server that mimics the Hub endpoints dl-fetch uses, with faults (tests and bench-hub only).
         .target(name: "HubTestServer", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // dl-check's pre-checks.
@@ -74,8 +89,8 @@ let package = Package(
         .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilHubTests", dependencies: ["DistilHub", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
-        .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore"], exclude: ["Fixtures"]),
-        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore", "DistilKernels"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore", "DistilKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),
         .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors", "DistilTokenizer", "DistilHub", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),

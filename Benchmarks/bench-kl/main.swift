@@ -1,15 +1,16 @@
-// bench-kl: throughput of the full-vocabulary KL kernel (KLKernel.klFromLogits) against PyTorch's
-// log_softmax + kl_div on the same rows, measured in the same run.
+// bench-kl: throughput of the full-vocabulary KL kernel (KLKernel) against PyTorch's log_softmax +
+// kl_div on the same rows, measured in the same run.
 //
 //   swift run -c release bench-kl [--rows 64] [--vocab 248320] [--seconds 3]
 //
-// Figures are G elements/s (one element = one vocabulary entry of one position). The Swift side is
-// timed on 1 thread and on all cores (positions split across threads, as dl-kl does) twice: the
-// kernel on f32 teacher log-probs, and dl-kl's whole per-position work (the teacher row decoded from
-// the stream's binary16 into log-probs and probabilities by table, then the kernel). The teacher
-// log-probs are rounded to binary16 first, so both Swift variants and torch see the same values;
-// torch reads the very rows from files and uses its default intra-op thread pool. The peer is
-// skipped with a message when /opt/distil-venv is missing.
+// Figures are G elements/s (one element = one vocabulary entry of one position). The Swift kernel is
+// timed on 1 thread and on all cores (positions split across threads, as dl-kl does), for every
+// instruction-set build this CPU runs (baseline x86-64, x86-64-v3, x86-64-v4; dl-kl uses the widest),
+// on two forms of the same teacher rows: f32 log-probs, and the teacher stream's own form (binary16
+// log-probs plus exact f32 values above -12, which dl-kl's kernel reads as stored). torch reads the
+// very rows (as f32 log-probs, its best case) from files and uses its default intra-op thread pool,
+// and a float64 reference is computed from them. The peer is skipped with a message when
+// /opt/distil-venv is missing.
 import DistilFormats
 import DistilScore
 import Dispatch
@@ -37,6 +38,9 @@ func uniform() -> Double { rng.uniform() }
 func gaussian() -> Double { rng.gaussian() }
 var teacher = [Float](repeating: 0, count: rows * vocab)
 var student = [Float](repeating: 0, count: rows * vocab)
+// The stream's form of the teacher rows: binary16 bits, and (id, f32) pairs for log-probs above -12.
+var teacherHalf = [UInt16](repeating: 0, count: rows * vocab)
+var exact = [[UInt8]](repeating: [], count: rows)
 var logits = [Double](repeating: 0, count: vocab)
 for r in 0..<rows {
     for i in 0..<vocab { logits[i] = gaussian() * 2 }
@@ -47,23 +51,27 @@ for r in 0..<rows {
     for x in logits { s += exp(x - m) }
     let lse = m + log(s)
     for i in 0..<vocab {
-        teacher[r * vocab + i] = Float(Float16(Float(logits[i] - lse)))   // as the teacher stream holds it
+        let lt = Float(logits[i] - lse)
+        teacherHalf[r * vocab + i] = Half.bits(lt)
+        if lt > -12 {
+            withUnsafeBytes(of: UInt32(i).littleEndian) { exact[r] += $0 }
+            withUnsafeBytes(of: lt.bitPattern.littleEndian) { exact[r] += $0 }
+            teacher[r * vocab + i] = lt
+        } else {
+            teacher[r * vocab + i] = Float(Float16(lt))   // as the teacher stream holds it
+        }
         student[r * vocab + i] = Float(logits[i] + gaussian() * 0.5 + 3)
     }
 }
-// The stream's form of the teacher rows: binary16 bits.
-let teacherHalf = teacher.map { Half.bits($0) }
 
-/// Rows per second over all rows, repeated for `seconds`; `fromHalf`: decode each binary16 row first
-/// (into the thread's buffers), as dl-kl does.
-func measure(threads: Int, fromHalf: Bool) -> (rate: Double, checksum: Double) {
+/// Rows per second over all rows, repeated for `seconds`; `fromHalf`: the teacher rows in the
+/// stream's form.
+func measure(threads: Int, fromHalf: Bool, isa: KLKernel.ISA) -> (rate: Double, checksum: Double) {
     var checksum = 0.0
     var done = 0
     let start = DispatchTime.now().uptimeNanoseconds
     var elapsed = 0.0
     let lock = NSLock()
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: threads * 2 * vocab)
-    defer { scratch.deallocate() }
     teacher.withUnsafeBufferPointer { tp in teacherHalf.withUnsafeBufferPointer { hp in
         student.withUnsafeBufferPointer { sp in
             repeat {
@@ -73,15 +81,16 @@ func measure(threads: Int, fromHalf: Bool) -> (rate: Double, checksum: Double) {
                     DispatchQueue.concurrentPerform(iterations: threads) { t in
                         var acc = 0.0
                         var r = t
-                        let lt = scratch + 2 * t * vocab, pt = lt + vocab
                         while r < rows {
                             if fromHalf {
-                                Half.decode(raw: UnsafeRawPointer(hp.baseAddress! + r * vocab), lt, probs: pt, vocab)
-                                acc += KLKernel.klFromLogits(teacherLogProbs: lt, teacherProbs: pt,
-                                                             studentLogits: sp.baseAddress! + r * vocab, count: vocab).kl
+                                acc += exact[r].withUnsafeBytes { e in
+                                    KLKernel.kl(KLTeacherRow(binary16: UnsafeRawPointer(hp.baseAddress! + r * vocab), exact: e.baseAddress,
+                                                             exactCount: e.count / 8),
+                                                studentLogits: sp.baseAddress! + r * vocab, count: vocab, isa: isa).kl
+                                }
                             } else {
                                 acc += KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress! + r * vocab,
-                                                             studentLogits: sp.baseAddress! + r * vocab, count: vocab).kl
+                                                             studentLogits: sp.baseAddress! + r * vocab, count: vocab, isa: isa).kl
                             }
                             r += threads
                         }
@@ -99,18 +108,19 @@ func measure(threads: Int, fromHalf: Bool) -> (rate: Double, checksum: Double) {
 
 let cores = ProcessInfo.processInfo.activeProcessorCount
 print("bench-kl: \(rows) rows x \(vocab) vocabulary, ~\(seconds) s per measurement, \(cores) cores")
+print("the kernels run by dl-kl on this CPU: \(KLKernel.supported)")
 var results: [(String, Double, Double)] = []   // name, G elements/s on all cores, mean KL
-for (name, fromHalf) in [("kernel on f32 log-probs", false), ("dl-kl per position (binary16 row decoded + kernel)", true)] {
-    _ = measure(threads: 1, fromHalf: fromHalf)   // warm up
-    let one = measure(threads: 1, fromHalf: fromHalf)
-    print(String(format: "swift %@, 1 thread:   %6.3f G elements/s  (%.1f us/row, mean KL %.12f)",
-                 name as NSString, one.rate, Double(vocab) / one.rate / 1e3, one.checksum))
-    var all = one
-    if cores > 1 {
-        all = measure(threads: cores, fromHalf: fromHalf)
-        print(String(format: "swift %@, %d threads:  %6.3f G elements/s", name as NSString, cores, all.rate))
+for isa in KLKernel.ISA.allCases where isa <= KLKernel.supported {
+    for (form, fromHalf) in [("f32 rows", false), ("binary16 rows (dl-kl)", true)] {
+        let name = "\(isa), \(form)"
+        _ = measure(threads: 1, fromHalf: fromHalf, isa: isa)   // warm up
+        let one = measure(threads: 1, fromHalf: fromHalf, isa: isa)
+        var all = one
+        if cores > 1 { all = measure(threads: cores, fromHalf: fromHalf, isa: isa) }
+        print(String(format: "swift %@: %6.3f G elements/s on 1 thread, %6.3f on %d  (mean KL %.12f)",
+                     name.padding(toLength: 36, withPad: " ", startingAt: 0), one.rate, all.rate, cores, one.checksum))
+        results.append((name, all.rate, one.checksum))
     }
-    results.append((name, all.rate, one.checksum))
 }
 
 // The peer: torch log_softmax + kl_div(log_target=True) on the same shape, in the same run.
@@ -157,8 +167,8 @@ if FileManager.default.isExecutableFile(atPath: python) {
             let exact = Double(String(fields[3]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? .nan
             print(String(format: "float64 reference (torch, same rows): mean KL %.12f; torch fp32 is off by %.1e relative", exact, abs(torchKL - exact) / exact))
             for (name, r, kl) in results {
-                print(String(format: "%@ on all cores: %.1fx torch; mean KL off the float64 reference by %.1e relative",
-                             name as NSString, r / rate, abs(kl - exact) / exact))
+                print(String(format: "%@ on all cores: %5.1fx torch; mean KL off the float64 reference by %.1e relative",
+                             name.padding(toLength: 36, withPad: " ", startingAt: 0), r / rate, abs(kl - exact) / exact))
             }
         } else {
             print("torch peer failed (exit \(p.terminationStatus)); skipped")

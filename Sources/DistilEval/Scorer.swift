@@ -46,10 +46,7 @@ public final class Scorer {
             throw DistilError.input(identity.model, "vocabulary of \(model.vocabSize) does not match the teacher stream's \(h.vocab_size)")
         }
         let v = h.vocab_size
-        // One f32 teacher row (log-probs and probabilities) per worker, decoded next to the KL that reads it.
         let workersMax = max(1, min(model.threads, chunkRows))
-        let rowBuffers = UnsafeMutablePointer<Float>.allocate(capacity: workersMax * 2 * v)
-        defer { rowBuffers.deallocate() }
         let progress = Progress("\(identity.model)", total: h.n_prompts, unit: " prompts")
         while let p = try stream.nextPrompt() {
             let n = p.continuation_tokens.count
@@ -69,18 +66,16 @@ public final class Scorer {
                         }
                         expectPos += rows
                         let teacher = try rowsAhead.take(rows)
-                        // Positions in parallel (each computed whole by one thread: the teacher row
-                        // decoded into the thread's buffer, then the KL), added in order.
+                        // Positions in parallel (each computed whole by one thread, the kernel
+                        // reading the teacher row in its stored binary16 form), added in order.
                         var points = [KLPoint](repeating: KLPoint(kl: 0, studentTop: 0, teacherTop: 0), count: rows)
                         points.withUnsafeMutableBufferPointer { out in
                             let lp = logits.baseAddress!, op = out.baseAddress!
                             let workers = min(workersMax, rows)
                             DispatchQueue.concurrentPerform(iterations: workers) { k in
-                                let tp = rowBuffers + 2 * k * v, pp = tp + v
                                 var r = k
                                 while r < rows {
-                                    teacher.decode(r, into: tp, probs: pp)
-                                    op[r] = KLKernel.klFromLogits(teacherLogProbs: tp, teacherProbs: pp, studentLogits: lp + r * v, count: v)
+                                    op[r] = teacher.withTeacherRow(r) { KLKernel.kl($0, studentLogits: lp + r * v, count: v) }
                                     r += workers
                                 }
                             }

@@ -1,3 +1,4 @@
+import DistilKernels
 import Foundation
 
 /// The teacher stream (`*.dlt`): what dl-teacher writes and dl-kl reads. See docs/FORMATS.md.
@@ -87,64 +88,12 @@ public enum Half {
 
     /// binary16 bits → f32 for `n` values, exact for every value.
     public static func decode(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        decode(raw: UnsafeRawPointer(src), dst, n)
+        Binary16.decode(raw: UnsafeRawPointer(src), dst, n)
     }
 
-    /// The f32 bits of all 65,536 binary16 values (256 KiB: stays in a core's L2 cache), made by
-    /// the standard library's exact `Float16` → `Float` conversion.
-    static let table: [UInt32] = (0...0xFFFF).map { Float(Float16(bitPattern: UInt16($0))).bitPattern }
-
-    /// Log-probs below this have probability 0 for the KL (exp would be subnormal; −inf included).
-    public static let minLogProbability: Float = -87.33654
-
-    /// Probability of a log-prob: exp correctly rounded to f32 (computed in f64), 0 below
-    /// `minLogProbability`.
-    @inline(__always) public static func probability(_ logProb: Float) -> Float {
-        logProb < minLogProbability ? 0 : Float(Foundation.exp(Double(logProb)))
-    }
-
-    /// `probability` of every binary16 value as f32 bits: the teacher's probabilities for the KL
-    /// kernel, whose log-probs the stream stores in binary16.
-    static let expTable: [UInt32] = (0...0xFFFF).map { probability(Float(Float16(bitPattern: UInt16($0)))).bitPattern }
-
-    /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor), and,
-    /// when `probs` is given, `probability` of each value into it (a second table load per value).
-    /// One table load per value: the package builds for baseline x86-64, which has no F16C, and a
-    /// lookup (~1 cycle per value) beats any SSE2 bit manipulation in Swift (whose SIMD widening
-    /// conversions are not vector instructions: the 16-lane version measured 0.14 G values/s).
-    public static func decode(raw src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil,
-                              _ n: Int) {
-        // The exp table is built (and touched) only when probabilities are asked for.
-        if let probs {
-            expTable.withUnsafeBufferPointer { decode(src, dst, probs, $0.baseAddress!, n) }
-        } else {
-            decode(src, dst, nil, nil, n)
-        }
-    }
-
-    @inline(__always)
-    static func decode(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePointer<Float>?,
-                       _ e: UnsafePointer<UInt32>?, _ n: Int) {
-        table.withUnsafeBufferPointer { tb in
-            let t = tb.baseAddress!
-            let out = UnsafeMutableRawPointer(dst), po = probs.map(UnsafeMutableRawPointer.init)
-            @inline(__always) func put(_ h: Int, _ i: Int) {
-                out.storeBytes(of: t[h], toByteOffset: 4 * i, as: UInt32.self)
-                if let po, let e { po.storeBytes(of: e[h], toByteOffset: 4 * i, as: UInt32.self) }
-            }
-            var i = 0
-            while i + 4 <= n {
-                // Four values in one load; x86-64 and arm64 are little-endian.
-                let w = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt64.self))
-                put(Int(w & 0xFFFF), i); put(Int((w >> 16) & 0xFFFF), i + 1)
-                put(Int((w >> 32) & 0xFFFF), i + 2); put(Int(w >> 48), i + 3)
-                i += 4
-            }
-            while i < n {
-                put(Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))), i)
-                i += 1
-            }
-        }
+    /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor).
+    public static func decode(raw src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        Binary16.decode(raw: src, dst, n)
     }
 }
 
@@ -461,19 +410,28 @@ public struct TeacherRawRows: @unchecked Sendable {
     /// Appends `other`'s rows (same vocabulary).
     public mutating func append(_ other: TeacherRawRows) { rows += other.rows }
 
-    /// Row `r` as f32 log-probs into `out` (`vocab` floats), and, when `probs` is given, their
-    /// probabilities (`Half.probability` of each) into it.
-    public func decode(_ r: Int, into out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil) {
-        let row = rows[r], v = vocab
-        row.payload.withUnsafeBytes { raw in
-            let p = raw.baseAddress! + row.offset
-            Half.decode(raw: p, out, probs: probs, v)
-            for k in 0..<row.exact {
-                let id = Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 4 + 8 * k, as: UInt32.self)))
-                let value = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2 * v + 8 + 8 * k, as: UInt32.self)))
-                out[id] = value
-                probs?[id] = Half.probability(value)
+    /// Row `r` as f32 log-probs into `out` (`vocab` floats).
+    public func decode(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        withRow(r) { row in
+            Half.decode(raw: row.binary16, out, vocab)
+            for k in 0..<row.exactCount {
+                let id = Int(UInt32(littleEndian: row.exact.loadUnaligned(fromByteOffset: 8 * k, as: UInt32.self)))
+                out[id] = Float(bitPattern: UInt32(littleEndian: row.exact.loadUnaligned(fromByteOffset: 8 * k + 4, as: UInt32.self)))
             }
+        }
+    }
+
+    /// Row `r` as the KL kernel reads it, without a copy (valid inside `body`).
+    public func withTeacherRow<T>(_ r: Int, _ body: (KLTeacherRow) throws -> T) rethrows -> T {
+        try withRow(r) { row in try body(KLTeacherRow(binary16: row.binary16, exact: row.exact, exactCount: row.exactCount)) }
+    }
+
+    /// Row `r`'s binary16 values (`vocab`) and its exact (u32 id, f32 value) pairs, as stored.
+    func withRow<T>(_ r: Int, _ body: ((binary16: UnsafeRawPointer, exact: UnsafeRawPointer, exactCount: Int)) throws -> T) rethrows -> T {
+        let row = rows[r]
+        return try row.payload.withUnsafeBytes { raw in
+            let p = raw.baseAddress! + row.offset
+            return try body((p, p + 2 * vocab + 4, row.exact))
         }
     }
 }

@@ -1,4 +1,5 @@
 @testable import DistilScore
+import DistilKernels
 import Foundation
 import XCTest
 
@@ -46,22 +47,19 @@ func referenceKL(_ t: [Float], _ s: [Float]) -> Double {
 }
 
 final class KLKernelTests: XCTestCase {
-    /// The kernel both ways: computing p_t itself, and given p_t (as dl-kl gives it from the binary16
-    /// table: exp, 0 below -87.33654). Both must agree; the first is returned.
+    /// The kernel on every instruction-set build this CPU runs; all must give the same bits. The
+    /// baseline's result is returned.
     func kl(_ t: [Float], _ s: [Float], file: StaticString = #filePath, line: UInt = #line) -> KLPoint {
-        let probs = t.map { $0 < -87.33654 ? Float(0) : Float(exp(Double($0))) }
-        let (a, b) = t.withUnsafeBufferPointer { tp in s.withUnsafeBufferPointer { sp in probs.withUnsafeBufferPointer { pp in
-            (KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count),
-             KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, teacherProbs: pp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count))
-        } } }
-        XCTAssertEqual(a.studentTop, b.studentTop, file: file, line: line)
-        XCTAssertEqual(a.teacherTop, b.teacherTop, file: file, line: line)
-        if a.kl.isNaN || !a.kl.isFinite || a.kl == 0 {
-            XCTAssertTrue(a.kl.isNaN ? b.kl.isNaN : a.kl == b.kl, "\(a.kl) vs \(b.kl) with given p_t", file: file, line: line)
-        } else {
-            XCTAssertLessThan(abs(a.kl - b.kl) / abs(a.kl), 1e-6, "\(a.kl) vs \(b.kl) with given p_t", file: file, line: line)
+        let all = KLKernel.ISA.allCases.filter { $0 <= KLKernel.supported }.map { isa in
+            t.withUnsafeBufferPointer { tp in s.withUnsafeBufferPointer { sp in
+                KLKernel.klFromLogits(teacherLogProbs: tp.baseAddress!, studentLogits: sp.baseAddress!, count: t.count, isa: isa)
+            } }
         }
-        return a
+        for (isa, r) in zip(KLKernel.ISA.allCases, all) {
+            XCTAssertTrue(r.kl.bitPattern == all[0].kl.bitPattern && r.studentTop == all[0].studentTop && r.teacherTop == all[0].teacherTop,
+                          "\(isa): \(r) vs baseline \(all[0])", file: file, line: line)
+        }
+        return all[0]
     }
 
     func testFastExpIsAccurateToAboutOneUlp() {

@@ -5,26 +5,6 @@ import XCTest
 
 /// The stored-dtype conversions the engine's products run through, and the OpenBLAS core choice.
 final class MatrixTests: XCTestCase {
-    /// dl-kl's decode of teacher rows: log-probs exact (as in the next test) and, beside them, exp of each value
-    /// correctly rounded (via f64), 0 where the value is below -87.33654 (subnormal or -inf), NaN for NaN.
-    func testBinary16ProbabilitiesForEveryValue() {
-        let bits = (0...0xFFFF).map { UInt16($0) }
-        var lp = [Float](repeating: 0, count: bits.count), p = lp
-        bits.withUnsafeBytes { raw in lp.withUnsafeMutableBufferPointer { l in p.withUnsafeMutableBufferPointer { pp in
-            Half.decode(raw: raw.baseAddress!, l.baseAddress!, probs: pp.baseAddress!, bits.count)
-        } } }
-        for (i, b) in bits.enumerated() {
-            let x = Float(Float16(bitPattern: b))
-            if x.isNaN { XCTAssertTrue(lp[i].isNaN && p[i].isNaN, "f16 \(b)"); continue }
-            XCTAssertEqual(lp[i].bitPattern, x.bitPattern, "f16 \(b)")
-            let want: Float = x < -87.33654 ? 0 : Float(exp(Double(x)))
-            XCTAssertEqual(p[i].bitPattern, want.bitPattern, "f16 \(b)")
-            XCTAssertFalse(p[i] != 0 && p[i] < Float.leastNormalMagnitude, "no subnormal probability (f16 \(b))")
-        }
-        XCTAssertEqual(Half.probability(-.infinity), 0)
-        XCTAssertEqual(Half.probability(0), 1)
-    }
-
     /// Every one of the 65,536 binary16 values converts exactly (Float16's own conversion is the
     /// reference), including subnormals, infinities and NaN, in the 16-lane body and the scalar tail.
     func testF16ConversionIsExactForEveryValue() {

@@ -1,0 +1,25 @@
+import DistilKernels
+
+/// The kernels of `KLCore` compiled for one x86-64 level: this file is the source of two modules,
+/// DistilKernelsX86v3 (built for x86-64-v3: AVX2, FMA, F16C) and DistilKernelsX86v4 (x86-64-v4:
+/// AVX-512), through a symbolic link; the inlined bodies are generated in each with its target CPU.
+/// Call a module's `Kernels` only on a CPU that has its level (`KLKernel` in DistilScore checks);
+/// results are bit-identical to the baseline's.
+public enum Kernels {
+    public static func kl(_ teacher: KLTeacherRow, student: UnsafePointer<Float>, count: Int) -> KLPoint {
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: KLCore.scratchCount(count))
+        defer { scratch.deallocate() }
+        return KLCore.kl(teacher, student: student, count: count, scratch: scratch, widening: VectorWidening.self)
+    }
+
+    public static func logSoftmax(_ logits: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) -> Double {
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: KLCore.scratchCount(count))
+        defer { scratch.deallocate() }
+        return KLCore.logSoftmax(logits, into: out, count: count, scratch: scratch)
+    }
+
+    /// binary16 → f32 (`VectorWidening` built here: F16C), exact for every value.
+    public static func widen(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        VectorWidening.widen(src, dst, n)
+    }
+}

@@ -1,0 +1,1 @@
+../DistilKernelsX86v3/Kernels.swift
