@@ -245,23 +245,43 @@ public enum KLCore {
     static func expSumPass(_ p: UnsafePointer<Float>, count: Int, max m: Float) -> Double {
         let raw = UnsafeRawPointer(p)
         var heavy = SIMD16<Double>(repeating: 0)
-        var light = SIMD16<Float>(repeating: 0)
         var lightBlocks: Double = 0
-        let cut = SIMD16<Float>(repeating: -12)
         var i = 0
-        var k = 0
+        // Blocks of 512 (32 vectors, the light sum folded into f64 after each), the loop over a
+        // full block free of bounds and overflow checks.
         while i < count {
-            let x = (count - i >= 16 ? raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) : tail(p + i, count - i)) - m
-            if anyLane(x .> cut) {
-                heavy += FastExp.exp64(x)
+            var light = SIMD16<Float>(repeating: 0)
+            if count &- i >= 512 {
+                // Two chains of light sums (the exp's latency is long), added at the block's end.
+                var k = 0
+                var light1 = light
+                while k < 512 {
+                    expSumStep(raw.loadUnaligned(fromByteOffset: (i &+ k) &* 4, as: SIMD16<Float>.self) - m, &heavy, &light)
+                    expSumStep(raw.loadUnaligned(fromByteOffset: (i &+ k &+ 16) &* 4, as: SIMD16<Float>.self) - m, &heavy, &light1)
+                    k &+= 32
+                }
+                light += light1
+                i &+= 512
             } else {
-                light += FastExp.exp(x)
+                while i < count {
+                    let x = (count &- i >= 16 ? raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self) : tail(p + i, count &- i)) - m
+                    expSumStep(x, &heavy, &light)
+                    i &+= 16
+                }
             }
-            i += 16
-            k += 1
-            if k == 32 { lightBlocks += hsum(light); light = .zero; k = 0 }
+            lightBlocks += hsum(light)
         }
-        return (hsum(heavy.lowHalf + heavy.highHalf) + lightBlocks) + hsum(light)
+        return hsum(heavy.lowHalf + heavy.highHalf) + lightBlocks
+    }
+
+    /// One vector of `expSumPass`: the f64 exp when a lane is above −12, else the f32 one.
+    @_transparent @usableFromInline
+    static func expSumStep(_ x: SIMD16<Float>, _ heavy: inout SIMD16<Double>, _ light: inout SIMD16<Float>) {
+        if anyLane(x .> SIMD16<Float>(repeating: -12)) {
+            heavy += FastExp.exp64(x)
+        } else {
+            light += FastExp.exp(x)
+        }
     }
 
     /// Σ p_t (log p_t − (z − lse)) and the teacher's arg-max. NaN in the teacher's values makes the
@@ -289,18 +309,33 @@ public enum KLCore {
             let t = UnsafeRawPointer(lt)
             var sum = SIMD16<Float>(repeating: 0)
             var top = SIMD16<Float>(repeating: -.infinity)
+            // p_t = 0 (log p_t below -87.33654, -inf included) contributes exactly 0, even against
+            // z = -inf; a NaN log p_t is not below anything and so reaches the sum.
+            // Two chains (the exp's latency is long), added at the block's end.
+            var sum1 = sum
             var j = 0
-            while j < n {
-                let full = n - j >= 16
-                let l = full ? t.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self) : tail(lt + j, n - j)
-                let z = full ? s.loadUnaligned(fromByteOffset: (start + j) * 4, as: SIMD16<Float>.self)
-                             : tail(student + start + j, n - j, fill: 0)
+            while j &+ 32 <= n {
+                let l = t.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
+                let z = s.loadUnaligned(fromByteOffset: (start &+ j) &* 4, as: SIMD16<Float>.self)
+                let l1 = t.loadUnaligned(fromByteOffset: (j &+ 16) &* 4, as: SIMD16<Float>.self)
+                let z1 = s.loadUnaligned(fromByteOffset: (start &+ j &+ 16) &* 4, as: SIMD16<Float>.self)
+                top = vmax(vmax(top, l), l1)
+                sum += (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< under)
+                sum1 += (FastExp.exp(l1) * ((l1 - (z1 - cHi)) + cLo)).replacing(with: 0, where: l1 .< under)
+                j &+= 32
+            }
+            sum += sum1
+            while j &+ 16 <= n {
+                let l = t.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
+                let z = s.loadUnaligned(fromByteOffset: (start &+ j) &* 4, as: SIMD16<Float>.self)
                 top = vmax(top, l)
-                let r = (l - (z - cHi)) + cLo
-                // p_t = 0 (log p_t below -87.33654, -inf included) contributes exactly 0, even
-                // against z = -inf; a NaN log p_t is not below anything and so reaches the sum.
-                sum += (FastExp.exp(l) * r).replacing(with: 0, where: l .< under)
-                j += 16
+                sum += (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< under)
+                j &+= 16
+            }
+            if j < n {
+                let l = tail(lt + j, n &- j), z = tail(student + start + j, n &- j, fill: 0)
+                top = vmax(top, l)
+                sum += (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< under)
             }
             total += hsum(sum)
             best = vmax(best, top)
