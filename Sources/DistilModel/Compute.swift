@@ -64,9 +64,11 @@ struct Compute: @unchecked Sendable {
     }
 
     /// Rows of a converted weight panel: about 1 MiB of f32 so the panel stays in cache between its
-    /// conversion and the sgemm that reads it.
+    /// conversion and the sgemm that reads it, but at least 256: every sgemm call packs all of X
+    /// again, which costs as much as ~T·K·64 multiply-adds, so narrow panels over a wide X (the MLP's
+    /// down projection, K = 3584) spend a large share of the time packing.
     static func panelRows(cols: Int) -> Int {
-        max(16, min(512, ((1 << 18) / max(1, cols)) / 16 * 16))
+        max(256, min(512, ((1 << 18) / max(1, cols)) / 16 * 16))
     }
 
     /// Y[T x N] = X[T x K] · Wᵀ (+ bias), W [N x K] in its stored dtype; Y's rows are `ldy` apart.
