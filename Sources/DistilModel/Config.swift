@@ -26,13 +26,8 @@ public struct ModelConfig: Sendable {
     public var ropeScaling: RopeScaling = .none
     public var maxPositionEmbeddings: Int?
 
-    /// The dense families this engine runs (Qwen3 with q/k norms, Qwen2 with q/k/v biases, Llama).
-    public static let supported: [String: String] = [
-        "qwen3": "Qwen3ForCausalLM", "qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM",
-        "qwen3_5": "Qwen3_5ForCausalLM", "qwen3_5_text": "Qwen3_5ForConditionalGeneration",
-        "qwen3_5_moe": "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text": "Qwen3_5MoeForConditionalGeneration",
-        "qwen3_moe": "Qwen3MoeForCausalLM",
-    ]
+    /// The architecture family of `modelType` (nil: not one the engine runs).
+    public var family: ModelFamily? { ModelFamily(modelType: modelType) }
 
     public static func load(directory: String) throws -> ModelConfig {
         let path = directory + "/config.json"
@@ -44,12 +39,12 @@ public struct ModelConfig: Sendable {
         if let text = top["text_config"] as? [String: Any] { for (k, v) in text { c[k] = v } }
         let arch = (top["architectures"] as? [String])?.first ?? "unknown"
         let mtype = (c["model_type"] as? String) ?? (top["model_type"] as? String) ?? "unknown"
-        guard supported[mtype] != nil else {
-            throw DistilError.input(path, "unsupported architecture \(arch) (model_type \(mtype)); the engine runs \(supported.values.sorted().joined(separator: ", "))")
+        guard let family = ModelFamily(modelType: mtype) else {
+            throw DistilError.input(path, "unsupported architecture \(arch) (model_type \(mtype)); the engine runs \(ModelFamily.classNames.joined(separator: ", "))")
         }
         let scaling = try RopeScaling.parse(c, path: path, architecture: arch)
         // Biases the loaders do not read (Llama's attention_bias puts one on o_proj too; mlp_bias) are refused, never ignored.
-        if mtype != "qwen2", (c["attention_bias"] as? NSNumber)?.boolValue == true {
+        if family != .qwen2, (c["attention_bias"] as? NSNumber)?.boolValue == true {
             throw DistilError.input(path, "unsupported architecture \(arch): attention_bias is only run for qwen2 (q/k/v biases)")
         }
         if (c["mlp_bias"] as? NSNumber)?.boolValue == true {
@@ -85,7 +80,7 @@ public struct ModelConfig: Sendable {
         if let e = c["eos_token_id"] as? [Any] { eos = e.compactMap { ($0 as? NSNumber)?.intValue } }
         else if let e = (c["eos_token_id"] as? NSNumber)?.intValue { eos = [e] } else { eos = [] }
         var hybrid: HybridConfig?
-        if mtype.hasPrefix("qwen3_5") {
+        if family == .qwen35 || family == .qwen35Moe {
             guard let types = c["layer_types"] as? [String], types.count == (c["num_hidden_layers"] as? Int) else {
                 throw DistilError.input(path, "layer_types must list one type per layer")
             }
@@ -99,7 +94,7 @@ public struct ModelConfig: Sendable {
                 linearKeyHeads: try int("linear_num_key_heads", 1...1024), linearValueHeads: try int("linear_num_value_heads", 1...1024),
                 linearKeyDim: try int("linear_key_head_dim", 1...4096), linearValueDim: try int("linear_value_head_dim", 1...4096),
                 convKernel: try int("linear_conv_kernel_dim", 1...64), partialRotaryFactor: factor,
-                moe: mtype.hasPrefix("qwen3_5_moe") ? MoEConfig(
+                moe: family == .qwen35Moe ? MoEConfig(
                     experts: try int("num_experts", 1...4096), topK: try int("num_experts_per_tok", 1...64),
                     intermediate: try int("moe_intermediate_size", 1...1_048_576),
                     sharedIntermediate: try int("shared_expert_intermediate_size", 1...1_048_576)) : nil)
@@ -111,7 +106,7 @@ public struct ModelConfig: Sendable {
             }
         }
         var sparse: SparseConfig?
-        if mtype == "qwen3_moe" {
+        if family == .qwen3Moe {
             let layers = try int("num_hidden_layers", 1...1024)
             let only = (c["mlp_only_layers"] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.intValue }
             sparse = SparseConfig(
@@ -127,11 +122,36 @@ public struct ModelConfig: Sendable {
             architecture: arch, modelType: mtype,
             vocabSize: try int("vocab_size", 1...4_000_000), hiddenSize: hidden,
             layers: try int("num_hidden_layers", 1...1024), heads: heads, kvHeads: kv, headDim: headDim,
-            intermediateSize: try int("intermediate_size", 1...1_048_576, default: mtype.hasPrefix("qwen3_5_moe") ? 1 : nil),
+            intermediateSize: try int("intermediate_size", 1...1_048_576, default: family == .qwen35Moe ? 1 : nil),
             rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
             ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
-            attentionBias: mtype == "qwen2" || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
+            attentionBias: family == .qwen2 || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
             eosTokenIDs: eos, hybrid: hybrid, sparse: sparse, ropeScaling: scaling, maxPositionEmbeddings: maxPos)
+    }
+}
+
+/// The architectures the engine runs, by config.json's `model_type`: the one list that loading, the
+/// layer builders and dl-check's expected tensors all go by.
+public enum ModelFamily: Sendable, CaseIterable {
+    /// Llama (with its rope-scaling variants), Qwen2 (q/k/v biases), Qwen3 (q/k norms), Qwen3-MoE.
+    case llama, qwen2, qwen3, qwen3Moe
+    /// Qwen3.5 dense and MoE (the teacher): Gated DeltaNet and gated attention layers.
+    case qwen35, qwen35Moe
+
+    /// model_type → family and the transformers class of that model_type.
+    static let byModelType: [String: (family: ModelFamily, className: String)] = [
+        "llama": (.llama, "LlamaForCausalLM"), "qwen2": (.qwen2, "Qwen2ForCausalLM"), "qwen3": (.qwen3, "Qwen3ForCausalLM"),
+        "qwen3_moe": (.qwen3Moe, "Qwen3MoeForCausalLM"),
+        "qwen3_5": (.qwen35, "Qwen3_5ForCausalLM"), "qwen3_5_text": (.qwen35, "Qwen3_5ForConditionalGeneration"),
+        "qwen3_5_moe": (.qwen35Moe, "Qwen3_5MoeForCausalLM"), "qwen3_5_moe_text": (.qwen35Moe, "Qwen3_5MoeForConditionalGeneration"),
+    ]
+
+    /// The transformers classes the engine runs, sorted (for messages).
+    static var classNames: [String] { byModelType.values.map(\.className).sorted() }
+
+    public init?(modelType: String) {
+        guard let f = ModelFamily.byModelType[modelType]?.family else { return nil }
+        self = f
     }
 }
 

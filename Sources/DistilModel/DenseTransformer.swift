@@ -51,7 +51,7 @@ final class DenseTransformer: Network {
         let prefix = w.has("model.language_model.embed_tokens.weight") ? "model.language_model." : "model."
         let H = c.hiddenSize, qd = c.heads * c.headDim, kvd = c.kvHeads * c.headDim, I = c.intermediateSize
         (embed, head, finalNorm) = try Ops.loadEnds(w, c, prefix: prefix)
-        let qkNorm = c.modelType == "qwen3" || c.modelType == "qwen3_moe"
+        let qkNorm = c.family == .qwen3 || c.family == .qwen3Moe
         var ls: [DenseLayer] = []
         for i in 0..<c.layers {
             let p = "\(prefix)layers.\(i)."

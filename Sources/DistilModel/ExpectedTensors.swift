@@ -24,24 +24,7 @@ public struct ExpectedTensors: Sendable {
     /// checkpoint comes near: Qwen3.5-35B-A3B stored per expert has about 31,000).
     public static let maxTensors = 1 << 20
 
-    /// The architectures and how their layers are built.
-    enum Family: Sendable {
-        case llama, qwen2, qwen3, qwen3Moe, qwen35, qwen35Moe
-
-        /// model_type → family; anything else is an error, never a silent pass.
-        static func of(_ c: ModelConfig) throws -> Family {
-            switch c.modelType {
-            case "llama": return .llama
-            case "qwen2": return .qwen2
-            case "qwen3": return .qwen3
-            case "qwen3_moe": return .qwen3Moe
-            case "qwen3_5", "qwen3_5_text": return .qwen35
-            case "qwen3_5_moe", "qwen3_5_moe_text": return .qwen35Moe
-            default:
-                throw DistilError("config.json: no tensor list for model_type \(c.modelType) (\(c.architecture))")
-            }
-        }
-    }
+    typealias Family = ModelFamily
 
     /// "model." or "model.language_model.".
     public let prefix: String
@@ -60,7 +43,10 @@ public struct ExpectedTensors: Sendable {
     /// `names`: the checkpoint's tensor names, from which the layout (prefix, fused experts) is read.
     /// Throws for an unknown model_type or a config missing what its architecture needs.
     public init<S: Sequence>(config c: ModelConfig, names: S) throws where S.Element == String {
-        family = try Family.of(c)
+        guard let f = c.family else {
+            throw DistilError("config.json: no tensor list for model_type \(c.modelType) (\(c.architecture))")
+        }
+        family = f
         switch family {
         case .qwen35, .qwen35Moe:
             guard let h = c.hybrid, h.layerTypes.count == c.layers else {
