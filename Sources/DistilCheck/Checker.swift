@@ -251,7 +251,7 @@ public final class Checker {
         let modelConfig: ModelConfig
         let expected: ExpectedTensors
         do {
-            modelConfig = try ModelConfig.load(directory: dir)
+            modelConfig = try ModelConfig.parse(config, path: "\(dir)/config.json")
             expected = try ExpectedTensors(config: modelConfig, names: shapes.keys)
         } catch let e as DistilError {
             throw Rejection("ARCHITECTURE", e.message)

@@ -29,12 +29,18 @@ public struct ModelConfig: Sendable {
     /// The architecture family of `modelType` (nil: not one the engine runs).
     public var family: ModelFamily? { ModelFamily(modelType: modelType) }
 
+    /// `directory`/config.json (at most 16 MiB).
     public static func load(directory: String) throws -> ModelConfig {
         let path = directory + "/config.json"
         let bytes = try readFile(path, limit: 16 << 20)
         guard let top = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             throw DistilError.input(path, "not a JSON object")
         }
+        return try parse(top, path: path)
+    }
+
+    /// A config.json already parsed into `top`; errors name `path`.
+    public static func parse(_ top: [String: Any], path: String) throws -> ModelConfig {
         var c = top
         if let text = top["text_config"] as? [String: Any] { for (k, v) in text { c[k] = v } }
         let arch = (top["architectures"] as? [String])?.first ?? "unknown"
