@@ -128,7 +128,7 @@ for isa in KLKernel.ISA.allCases where isa <= KLKernel.supported {
 let python = "/opt/distil-venv/bin/python"
 let rowFiles = ["/dev/shm", NSTemporaryDirectory()].first { FileManager.default.isWritableFile(atPath: $0) }! + "/bench-kl-\(getpid())"
 func writeRows(_ a: [Float], _ path: String) {
-    a.withUnsafeBytes { FileManager.default.createFile(atPath: path, contents: Data($0)) }
+    _ = a.withUnsafeBytes { FileManager.default.createFile(atPath: path, contents: Data($0)) }
 }
 writeRows(teacher, rowFiles + ".teacher.f32")
 writeRows(student, rowFiles + ".student.f32")

@@ -59,8 +59,9 @@ public struct KLTeacherRow {
 ///    value from memory. A NaN teacher value propagates into the sum. The summands are the pointwise
 ///    log-ratios weighted by p_t, which are small where p_t is large, so there is no cancellation
 ///    between two entropy-sized sums.
-/// A teacher log-prob below `minLogProbability` (−87.33654, where p_t would be subnormal; −inf
-/// included) contributes exactly 0, even against a student logit of −inf.
+/// A teacher log-prob below −87.33654 (where p_t would be subnormal; −inf included) contributes
+/// exactly 0, even against a student logit of −inf. (The kernels spell constants as literals: a
+/// `static let` is a lazily initialised global whose access check can stop inlining.)
 ///
 /// The student row (1 MB at the real vocabulary) is read from memory once and from the core's L2 by
 /// the later passes.
@@ -70,10 +71,6 @@ public struct KLTeacherRow {
 /// (the linker keeps one copy of a weak symbol for the whole program, which could hand AVX-512 code
 /// to a baseline caller). `KernelTests` checks their object files for that.
 public enum KLCore {
-    /// Log-probs below this have probability 0 for the KL (exp would be subnormal; −inf included).
-    /// (The kernels spell it as a literal: a `static let` is a lazily initialised global.)
-    public static let minLogProbability: Float = -87.33654
-
     /// Floats of scratch `kl` needs for a row of `count` values.
     @_transparent
     public static func scratchCount(_ count: Int) -> Int { 512 + (count + 511) / 512 }
@@ -298,7 +295,7 @@ public enum KLCore {
         let s = UnsafeRawPointer(student)
         let cHi = Float(lse)
         let cLo = Float(lse - Double(cHi))
-        let under = SIMD16<Float>(repeating: -87.33654)   // minLogProbability
+        let under = SIMD16<Float>(repeating: -87.33654)
         var nextExact = 0
         var best = SIMD16<Float>(repeating: -.infinity)
         var total: Double = 0
