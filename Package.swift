@@ -46,7 +46,7 @@ let package = Package(
                 dependencies: ["DistilKernels", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fast),
         .target(name: "DistilCLI", dependencies: ["DistilFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .target(name: "DistilTensors", dependencies: ["DistilFormats", "COpenBLAS"], swiftSettings: fast),
+        .target(name: "DistilTensors", dependencies: ["DistilFormats", "DistilKernels", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilTokenizer", dependencies: ["DistilFormats"], swiftSettings: fast),
         .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
         .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
                           path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
-        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
+        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),

@@ -13,6 +13,7 @@
 // median over rounds. A float64 reference is computed from the same rows once. The peer is skipped with a message when
 // /opt/distil-venv is missing.
 import DistilFormats
+import DistilKernels
 import DistilScore
 import Dispatch
 import Foundation
@@ -55,7 +56,7 @@ for r in 0..<rows {
     let lse = m + log(s)
     for i in 0..<vocab {
         let lt = Float(logits[i] - lse)
-        teacherHalf[r * vocab + i] = Half.bits(lt)
+        teacherHalf[r * vocab + i] = Binary16.bits(lt)
         if lt > -12 {
             withUnsafeBytes(of: UInt32(i).littleEndian) { exact[r] += $0 }
             withUnsafeBytes(of: lt.bitPattern.littleEndian) { exact[r] += $0 }

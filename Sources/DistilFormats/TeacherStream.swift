@@ -80,23 +80,6 @@ public struct TeacherTrailer: Codable, Equatable, Sendable {
     public var n_rows: Int
 }
 
-// MARK: - f16 conversion
-
-public enum Half {
-    /// f32 → binary16 bits, round to nearest even (Float16's conversion).
-    @inline(__always) public static func bits(_ x: Float) -> UInt16 { Float16(x).bitPattern }
-
-    /// binary16 bits → f32 for `n` values, exact for every value.
-    public static func decode(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        Binary16.decode(raw: UnsafeRawPointer(src), dst, n)
-    }
-
-    /// The same from little-endian binary16 values at any alignment (a memory-mapped tensor).
-    public static func decode(raw src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        Binary16.decode(raw: src, dst, n)
-    }
-}
-
 // MARK: - Writer
 
 /// Writes a teacher stream. Rows are converted to f16 and grouped into ROWS records.
@@ -164,7 +147,7 @@ public final class TeacherStreamWriter {
         var out = [UInt8](repeating: 0, count: v * 2 + 4 + exact.count * 8)
         out.withUnsafeMutableBytes { raw in
             let p = raw.baseAddress!
-            for i in 0..<v { p.storeBytes(of: Half.bits(logProbs[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            for i in 0..<v { p.storeBytes(of: Binary16.bits(logProbs[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
             p.storeBytes(of: UInt32(exact.count).littleEndian, toByteOffset: 2 * v, as: UInt32.self)
             for (k, (id, value)) in exact.enumerated() {
                 p.storeBytes(of: UInt32(id).littleEndian, toByteOffset: 2 * v + 4 + 8 * k, as: UInt32.self)
@@ -412,26 +395,16 @@ public struct TeacherRawRows: @unchecked Sendable {
 
     /// Row `r` as f32 log-probs into `out` (`vocab` floats).
     public func decode(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        withRow(r) { row in
-            Half.decode(raw: row.binary16, out, vocab)
-            for k in 0..<row.exactCount {
-                let id = Int(UInt32(littleEndian: row.exact.loadUnaligned(fromByteOffset: 8 * k, as: UInt32.self)))
-                out[id] = Float(bitPattern: UInt32(littleEndian: row.exact.loadUnaligned(fromByteOffset: 8 * k + 4, as: UInt32.self)))
-            }
-        }
+        withTeacherRow(r) { $0.decode(into: out, count: vocab) }
     }
 
-    /// Row `r` as the KL kernel reads it, without a copy (valid inside `body`).
+    /// Row `r` as the KL kernel reads it (its binary16 values and exact pairs as stored, no copy),
+    /// valid inside `body`.
     public func withTeacherRow<T>(_ r: Int, _ body: (KLTeacherRow) throws -> T) rethrows -> T {
-        try withRow(r) { row in try body(KLTeacherRow(binary16: row.binary16, exact: row.exact, exactCount: row.exactCount)) }
-    }
-
-    /// Row `r`'s binary16 values (`vocab`) and its exact (u32 id, f32 value) pairs, as stored.
-    func withRow<T>(_ r: Int, _ body: ((binary16: UnsafeRawPointer, exact: UnsafeRawPointer, exactCount: Int)) throws -> T) rethrows -> T {
         let row = rows[r]
         return try row.payload.withUnsafeBytes { raw in
             let p = raw.baseAddress! + row.offset
-            return try body((p, p + 2 * vocab + 4, row.exact))
+            return try body(KLTeacherRow(binary16: p, exact: p + 2 * vocab + 4, exactCount: row.exact))
         }
     }
 }

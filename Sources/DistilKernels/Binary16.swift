@@ -1,6 +1,9 @@
 /// IEEE binary16 → f32, exact for every value, from little-endian data at any alignment (a
 /// memory-mapped tensor, a teacher row inside a record).
 public enum Binary16 {
+    /// f32 → binary16 bits, round to nearest even (Float16's conversion).
+    @inline(__always) public static func bits(_ x: Float) -> UInt16 { Float16(x).bitPattern }
+
     /// The f32 bits of all 65,536 binary16 values (256 KiB: stays in a core's L2 cache).
     static let table: [UInt32] = (0...0xFFFF).map { f32Bits(UInt16($0)) }
 

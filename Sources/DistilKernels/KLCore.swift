@@ -39,6 +39,30 @@ public struct KLTeacherRow {
     public init(binary16: UnsafeRawPointer, exact: UnsafeRawPointer?, exactCount: Int) {
         logProbs = nil; self.binary16 = binary16; self.exact = exactCount > 0 ? exact : nil; self.exactCount = exactCount
     }
+
+    /// The row as `count` f32 log-probs into `out` (the exact values written over the binary16 ones).
+    public func decode(into out: UnsafeMutablePointer<Float>, count: Int) {
+        if let lp = logProbs { out.update(from: lp, count: count); return }
+        Binary16.decode(raw: binary16!, out, count)
+        var next = 0
+        patchExact(0, count, into: out, next: &next)
+    }
+
+    /// Writes the exact values of ids `start ..< start + n` over `block` (those ids' values), from
+    /// exact entry `next` on (entries are in increasing id order); `next` ends at the first entry
+    /// past the block.
+    @_transparent @usableFromInline
+    func patchExact(_ start: Int, _ n: Int, into block: UnsafeMutablePointer<Float>, next: inout Int) {
+        guard let e = exact else { return }
+        while next < exactCount {
+            let id = Int(UInt32(littleEndian: e.loadUnaligned(fromByteOffset: 8 &* next, as: UInt32.self)))
+            if id >= start &+ n { break }
+            if id >= start {
+                block[id &- start] = Float(bitPattern: UInt32(littleEndian: e.loadUnaligned(fromByteOffset: 8 &* next &+ 4, as: UInt32.self)))
+            }
+            next &+= 1
+        }
+    }
 }
 
 /// The full-vocabulary KL and log-softmax kernels (vocabulary 248,320; ~20k positions per model per
@@ -66,10 +90,10 @@ public struct KLTeacherRow {
 /// The student row (1 MB at the real vocabulary) is read from memory once and from the core's L2 by
 /// the later passes.
 ///
-/// Every function here is `@inline(__always)`, without closures, and calls only standard-library
+/// Every function here is `@_transparent` (inlined even across modules), without closures, and calls only standard-library
 /// code that inlines: the instruction-set modules must emit no out-of-line copy of shared code
 /// (the linker keeps one copy of a weak symbol for the whole program, which could hand AVX-512 code
-/// to a baseline caller). `KernelTests` checks their object files for that.
+/// to a baseline caller). `KernelBuildTests` checks their object files for that.
 public enum KLCore {
     /// Floats of scratch `kl` needs for a row of `count` values.
     @_transparent
@@ -165,17 +189,16 @@ public enum KLCore {
                                                   nextExact: inout Int, _: W.Type) -> UnsafePointer<Float> {
         if let lp = teacher.logProbs { return lp + start }
         W.widen(teacher.binary16! + 2 * start, buffer, n)
-        if let e = teacher.exact {
-            while nextExact < teacher.exactCount {
-                let id = Int(UInt32(littleEndian: e.loadUnaligned(fromByteOffset: 8 * nextExact, as: UInt32.self)))
-                if id >= start + n { break }
-                if id >= start {
-                    buffer[id - start] = Float(bitPattern: UInt32(littleEndian: e.loadUnaligned(fromByteOffset: 8 * nextExact + 4, as: UInt32.self)))
-                }
-                nextExact += 1
-            }
-        }
+        teacher.patchExact(start, n, into: buffer, next: &nextExact)
         return UnsafePointer(buffer)
+    }
+
+    /// p_t · (log p_t − log p_s) for 16 positions: `l` the teacher's log-probs, `z` the student's
+    /// logits, lse = cHi + cLo. p_t = 0 (log p_t below -87.33654, -inf included) contributes exactly
+    /// 0, even against z = -inf; a NaN log p_t is not below anything and so reaches the sum.
+    @_transparent @usableFromInline
+    static func klTerm(_ l: SIMD16<Float>, _ z: SIMD16<Float>, _ cHi: Float, _ cLo: Float) -> SIMD16<Float> {
+        (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< SIMD16<Float>(repeating: -87.33654))
     }
 
     /// The block whose maximum is `m` first (the lowest such block), or nil.
@@ -295,7 +318,6 @@ public enum KLCore {
         let s = UnsafeRawPointer(student)
         let cHi = Float(lse)
         let cLo = Float(lse - Double(cHi))
-        let under = SIMD16<Float>(repeating: -87.33654)
         var nextExact = 0
         var best = SIMD16<Float>(repeating: -.infinity)
         var total: Double = 0
@@ -306,8 +328,6 @@ public enum KLCore {
             let t = UnsafeRawPointer(lt)
             var sum = SIMD16<Float>(repeating: 0)
             var top = SIMD16<Float>(repeating: -.infinity)
-            // p_t = 0 (log p_t below -87.33654, -inf included) contributes exactly 0, even against
-            // z = -inf; a NaN log p_t is not below anything and so reaches the sum.
             // Two chains (the exp's latency is long), added at the block's end.
             var sum1 = sum
             var j = 0
@@ -317,8 +337,8 @@ public enum KLCore {
                 let l1 = t.loadUnaligned(fromByteOffset: (j &+ 16) &* 4, as: SIMD16<Float>.self)
                 let z1 = s.loadUnaligned(fromByteOffset: (start &+ j &+ 16) &* 4, as: SIMD16<Float>.self)
                 top = vmax(vmax(top, l), l1)
-                sum += (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< under)
-                sum1 += (FastExp.exp(l1) * ((l1 - (z1 - cHi)) + cLo)).replacing(with: 0, where: l1 .< under)
+                sum += klTerm(l, z, cHi, cLo)
+                sum1 += klTerm(l1, z1, cHi, cLo)
                 j &+= 32
             }
             sum += sum1
@@ -326,13 +346,13 @@ public enum KLCore {
                 let l = t.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
                 let z = s.loadUnaligned(fromByteOffset: (start &+ j) &* 4, as: SIMD16<Float>.self)
                 top = vmax(top, l)
-                sum += (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< under)
+                sum += klTerm(l, z, cHi, cLo)
                 j &+= 16
             }
             if j < n {
                 let l = tail(lt + j, n &- j), z = tail(student + start + j, n &- j, fill: 0)
                 top = vmax(top, l)
-                sum += (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< under)
+                sum += klTerm(l, z, cHi, cLo)
             }
             total += hsum(sum)
             best = vmax(best, top)

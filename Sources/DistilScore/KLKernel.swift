@@ -42,8 +42,7 @@ public enum KLKernel {
     /// form, `studentLogits` raw logits, both `count` values. `isa` (default: the widest supported)
     /// must not exceed `supported`.
     public static func kl(_ teacher: KLTeacherRow, studentLogits: UnsafePointer<Float>, count: Int, isa: ISA = supported) -> KLPoint {
-        precondition(isa <= supported, "the \(isa) kernels need a CPU with \(isa)")
-        switch isa {
+        switch checked(isa) {
         case .baseline: return KernelsBaseline.kl(teacher, student: studentLogits, count: count)
         case .x86v3: return DistilKernelsX86v3.Kernels.kl(teacher, student: studentLogits, count: count)
         case .x86v4: return DistilKernelsX86v4.Kernels.kl(teacher, student: studentLogits, count: count)
@@ -61,8 +60,7 @@ public enum KLKernel {
     @discardableResult
     public static func logSoftmax(_ logits: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int,
                                   isa: ISA = supported) -> Double {
-        precondition(isa <= supported, "the \(isa) kernels need a CPU with \(isa)")
-        switch isa {
+        switch checked(isa) {
         case .baseline: return KernelsBaseline.logSoftmax(logits, into: out, count: count)
         case .x86v3: return DistilKernelsX86v3.Kernels.logSoftmax(logits, into: out, count: count)
         case .x86v4: return DistilKernelsX86v4.Kernels.logSoftmax(logits, into: out, count: count)
@@ -71,11 +69,16 @@ public enum KLKernel {
 
     /// `n` little-endian binary16 values at `src` widened to f32, exactly, by `isa`'s build.
     public static func widenBinary16(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int, isa: ISA = supported) {
-        precondition(isa <= supported, "the \(isa) kernels need a CPU with \(isa)")
-        switch isa {
+        switch checked(isa) {
         case .baseline: Binary16.decode(raw: src, dst, n)
         case .x86v3: DistilKernelsX86v3.Kernels.widen(src, dst, n)
         case .x86v4: DistilKernelsX86v4.Kernels.widen(src, dst, n)
         }
+    }
+
+    /// `isa`, which must not exceed `supported` (running wider code would be an illegal instruction).
+    static func checked(_ isa: ISA) -> ISA {
+        precondition(isa <= supported, "the \(isa) kernels need a CPU with \(isa)")
+        return isa
     }
 }

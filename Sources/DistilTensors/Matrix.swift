@@ -1,4 +1,5 @@
 import DistilFormats
+import DistilKernels
 import Foundation
 
 /// A weight matrix [rows x cols] (row-major) left in its stored dtype inside the memory-mapped
@@ -55,9 +56,9 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
-    /// IEEE binary16 → f32, exact for every value (`Half.decode`).
+    /// IEEE binary16 → f32, exact for every value (`Binary16.decode`).
     public static func f16ToF32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        Half.decode(raw: src, dst, n)
+        Binary16.decode(raw: src, dst, n)
     }
 }
 

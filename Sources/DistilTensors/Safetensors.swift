@@ -219,7 +219,7 @@ public final class WeightStore {
         case "BF16":
             Matrix.bf16ToF32(src, dst, count)
         case "F16":
-            Half.decode(raw: src, dst, count)
+            Matrix.f16ToF32(src, dst, count)
         default:
             throw DistilError.input(directory, "tensor '\(t.name)' has dtype \(t.dtype); the engine reads BF16, F16 and F32")
         }
