@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
         .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
                           path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
-        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore"], path: "Benchmarks/bench-kl", swiftSettings: fast),
+        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py"], swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),
