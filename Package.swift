@@ -37,9 +37,11 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // A header-only shim: __builtin_prefetch for the KL kernels.
+        .systemLibrary(name: "CPrefetch"),
 
         // Libraries, one per concern.
-        .target(name: "DistilKernels", swiftSettings: fast),
+        .target(name: "DistilKernels", dependencies: ["CPrefetch"], swiftSettings: fast),
         .target(name: "DistilKernelsX86v3", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "haswell")),
         .target(name: "DistilKernelsX86v4", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "skylake-avx512")),
         .target(name: "DistilFormats",
@@ -81,7 +83,7 @@ let package = Package(
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
         .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
                           path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
-        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py"], swiftSettings: fast),
+        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py", "fit_exp.py"], swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),

@@ -6,13 +6,18 @@ import Darwin
 
 /// Vectorised single-precision exp for the KL kernels.
 ///
-/// Cody–Waite range reduction `x = n·ln2 + r`, |r| ≤ ln2/2, then a degree-6 minimax polynomial for
-/// e^r (Cephes' coefficients) and the scale 2^n built in the exponent bits. The rounding of
-/// `x·log2(e)` uses the 1.5·2^23 trick, so no `roundps` (SSE4.1) is needed on baseline x86-64.
-/// Maximum error about 1 ulp on [-87.3, 88]. Arguments are clamped to [-87.33654, 88]: below,
-/// including -inf, the SIMD versions return e^-87.33654 ≈ 1.2e-38 (callers that need an exact 0 mask
-/// on their argument, which is cheaper than masking here); above 88 they saturate at e^88. NaN input
-/// gives an unspecified finite value: callers detect NaN themselves (the KL kernel tracks a NaN mask).
+/// Cody–Waite range reduction `x = n·ln2 + r`, |r| ≤ ln2/2, then e^r ≈ 1 + r + r²·q(r) with q a
+/// quartic fitted for minimal relative error on that interval (Lawson's iteration in float64; the
+/// committed fit is `Benchmarks/bench-kl/fit_exp.py`), and the scale 2^n built in the exponent bits.
+/// The rounding of `x·log2(e)` uses the 1.5·2^23 trick, so no `roundps` (SSE4.1) is needed on
+/// baseline x86-64. Maximum error 8.1e-8 relative (under 1 ulp) on [-87.3, 80], mean −4e-10 (the
+/// test samples it). (A cubic is 2 operations cheaper but 1.8e-7 and −9e-9: p_t's error is weighted
+/// by |log p_t − log p_s|, whose sum can be 20x the KL, and it failed the 1e-6 test.) Arguments are clamped to [-87.33654, 88]: below, including -inf, the SIMD
+/// versions return e^-87.33654 ≈ 1.2e-38 (callers that need an exact 0 mask on their argument,
+/// which is cheaper than masking here); above 88 they saturate at e^88. A caller that masks small
+/// arguments itself, or never passes large ones, drops that clamp (`exp(_:clampLow:clampHigh:)`);
+/// the unclamped side then gives unspecified values there. NaN input gives an unspecified value:
+/// callers detect NaN themselves (the KL kernel tracks a NaN mask).
 ///
 /// Every operation is lane-wise and written out (a multiply then an add, never a fused one: Swift
 /// does not contract them), so builds for any x86-64 level give bit-identical results.
@@ -21,20 +26,26 @@ public enum FastExp {
     // whose access check can stop the optimiser from inlining and vectorising the loop).
 
     @_transparent
-    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> { exp(x, clampLow: true, clampHigh: true) }
+
+    /// `exp` with either clamp left out (a constant argument: the untaken side compiles away).
+    @_transparent
+    public static func exp(_ x: SIMD16<Float>, clampLow: Bool, clampHigh: Bool) -> SIMD16<Float> {
         let log2e: Float = 1.44269504088896341, ln2Hi: Float = 0.693359375, ln2Lo: Float = -2.12194440e-4
         let magic: Float = 12582912.0, lo: Float = -87.33654, hi: Float = 88.0   // magic = 1.5 · 2^23
-        let xc = x.replacing(with: hi, where: x .> hi).replacing(with: lo, where: x .< lo)
+        var xc = x
+        // Each is one max/min instruction (NaN passes through either).
+        if clampLow { xc = xc.replacing(with: lo, where: xc .< lo) }
+        if clampHigh { xc = xc.replacing(with: hi, where: xc .> hi) }
         let t = xc * log2e + magic
         let n = t - magic
         let r = (xc - n * ln2Hi) - n * ln2Lo
-        var p: SIMD16<Float> = SIMD16(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = (p * r) * r + r + 1
+        var q: SIMD16<Float> = SIMD16(repeating: 0.0013879691250622272)
+        q = q * r + 0.00836869329214096
+        q = q * r + 0.04166722670197487
+        q = q * r + 0.1666652113199234
+        q = q * r + 0.4999999701976776
+        let y = (q * r) * r + r + 1
         // 2^n: n sits in the low mantissa bits of t (t = 1.5·2^23 + n).
         let ti = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let scale = unsafeBitCast((ti &+ 127) &<< 23, to: SIMD16<Float>.self)

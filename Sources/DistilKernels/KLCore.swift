@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPrefetch
 
 /// KL(teacher ‖ student) at one position over the full vocabulary.
 public struct KLPoint: Equatable, Sendable {
@@ -71,12 +72,14 @@ public struct KLTeacherRow {
 /// operation is lane-wise on 16 lanes and every horizontal sum a fixed tree, so all builds give
 /// bit-identical results (tested); a wider build only runs the same lanes in fewer instructions.
 ///
-/// `kl` makes two passes over the student row and one over the teacher's:
-/// 1. the student's maximum `m` (and NaN check); each 512-value block's maximum is kept, so the
-///    arg-max is found afterwards by scanning one block instead of tracking indices per value;
-/// 2. `S = Σ exp(z − m)` summed in f64: 16-value groups with a value above m − 12 use an exp accurate
-///    to ~1e-11 (f64 polynomial), the rest the ~1-ulp f32 exp;
-/// 3. with `c = m + log S` (the log-sum-exp, split into two floats so `z − c` loses nothing),
+/// `kl` reads the student row twice and the teacher's once:
+/// 1. `softmaxStats`, block by block (512 values, which stay in L1 while they are read twice): the
+///    block's maximum (and NaN check; each block's maximum is kept, so the arg-max is found
+///    afterwards by scanning one block instead of tracking indices per value), then `S = Σ exp(z − m)`
+///    against the running maximum, summed in f64 and rescaled exactly when the maximum grows:
+///    16-value groups with a value above m − 12 use an exp accurate to ~1e-11 (f64 polynomial), the
+///    rest the ~1-ulp f32 exp;
+/// 2. with `c = m + log S` (the log-sum-exp, split into two floats so `z − c` loses nothing),
 ///    `Σ p_t · (log p_t − (z − c))` with `p_t` from the f32 exp, each block of 512 products summed in
 ///    f32 and folded into f64. A binary16 teacher row is widened one 512-value block at a time into a
 ///    buffer that stays in L1 (exact values patched in), so the kernel reads 2 bytes per teacher
@@ -87,8 +90,9 @@ public struct KLTeacherRow {
 /// exactly 0, even against a student logit of −inf. (The kernels spell constants as literals: a
 /// `static let` is a lazily initialised global whose access check can stop inlining.)
 ///
-/// The student row (1 MB at the real vocabulary) is read from memory once and from the core's L2 by
-/// the later passes.
+/// Both passes prefetch two blocks ahead in software: a row (1 MB at the real vocabulary) does not
+/// stay in a core's L2 between passes, and the hardware prefetcher alone idles while a block is
+/// computed on (`bench-kl`; docs/PERFORMANCE.md).
 ///
 /// Every function here is `@_transparent` (inlined even across modules), without closures, and calls only standard-library
 /// code that inlines: the instruction-set modules must emit no out-of-line copy of shared code
@@ -105,12 +109,12 @@ public enum KLCore {
     public static func kl<W: Binary16Widening>(_ teacher: KLTeacherRow, student: UnsafePointer<Float>, count: Int,
                                                scratch: UnsafeMutablePointer<Float>, widening: W.Type) -> KLPoint {
         guard count > 0 else { return KLPoint(kl: 0, studentTop: 0, teacherTop: 0) }
-        let (m, sTop, sNaN) = maxPass(student, count: count, blockMax: scratch + 512)
-        let lse = Double(m) + log(expSumPass(student, count: count, max: m))
+        let st = softmaxStats(student, count: count, blockMax: scratch + 512)
+        let lse = Double(st.max) + log(st.sum)
         let (sum, tTop) = klPass(teacher, student: student, count: count, lse: lse, buffer: scratch, blockMax: scratch + 512,
                                  widening: W.self)
-        let kl = (sNaN || lse.isNaN) ? Double.nan : sum
-        return KLPoint(kl: kl, studentTop: sTop, teacherTop: tTop)
+        let kl = (st.nan || lse.isNaN) ? Double.nan : sum
+        return KLPoint(kl: kl, studentTop: st.top, teacherTop: tTop)
     }
 
     /// Log-softmax of `count` logits into `out` (which may be `logits` itself). Returns the
@@ -120,8 +124,8 @@ public enum KLCore {
     public static func logSoftmax(_ logits: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int,
                                   scratch: UnsafeMutablePointer<Float>) -> Double {
         guard count > 0 else { return -Double.infinity }
-        let (m, _, nan) = maxPass(logits, count: count, blockMax: scratch + 512)
-        let lse = Double(m) + log(expSumPass(logits, count: count, max: m))
+        let st = softmaxStats(logits, count: count, blockMax: scratch + 512)
+        let lse = Double(st.max) + log(st.sum)
         let cHi = Float(lse)
         let cLo = Float(lse - Double(cHi))
         let raw = UnsafeRawPointer(logits), outRaw = UnsafeMutableRawPointer(out)
@@ -132,7 +136,7 @@ public enum KLCore {
             i += 16
         }
         while i < count { out[i] = (logits[i] - cHi) - cLo; i += 1 }
-        return nan ? .nan : lse
+        return st.nan ? .nan : lse
     }
 
     // MARK: lane helpers
@@ -164,13 +168,29 @@ public enum KLCore {
         ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]))
     }
 
-    /// Whether any lane is set.
+    /// Σ of 16 f64 lanes as a fixed tree (lane k and lane k + 8 first).
+    @_transparent @usableFromInline
+    static func hsum(_ h: SIMD16<Double>) -> Double {
+        var d = SIMD8<Double>()
+        for k in 0..<8 { d[k] = h[k] + h[k + 8] }
+        return hsum(d)
+    }
+
+    /// Whether any lane is set. (Written lane-wise: the standard library's `lowHalf`/`highHalf`
+    /// are not always inlined into a large function.)
     @_transparent @usableFromInline
     static func anyLane(_ m: SIMDMask<SIMD16<Int32>>) -> Bool {
-        // Lanes are 0 or -1: OR them down a tree.
-        let a = unsafeBitCast(m, to: SIMD16<Int32>.self)
-        let b = a.lowHalf | a.highHalf, c = b.lowHalf | b.highHalf, d = c.lowHalf | c.highHalf
-        return (d[0] | d[1]) != 0
+        let a = unsafeBitCast(m, to: SIMD16<Int32>.self)   // lanes are 0 or -1
+        var r: Int32 = 0
+        for k in 0..<16 { r |= a[k] }
+        return r != 0
+    }
+
+    /// Asks the memory system for the `bytes` from `p` on (64-byte lines) ahead of their use.
+    @_transparent @usableFromInline
+    static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
+        var k = 0
+        while k < bytes { distil_prefetch(p + k); k &+= 64 }
     }
 
     /// A partial vector: the `n` < 16 values at `p`, the other lanes `fill`.
@@ -198,7 +218,7 @@ public enum KLCore {
     /// 0, even against z = -inf; a NaN log p_t is not below anything and so reaches the sum.
     @_transparent @usableFromInline
     static func klTerm(_ l: SIMD16<Float>, _ z: SIMD16<Float>, _ cHi: Float, _ cLo: Float) -> SIMD16<Float> {
-        (FastExp.exp(l) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< SIMD16<Float>(repeating: -87.33654))
+        (FastExp.exp(l, clampLow: false, clampHigh: true) * ((l - (z - cHi)) + cLo)).replacing(with: 0, where: l .< SIMD16<Float>(repeating: -87.33654))
     }
 
     /// The block whose maximum is `m` first (the lowest such block), or nil.
@@ -219,88 +239,91 @@ public enum KLCore {
 
     // MARK: passes
 
-    /// Maximum, lowest index of the maximum (0 if every value is NaN), and whether any value is NaN.
-    /// `blockMax`: room for a float per 512 values.
+    /// The row's maximum, the lowest index of it (0 if every value is NaN), whether any value is
+    /// NaN, and S = Σ exp(z − max) in f64, in one read of the row from memory. Per block of 512
+    /// values (2 KB, in L1 from then on): the block's maximum (kept in `blockMax`, a float per
+    /// block, so the arg-max is found afterwards by scanning one block), then Σ exp(z − m) against
+    /// the running maximum m; when m grows, the sums so far are rescaled by exp(m_old − m_new) in
+    /// f64. The blocks two ahead are prefetched: the prefetcher alone stalls while a block is being
+    /// computed on.
+    ///
+    /// A 16-value group with a value above m − 12 uses the f64-accurate exp (those terms carry the
+    /// mass, and an f32 exp's per-term rounding would move log S by ~5e-9 nats); the rest use the
+    /// f32 exp, whose absolute error there is below 5e-13 per term (e^-12 · 8.1e-8, and unbiased to
+    /// ~4e-10 relative). The running maximum is at most the row's, so a group is on the f64 path at
+    /// least whenever it would be against the row's maximum.
     @_transparent @usableFromInline
-    static func maxPass(_ p: UnsafePointer<Float>, count: Int, blockMax: UnsafeMutablePointer<Float>) -> (Float, Int, Bool) {
+    static func softmaxStats(_ p: UnsafePointer<Float>, count: Int,
+                             blockMax: UnsafeMutablePointer<Float>) -> (max: Float, top: Int, nan: Bool, sum: Double) {
         let raw = UnsafeRawPointer(p)
         var nan = SIMDMask<SIMD16<Int32>>(repeating: false)
-        var best = SIMD16<Float>(repeating: -.infinity)
-        var b = 0, i = 0
-        while i < count {
-            let end = min(count, i + 512)
+        var m: Float = -.infinity
+        var heavy = SIMD16<Double>(repeating: 0)
+        var light: Double = 0
+        var b = 0, start = 0
+        while start < count {
+            let n = min(512, count &- start)
+            let z = raw + start &* 4
+            if start &+ 1536 <= count { prefetch(z + 4096, bytes: 2048) }
+            // The block's maximum.
             var a0 = SIMD16<Float>(repeating: -.infinity), a1 = a0
-            while i + 32 <= end {
-                let v0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                let v1 = raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
+            var j = 0
+            while j &+ 32 <= n {
+                let v0 = z.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
+                let v1 = z.loadUnaligned(fromByteOffset: (j &+ 16) &* 4, as: SIMD16<Float>.self)
                 nan .|= (v0 .!= v0) .| (v1 .!= v1)
                 a0 = vmax(a0, v0); a1 = vmax(a1, v1)
-                i += 32
+                j &+= 32
             }
-            while i < end {
-                let v = end - i >= 16 ? raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) : tail(p + i, end - i)
+            while j < n {
+                let v = n &- j >= 16 ? z.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self) : tail(p + (start &+ j), n &- j)
                 nan .|= v .!= v
                 a0 = vmax(a0, v)
-                i += 16
+                j &+= 16
             }
-            let bm = vmax(a0, a1)
-            best = vmax(best, bm)
-            blockMax[b] = hmax(bm)
-            b += 1
-            i = end
-        }
-        let m = hmax(best)
-        var top = 0
-        if let fb = firstBlock(of: m, blockMax, blocks: b), let k = firstIndex(of: m, p + fb * 512, min(512, count - fb * 512)) {
-            top = fb * 512 + k
-        }
-        return (m, top, anyLane(nan))
-    }
-
-    /// Σ exp(z − m) in f64. A group of 16 with a value above m − 12 uses the f64-accurate exp (those
-    /// terms carry the mass, and an f32 exp's ±3e-8 per-term rounding would move log S by ~5e-9
-    /// nats); the rest use the f32 exp, whose absolute error there is below 4e-13 per term (e^-12 ·
-    /// 6e-8), ~2e-10 in log S even if 248k such terms erred randomly.
-    @_transparent @usableFromInline
-    static func expSumPass(_ p: UnsafePointer<Float>, count: Int, max m: Float) -> Double {
-        let raw = UnsafeRawPointer(p)
-        var heavy = SIMD16<Double>(repeating: 0)
-        var lightBlocks: Double = 0
-        var i = 0
-        // Blocks of 512 (32 vectors, the light sum folded into f64 after each), the loop over a
-        // full block free of bounds and overflow checks.
-        while i < count {
-            var light = SIMD16<Float>(repeating: 0)
-            if count &- i >= 512 {
+            let bm = hmax(vmax(a0, a1))
+            blockMax[b] = bm
+            if bm > m {
+                let f = exp(Double(m) - Double(bm))   // 0 while m is -inf (the sums are 0 then)
+                heavy *= SIMD16<Double>(repeating: f)
+                light *= f
+                m = bm
+            }
+            // The block's Σ exp(z − m); nothing while every value so far is -inf.
+            if m > -.infinity {
                 // Two chains of light sums (the exp's latency is long), added at the block's end.
-                var k = 0
-                var light1 = light
-                while k < 512 {
-                    expSumStep(raw.loadUnaligned(fromByteOffset: (i &+ k) &* 4, as: SIMD16<Float>.self) - m, &heavy, &light)
-                    expSumStep(raw.loadUnaligned(fromByteOffset: (i &+ k &+ 16) &* 4, as: SIMD16<Float>.self) - m, &heavy, &light1)
-                    k &+= 32
+                var l0 = SIMD16<Float>(repeating: 0), l1 = l0
+                j = 0
+                while j &+ 32 <= n {
+                    expSumStep(z.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self) - m, &heavy, &l0)
+                    expSumStep(z.loadUnaligned(fromByteOffset: (j &+ 16) &* 4, as: SIMD16<Float>.self) - m, &heavy, &l1)
+                    j &+= 32
                 }
-                light += light1
-                i &+= 512
-            } else {
-                while i < count {
-                    let x = (count &- i >= 16 ? raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self) : tail(p + i, count &- i)) - m
-                    expSumStep(x, &heavy, &light)
-                    i &+= 16
+                while j < n {
+                    let v = n &- j >= 16 ? z.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self) : tail(p + (start &+ j), n &- j)
+                    expSumStep(v - m, &heavy, &l0)
+                    j &+= 16
                 }
+                light += hsum(l0 + l1)
             }
-            lightBlocks += hsum(light)
+            b &+= 1
+            start &+= n
         }
-        return hsum(heavy.lowHalf + heavy.highHalf) + lightBlocks
+        var top = 0
+        if let fb = firstBlock(of: m, blockMax, blocks: b), let k = firstIndex(of: m, p + fb &* 512, min(512, count &- fb &* 512)) {
+            top = fb &* 512 &+ k
+        }
+        return (m, top, anyLane(nan), hsum(heavy) + light)
     }
 
-    /// One vector of `expSumPass`: the f64 exp when a lane is above −12, else the f32 one.
+    /// One vector of `softmaxStats`: the f64 exp when a lane is above −12, else the f32 one (x ≤ 0
+    /// or NaN, so no upper clamp).
     @_transparent @usableFromInline
     static func expSumStep(_ x: SIMD16<Float>, _ heavy: inout SIMD16<Double>, _ light: inout SIMD16<Float>) {
         if anyLane(x .> SIMD16<Float>(repeating: -12)) {
             heavy += FastExp.exp64(x)
         } else {
-            light += FastExp.exp(x)
+            light += FastExp.exp(x, clampLow: true, clampHigh: false)
         }
     }
 
@@ -324,6 +347,10 @@ public enum KLCore {
         var b = 0, start = 0
         while start < count {
             let n = min(512, count - start)
+            if start &+ 1536 <= count {
+                prefetch(s + (start &+ 1024) &* 4, bytes: 2048)
+                if let h = teacher.binary16 { prefetch(h + (start &+ 1024) &* 2, bytes: 1024) } else { prefetch(teacher.logProbs! + (start &+ 1024), bytes: 2048) }
+            }
             let lt = teacherBlock(teacher, start, n, buffer: buffer, nextExact: &nextExact, W.self)
             let t = UnsafeRawPointer(lt)
             var sum = SIMD16<Float>(repeating: 0)

@@ -5,6 +5,10 @@ import DistilKernels
 /// AVX-512), through a symbolic link; the inlined bodies are generated in each with its target CPU.
 /// Call a module's `Kernels` only on a CPU that has its level (`KLKernel` in DistilScore checks);
 /// results are bit-identical to the baseline's.
+///
+/// An incremental build does not recompile this module when only the body of a DistilKernels
+/// function changes (its interface does not): after editing DistilKernels, `touch` this file.
+/// KernelBuildTests' bit-identity test fails on such a stale build; a clean build is never stale.
 public enum Kernels {
     public static func kl(_ teacher: KLTeacherRow, student: UnsafePointer<Float>, count: Int) -> KLPoint {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: KLCore.scratchCount(count))
