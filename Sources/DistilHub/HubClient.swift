@@ -419,10 +419,19 @@ final class FileHasher: @unchecked Sendable {
                 readFailed = true
                 break
             }
+            // Hash outside the lock: the transfer thread's written(upTo:) must not wait for a block's
+            // hash. The state is moved out (so updating it copies nothing) and put back unless a
+            // reset() came in meanwhile (which installed a fresh one).
+            var h256 = sha256, h1 = sha1
+            sha256 = nil; sha1 = nil
+            cond.unlock()
             buf.withUnsafeBytes { raw in
                 let part = UnsafeRawBufferPointer(rebasing: raw.prefix(n))
-                if sha256 != nil { sha256!.update(bufferPointer: part) } else { sha1?.update(bufferPointer: part) }
+                if h256 != nil { h256!.update(bufferPointer: part) } else { h1?.update(bufferPointer: part) }
             }
+            cond.lock()
+            guard gen == generation else { continue }
+            sha256 = h256; sha1 = h1
             hashed += Int64(n)
         }
         exited = true
