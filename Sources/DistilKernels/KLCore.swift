@@ -90,9 +90,10 @@ public struct KLTeacherRow {
 /// exactly 0, even against a student logit of −inf. (The kernels spell constants as literals: a
 /// `static let` is a lazily initialised global whose access check can stop inlining.)
 ///
-/// Both passes prefetch two blocks ahead in software: a row (1 MB at the real vocabulary) does not
-/// stay in a core's L2 between passes, and the hardware prefetcher alone idles while a block is
-/// computed on (`bench-kl`; docs/PERFORMANCE.md).
+/// Both passes prefetch two blocks ahead in software, a line or two per 32 values inside their
+/// loops (a burst of 32 prefetches per block stalled on the core's line-fill buffers): a row (1 MB
+/// at the real vocabulary) does not stay in a core's L2 between passes, and the hardware
+/// prefetcher alone idles while a block is computed on (`bench-kl`; docs/PERFORMANCE.md).
 ///
 /// Every function here is `@_transparent` (inlined even across modules), without closures, and calls only standard-library
 /// code that inlines: the instruction-set modules must emit no out-of-line copy of shared code
@@ -186,13 +187,6 @@ public enum KLCore {
         return r != 0
     }
 
-    /// Asks the memory system for the `bytes` from `p` on (64-byte lines) ahead of their use.
-    @_transparent @usableFromInline
-    static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
-        var k = 0
-        while k < bytes { distil_prefetch(p + k); k &+= 64 }
-    }
-
     /// A partial vector: the `n` < 16 values at `p`, the other lanes `fill`.
     @_transparent @usableFromInline
     static func tail(_ p: UnsafePointer<Float>, _ n: Int, fill: Float = -.infinity) -> SIMD16<Float> {
@@ -264,11 +258,14 @@ public enum KLCore {
         while start < count {
             let n = min(512, count &- start)
             let z = raw + start &* 4
-            if start &+ 1536 <= count { prefetch(z + 4096, bytes: 2048) }
+            // The block two ahead, two lines per 32 values read (spread over the loop, so the
+            // prefetches never queue up behind each other).
+            let ahead = start &+ 1536 <= count
             // The block's maximum.
             var a0 = SIMD16<Float>(repeating: -.infinity), a1 = a0
             var j = 0
             while j &+ 32 <= n {
+                if ahead { distil_prefetch(z + (4096 &+ j &* 4)); distil_prefetch(z + (4160 &+ j &* 4)) }
                 let v0 = z.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
                 let v1 = z.loadUnaligned(fromByteOffset: (j &+ 16) &* 4, as: SIMD16<Float>.self)
                 nan .|= (v0 .!= v0) .| (v1 .!= v1)
@@ -347,10 +344,13 @@ public enum KLCore {
         var b = 0, start = 0
         while start < count {
             let n = min(512, count - start)
-            if start &+ 1536 <= count {
-                prefetch(s + (start &+ 1024) &* 4, bytes: 2048)
-                if let h = teacher.binary16 { prefetch(h + (start &+ 1024) &* 2, bytes: 1024) } else { prefetch(teacher.logProbs! + (start &+ 1024), bytes: 2048) }
-            }
+            // The blocks two ahead, spread over the loop: per 32 values, two lines of the student's
+            // and one of a binary16 teacher row's (two of an f32 row's).
+            let ahead = start &+ 1536 <= count
+            let zAhead = s + (start &+ 1024) &* 4
+            let tAhead = teacher.binary16.map { $0 + (start &+ 1024) &* 2 }
+                ?? UnsafeRawPointer(teacher.logProbs! + (start &+ 1024))
+            let tStride = teacher.binary16 == nil ? 128 : 64
             let lt = teacherBlock(teacher, start, n, buffer: buffer, nextExact: &nextExact, W.self)
             let t = UnsafeRawPointer(lt)
             var sum = SIMD16<Float>(repeating: 0)
@@ -359,6 +359,11 @@ public enum KLCore {
             var sum1 = sum
             var j = 0
             while j &+ 32 <= n {
+                if ahead {
+                    distil_prefetch(zAhead + j &* 4); distil_prefetch(zAhead + (j &* 4 &+ 64))
+                    distil_prefetch(tAhead + (j &>> 5) &* tStride)
+                    if tStride == 128 { distil_prefetch(tAhead + ((j &>> 5) &* tStride &+ 64)) }
+                }
                 let l = t.loadUnaligned(fromByteOffset: j &* 4, as: SIMD16<Float>.self)
                 let z = s.loadUnaligned(fromByteOffset: (start &+ j) &* 4, as: SIMD16<Float>.self)
                 let l1 = t.loadUnaligned(fromByteOffset: (j &+ 16) &* 4, as: SIMD16<Float>.self)
