@@ -348,9 +348,9 @@ public enum KLCore {
             // and one of a binary16 teacher row's (two of an f32 row's).
             let ahead = start &+ 1536 <= count
             let zAhead = s + (start &+ 1024) &* 4
-            let tAhead = teacher.binary16.map { $0 + (start &+ 1024) &* 2 }
-                ?? UnsafeRawPointer(teacher.logProbs! + (start &+ 1024))
-            let tStride = teacher.binary16 == nil ? 128 : 64
+            let tAhead: UnsafeRawPointer, tStride: Int   // no closure here (see the type's note)
+            if let h = teacher.binary16 { tAhead = h + (start &+ 1024) &* 2; tStride = 64 }
+            else { tAhead = UnsafeRawPointer(teacher.logProbs! + (start &+ 1024)); tStride = 128 }
             let lt = teacherBlock(teacher, start, n, buffer: buffer, nextExact: &nextExact, W.self)
             let t = UnsafeRawPointer(lt)
             var sum = SIMD16<Float>(repeating: 0)
