@@ -79,11 +79,12 @@ let package = Package(
         // Benchmarks (not tests): each prints its figures beside a peer measured in the same run.
         .executableTarget(name: "bench-tokenizer", dependencies: ["DistilFormats", "DistilTokenizer"], path: "Benchmarks/bench-tokenizer", swiftSettings: fast),
         .executableTarget(name: "bench-parquet", dependencies: ["DistilFormats", "DistilCorpus", "HubTestServer"], path: "Benchmarks/bench-parquet", swiftSettings: fast),
-        .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer"], path: "Benchmarks/bench-hub"),
+        .target(name: "BenchSupport", path: "Benchmarks/BenchSupport"),
+        .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer", "BenchSupport"], path: "Benchmarks/bench-hub"),
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
         .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
                           path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
-        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py", "fit_exp.py"], swiftSettings: fast),
+        .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore", "BenchSupport"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py", "fit_exp.py"], swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),

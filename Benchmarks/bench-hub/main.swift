@@ -12,6 +12,7 @@
 // either side). Per round: MB/s of each, their ratio, the CPU seconds per GB of each client and of
 // the server during its transfer, and how many cores other processes kept busy meanwhile.
 // --only runs one side (for profiling; its ratio column is meaningless).
+import BenchSupport
 import DistilFormats
 import DistilHub
 import Foundation
@@ -77,10 +78,6 @@ func machineBusySeconds() -> Double {
     guard v.count >= 5 else { return 0 }
     let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
     return (v.reduce(0, +) - v[3] - v[4]) / ticks   // all but idle and iowait
-}
-func median(_ v: [Double]) -> Double {
-    let s = v.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
 var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []

@@ -12,6 +12,7 @@
 // f32 log-probs, its best case) from files and uses its default intra-op thread pool; the ratio is the
 // median over rounds. A float64 reference is computed from the same rows once. The peer is skipped with a message when
 // /opt/distil-venv is missing.
+import BenchSupport
 import DistilFormats
 import DistilKernels
 import DistilScore
@@ -171,7 +172,6 @@ func torchRun(reference: Bool) -> (rate: Double, threads: String, kl: Double, ex
     return (rate, f[1], Double(f[2]) ?? .nan, Double(f[3]) ?? .nan)
 }
 
-func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
 
 if FileManager.default.isExecutableFile(atPath: python) {
     writeRows(teacher, rowFiles + ".teacher.f32")
