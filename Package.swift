@@ -59,6 +59,8 @@ let package = Package(
         .target(name: "HubTestServer", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // dl-check's pre-checks.
         .target(name: "DistilCheck", dependencies: ["DistilFormats", "DistilTensors", "DistilTokenizer", "DistilModel"]),
+        // An epoch seen by people and by monitoring: the HTML report and the Prometheus metrics.
+        .target(name: "DistilReport", dependencies: ["DistilFormats", "DistilScore"]),
         // The teacher run (dl-teacher) and student scoring (dl-kl) over the engine.
         .target(name: "DistilEval", dependencies: ["DistilFormats", "DistilModel", "DistilScore", "DistilTokenizer"], swiftSettings: fast),
 
@@ -73,7 +75,7 @@ let package = Package(
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval",
                                                         "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-judge", dependencies: ["DistilFormats", "DistilScore",
+        .executableTarget(name: "dl-judge", dependencies: ["DistilFormats", "DistilScore", "DistilReport",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmarks (not tests): each prints its figures beside a peer measured in the same run.
@@ -96,6 +98,7 @@ let package = Package(
         .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore", "DistilKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),
         .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors", "DistilTokenizer", "DistilHub", "HubTestServer"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilReportTests", dependencies: ["DistilReport", "DistilScore", "DistilFormats"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),
     ],
     swiftLanguageModes: [.v5]

@@ -17,7 +17,7 @@ struct Main: DistilTool {
           dl-judge --checks checks.jsonl --recheck recheck.jsonl --state state.json --block 4200 kl/*.jsonl > verdict.json
           dl-judge show --state state.json
         """,
-        subcommands: [JudgeCommand.self, PlanCommand.self, ShowCommand.self],
+        subcommands: [JudgeCommand.self, PlanCommand.self, ShowCommand.self, ReportCommand.self, MetricsCommand.self, DecideCommand.self],
         defaultSubcommand: JudgeCommand.self)
 }
 

@@ -1,0 +1,99 @@
+import DistilFormats
+import DistilScore
+@testable import DistilReport
+import Foundation
+import XCTest
+
+/// The metrics file: what the demo's epochs give, read back by our strict parser (the report suite
+/// reads it with prometheus_client's too), names as Prometheus' conventions want them.
+final class MetricsTests: XCTestCase {
+    var epoch200: String { ReportTests.fixtures + "/epoch-200" }
+
+    func testDemoEpochMetrics() throws {
+        let families = try EpochMetrics.collect(epoch: epoch200, exitStatus: 0, now: 1_700_000_000)
+        let text = Prometheus.render(families)
+        // The committed sample (docs/FORMATS.md, "Metrics") is exactly what the fixture epoch gives.
+        XCTAssertEqual(text, try String(contentsOfFile: ReportTests.fixtures + "/metrics.prom", encoding: .utf8))
+        let back = try Prometheus.parse(text)
+        XCTAssertEqual(back.map(\.name), families.map(\.name))
+        func v(_ n: String, _ l: [String: String] = [:]) -> Double? { back.first { $0.name == n }?.value(l) }
+        let verdict = try decodeJSONFile(Verdict.self, path: epoch200 + "/verdict.json")
+        XCTAssertEqual(v("distil_epoch_block"), 200)
+        XCTAssertEqual(v("distil_epoch_success"), 1)
+        XCTAssertEqual(v("distil_epoch_runs_total", ["result": "success"]), 1)
+        XCTAssertEqual(v("distil_epoch_runs_total", ["result": "failure"]), 0)
+        XCTAssertEqual(v("distil_epoch_models_committed"), 2)
+        XCTAssertEqual(v("distil_epoch_models_fetched"), 2)
+        XCTAssertEqual(v("distil_epoch_models_scored"), 2)
+        XCTAssertEqual(v("distil_king_uid"), 2)
+        XCTAssertEqual(v("distil_king_mean_kl_nats"), verdict.models.first { $0.uid == 2 }?.score.mean_kl)
+        // timings.jsonl: the latest line of each stage (kl: of each uid, summed): 3.092 + 3.118.
+        XCTAssertEqual(v("distil_epoch_stage_duration_seconds", ["stage": "teacher"]), 14.507)
+        XCTAssertEqual(v("distil_epoch_stage_duration_seconds", ["stage": "kl"])!, 6.21, accuracy: 1e-12)
+        // The teacher's tokens: the continuation positions of the scored prompts.
+        let tokens = Double(verdict.models[0].per_prompt.reduce(0) { $0 + $1.n_tokens })
+        XCTAssertEqual(v("distil_teacher_tokens"), tokens)
+        XCTAssertEqual(v("distil_teacher_tokens_per_second")!, tokens / 14.507, accuracy: 1e-9)
+        let manifests = try JSONLReader<Manifest>(path: epoch200 + "/manifests.jsonl").readAll()
+        XCTAssertEqual(v("distil_epoch_fetched_bytes"), Double(manifests.flatMap(\.files).reduce(Int64(0)) { $0 + $1.size }))
+        // Conventions: the distil_ prefix, _total only on counters, units as suffixes in base units.
+        for f in back {
+            XCTAssertTrue(f.name.hasPrefix("distil_"), f.name)
+            XCTAssertEqual(f.name.hasSuffix("_total"), f.kind == .counter, f.name)
+            XCTAssertFalse(f.help.isEmpty, f.name)
+            XCTAssertFalse(f.name.contains("milli") || f.name.contains("_ms") || f.name.contains("kilo"), f.name)
+        }
+    }
+
+    func testFailedEpochAndCarriedCounter() throws {
+        let dir = NSTemporaryDirectory() + "distil-metrics-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let e = dir + "/epoch-300"
+        try FileManager.default.createDirectory(atPath: e, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: epoch200 + "/manifests.jsonl", toPath: e + "/manifests.jsonl")
+        let out = dir + "/distil.prom"
+        try EpochMetrics.write(epoch: epoch200, exitStatus: 0, to: out)
+        try EpochMetrics.write(epoch: e, exitStatus: 1, to: out)
+        try EpochMetrics.write(epoch: epoch200, exitStatus: 0, to: out)
+        let back = try Prometheus.parse(try String(contentsOfFile: out, encoding: .utf8))
+        let runs = back.first { $0.name == "distil_epoch_runs_total" }!
+        XCTAssertEqual(runs.value(["result": "success"]), 2)
+        XCTAssertEqual(runs.value(["result": "failure"]), 1)
+        let failed = try EpochMetrics.collect(epoch: e, exitStatus: 1)
+        XCTAssertEqual(failed.first { $0.name == "distil_epoch_success" }?.value(), 0)
+        XCTAssertEqual(failed.first { $0.name == "distil_epoch_block" }?.value(), 300)
+        XCTAssertNil(failed.first { $0.name == "distil_king_uid" })
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted(), ["distil.prom", "epoch-300"], "no temporary left")
+        XCTAssertThrowsError(try EpochMetrics.collect(epoch: dir + "/nope", exitStatus: 1))
+    }
+
+    func testParserRefusesWhatTheFormatForbids() {
+        let bad: [(String, String)] = [
+            ("a 1", "newline"),
+            ("1a 1\n", "metric name"),
+            ("a{b=\"x\\t\"} 1\n", "escape"),
+            ("a{b=\"x\"} 1\na{b=\"x\"} 2\n", "twice"),
+            ("a 1\n# TYPE a gauge\n", "after its samples"),
+            ("a 1\nb 1\na{x=\"1\"} 1\n", "contiguous"),
+            ("a{b=\"x\",b=\"y\"} 1\n", "twice"),
+            ("a one\n", "float"),
+            ("a 0x10\n", "float"),
+            ("a 1 2.5\n", "timestamp"),
+            ("# TYPE a gaugey\n", "type"),
+            ("a{b=x} 1\n", "quoted"),
+            ("a{b:c=\"x\"} 1\n", "label name"),
+        ]
+        for (text, what) in bad {
+            XCTAssertThrowsError(try Prometheus.parse(text), text) { e in
+                XCTAssertTrue((e as? DistilError)?.message.contains(what) == true, "\(text): \(e)")
+            }
+        }
+        let good = "# HELP a A \\\\ help\\nline.\n# TYPE a gauge\na{b=\"q\\\"\\\\\\n\"} -Inf 1700000000\n# a comment\nc NaN\nd 1.5e-05\n"
+        let f = try? Prometheus.parse(good)
+        XCTAssertEqual(f?.count, 3)
+        XCTAssertEqual(f?[0].help, "A \\ help\nline.")
+        XCTAssertEqual(f?[0].samples[0].labels["b"], "q\"\\\n")
+        XCTAssertEqual(f?[0].samples[0].value, -.infinity)
+        XCTAssertEqual(Prometheus.render(f!.filter { $0.name == "a" }), "# HELP a A \\\\ help\\nline.\n# TYPE a gauge\na{b=\"q\\\"\\\\\\n\"} -Inf\n")
+    }
+}
