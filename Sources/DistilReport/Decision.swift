@@ -14,7 +14,7 @@ public enum Decision {
         var by = ""
         if let c = m.vs_king, let rel = c.relative {
             let king = v.models.first { $0.uid != uid && ($0.outcome == "king" || $0.outcome == "dethroned") }?.score.mean_kl
-            by = "\(Markup.percent(abs(rel))) \(rel < 0 ? "below" : rel > 0 ? "above" : "equal to") the king's mean KL"
+            by = (rel < 0 ? "\(Markup.percent(-rel)) below" : rel > 0 ? "\(Markup.percent(rel)) above" : "0.00%, level with") + " the king's mean KL"
                 + (king.map { " (\(Markup.num(m.score.mean_kl)) vs \(Markup.num($0)))" } ?? "") + ", p = \(Markup.p(c.p_value))"
         }
         let plain = { (s: String) in s.replacingOccurrences(of: "−", with: "-") }
