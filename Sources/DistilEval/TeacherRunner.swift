@@ -14,10 +14,11 @@ public struct TeacherOptions: Sendable {
     public var seed: String?
     /// Prompts decoded together as one batch.
     public var batch = 4
-    /// Refuse prompts longer than this many tokens.
+    /// Refuse prompts longer than this many tokens (no flag sets it: a bound on the decoding state,
+    /// well above what dl-prompts draws).
     public var maxPromptTokens = 8192
-    /// The ids that end a continuation (Tokenizer.specialTokenIDs: generation_config.json, then
-    /// config.json, then tokenizer_config.json); nil = the ids the model's configs name.
+    /// The ids that end a continuation; nil = the model directory's, as Tokenizer.specialTokenIDs
+    /// reads them (generation_config.json, then config.json, then tokenizer_config.json).
     public var eosTokenIDs: [Int]?
     public init() {}
 }
@@ -48,7 +49,7 @@ public final class TeacherRunner {
         }
         guard !ids.isEmpty else { throw DistilError.input("prompt '\(p.id)'", "no tokens (empty text)") }
         guard ids.count <= options.maxPromptTokens else {
-            throw DistilError.input("prompt '\(p.id)'", "\(ids.count) tokens, more than --max-prompt-tokens \(options.maxPromptTokens)")
+            throw DistilError.input("prompt '\(p.id)'", "\(ids.count) tokens, more than the teacher's limit of \(options.maxPromptTokens)")
         }
         for t in ids where t < 0 || t >= model.vocabSize {
             throw DistilError.input("prompt '\(p.id)'", "token id \(t) outside the teacher's vocabulary (\(model.vocabSize))")
@@ -58,7 +59,8 @@ public final class TeacherRunner {
 
     public func run(_ prompts: [PromptRecord], into writer: TeacherStreamWriter) throws {
         let v = model.vocabSize
-        let eos = Set(options.eosTokenIDs ?? model.eosTokenIDs)
+        let eos = Set(try options.eosTokenIDs
+            ?? (tokenizer ?? Tokenizer.load(path: model.directory)).specialTokenIDs(modelDirectory: model.directory).eos)
         let all = try prompts.map { try tokens(for: $0) }
         let progress = Progress("teacher", total: prompts.count, unit: " prompts")
         var logProbs = [Float](repeating: 0, count: v)

@@ -107,18 +107,6 @@ struct Compute: @unchecked Sendable {
             count = T * w.rows
         }
     }
-
-    /// down(silu(gate(x)) * up(x)) over T rows.
-    func swiglu(_ x: [Float], _ T: Int, gate: Matrix, up: Matrix, down: Matrix) -> [Float] {
-        let g = linear(x, T, gate)
-        var u = linear(x, T, up)
-        u.withUnsafeMutableBufferPointer { up in g.withUnsafeBufferPointer { gp in
-            forRows(T) { r in
-                for j in (r.lowerBound * gate.rows)..<(r.upperBound * gate.rows) { up[j] *= Ops.silu(gp[j]) }
-            }
-        } }
-        return linear(u, T, down)
-    }
 }
 
 extension Compute {

@@ -17,7 +17,6 @@ public struct ModelConfig: Sendable {
     public var ropeTheta: Double
     public var tieWordEmbeddings: Bool?
     public var attentionBias: Bool
-    public var eosTokenIDs: [Int]
     /// Qwen3.5 hybrid fields (nil for the dense Llama family).
     public var hybrid: HybridConfig?
     /// Qwen3-MoE's sparse layers (nil for every other architecture).
@@ -25,6 +24,9 @@ public struct ModelConfig: Sendable {
     /// Rotary scaling (Llama's variants); `.none` for plain rotary.
     public var ropeScaling: RopeScaling = .none
     public var maxPositionEmbeddings: Int?
+
+    /// The experts of the sparse layers (Qwen3-MoE) or of every layer (Qwen3.5-MoE); nil: dense.
+    public var moe: MoEConfig? { hybrid?.moe ?? sparse?.moe }
 
     /// The architecture family of `modelType` (nil: not one the engine runs).
     public var family: ModelFamily? { ModelFamily(modelType: modelType) }
@@ -82,9 +84,6 @@ public struct ModelConfig: Sendable {
         if case .dynamic = scaling, maxPos == nil {
             throw DistilError.input(path, "unsupported architecture \(arch): dynamic rope scaling without max_position_embeddings")
         }
-        let eos: [Int]
-        if let e = c["eos_token_id"] as? [Any] { eos = e.compactMap { ($0 as? NSNumber)?.intValue } }
-        else if let e = (c["eos_token_id"] as? NSNumber)?.intValue { eos = [e] } else { eos = [] }
         var hybrid: HybridConfig?
         if family == .qwen35 || family == .qwen35Moe {
             guard let types = c["layer_types"] as? [String], types.count == (c["num_hidden_layers"] as? Int) else {
@@ -132,7 +131,7 @@ public struct ModelConfig: Sendable {
             rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
             ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
             attentionBias: family == .qwen2 || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
-            eosTokenIDs: eos, hybrid: hybrid, sparse: sparse, ropeScaling: scaling, maxPositionEmbeddings: maxPos)
+            hybrid: hybrid, sparse: sparse, ropeScaling: scaling, maxPositionEmbeddings: maxPos)
     }
 }
 
@@ -159,15 +158,6 @@ public enum ModelFamily: Sendable, CaseIterable {
         guard let f = ModelFamily.byModelType[modelType]?.family else { return nil }
         self = f
     }
-}
-
-/// EOS ids from generation_config.json (an int or a list), else the config's.
-func generationEOS(directory: String, fallback: [Int]) -> [Int] {
-    guard let bytes = try? readFile(directory + "/generation_config.json", limit: 1 << 20),
-          let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return fallback }
-    if let e = o["eos_token_id"] as? [Any] { return e.compactMap { ($0 as? NSNumber)?.intValue } }
-    if let e = (o["eos_token_id"] as? NSNumber)?.intValue { return [e] }
-    return fallback
 }
 
 /// The Qwen3.5 text model's extra configuration.

@@ -16,7 +16,9 @@ struct DeltaNet {
     let qkv: Matrix, z: Matrix, b: Matrix, a: Matrix, out: Matrix
     /// Conv weights transposed to [K][convDim] so the time loop runs along channels.
     let convT: [Float]
-    let dtBias: [Float], aLog: [Float], norm: [Float]
+    let dtBias: [Float], aLog: [Float]
+    /// The per-head RMSNorm of the output (plain weight, not zero-centred).
+    let norm: RMSNorm
     let nk: Int, nv: Int, dk: Int, dv: Int, K: Int
     var keyDim: Int { nk * dk }
     var valueDim: Int { nv * dv }
@@ -26,48 +28,50 @@ struct DeltaNet {
     /// Runs shorter than this use the recurrence.
     static let chunkedFrom = 16
 
-    init(_ w: WeightStore, prefix q: String, config h: HybridConfig, hidden H: Int) throws {
+    init(_ t: DeltaNetTensors, _ w: WeightStore, config h: HybridConfig, eps: Double) throws {
         nk = h.linearKeyHeads; nv = h.linearValueHeads; dk = h.linearKeyDim; dv = h.linearValueDim; K = h.convKernel
-        let valueDim = nv * dv, convDim = 2 * nk * dk + valueDim
-        qkv = try w.matrix(q + "in_proj_qkv.weight", shape: [convDim, H])
-        z = try w.matrix(q + "in_proj_z.weight", shape: [valueDim, H])
-        b = try w.matrix(q + "in_proj_b.weight", shape: [nv, H])
-        a = try w.matrix(q + "in_proj_a.weight", shape: [nv, H])
-        out = try w.matrix(q + "out_proj.weight", shape: [H, valueDim])
-        let conv = try w.float32(q + "conv1d.weight", shape: [convDim, 1, h.convKernel])
-        var t = [Float](repeating: 0, count: conv.count)
-        for ch in 0..<convDim { for j in 0..<K { t[j * convDim + ch] = conv[ch * K + j] } }
-        convT = t
-        dtBias = try w.float32(q + "dt_bias", shape: [nv])
-        aLog = try w.float32(q + "A_log", shape: [nv])
-        norm = try w.float32(q + "norm.weight", shape: [dv])
+        let convDim = 2 * nk * dk + nv * dv
+        qkv = try w.matrix(t.qkv); z = try w.matrix(t.z); b = try w.matrix(t.b); a = try w.matrix(t.a); out = try w.matrix(t.out)
+        let conv = try w.float32(t.conv)
+        var tr = [Float](repeating: 0, count: conv.count)
+        for ch in 0..<convDim { for j in 0..<K { tr[j * convDim + ch] = conv[ch * K + j] } }
+        convT = tr
+        dtBias = try w.float32(t.dtBias)
+        aLog = try w.float32(t.aLog)
+        norm = RMSNorm(weight: try w.float32(t.norm), eps: eps)
     }
 
-    /// The mixer over `rows` rows of x: one sequence of `rows` tokens (states.count == 1), or one
-    /// token of each of `rows` sequences. conv[i] / recurrent[i] are each sequence's carried state.
-    func run(_ x: [Float], rows T: Int, conv convStates: [UnsafeMutablePointer<Float>],
-             recurrent: [UnsafeMutablePointer<Float>], eps: Double, _ cx: Compute) -> [Float] {
+    /// What one sequence carries for this layer: the last K-1 conv inputs [(K-1) x convDim] and the
+    /// recurrent state [valueHeads x keyDim x valueDim].
+    func makeCache() -> LayerCache {
+        .deltaNet(conv: FloatBuffer(max(0, K - 1) * convDim), recurrent: FloatBuffer(nv * dk * dv))
+    }
+
+    /// The mixer over the rows of `segments` (x: [rows x hidden]), carrying each sequence's conv and
+    /// recurrent state of layer `li`.
+    func callAsFunction(_ x: [Float], rows T: Int, _ segments: [Segment], layer li: Int, _ cx: Compute) -> [Float] {
         let mixed = cx.linear(x, T, qkv)
         let zz = cx.linear(x, T, z)
         let bb = cx.linear(x, T, b)
         let aa = cx.linear(x, T, a)
         var convOut = [Float](repeating: 0, count: T * convDim)
         var core = [Float](repeating: 0, count: T * valueDim)
-        let seqs: [(Int, Int)] = convStates.count == 1 ? [(0, T)] : (0..<T).map { ($0, 1) }
+        let seqs = segments.map { ($0.row0, $0.rows) }
+        let states = segments.map { $0.state.caches[li].deltaNet }
         mixed.withUnsafeBufferPointer { mp in convOut.withUnsafeMutableBufferPointer { cp in core.withUnsafeMutableBufferPointer { op in
             for (si, (r0, n)) in seqs.enumerated() {
-                convolve(mp.baseAddress! + r0 * convDim, rows: n, carry: convStates[si], into: cp.baseAddress! + r0 * convDim, cx)
+                convolve(mp.baseAddress! + r0 * convDim, rows: n, carry: states[si].conv, into: cp.baseAddress! + r0 * convDim, cx)
             }
             let cpp = UnsafePointer(cp.baseAddress!), opp = op.baseAddress!
             cx.forEach(seqs.count * nv) { task in
                 let (r0, n) = seqs[task / nv], vh = task % nv
-                let S = recurrent[task / nv] + vh * dk * dv
+                let S = states[task / nv].recurrent + vh * dk * dv
                 var g = [Double](repeating: 0, count: n), beta = [Float](repeating: 0, count: n)
                 for t in 0..<n {
                     let av = Double(aa[(r0 + t) * nv + vh]) + Double(dtBias[vh])
                     let softplus = av > 20 ? av : log1p(exp(av))
                     g[t] = -exp(Double(aLog[vh])) * softplus
-                    beta[t] = Ops.sigmoid(bb[(r0 + t) * nv + vh])
+                    beta[t] = Activation.sigmoid(bb[(r0 + t) * nv + vh])
                 }
                 let (q, k) = normalisedQK(cpp + r0 * convDim, rows: n, valueHead: vh)
                 let v = cpp + r0 * convDim + 2 * keyDim + vh * dv
@@ -79,10 +83,10 @@ struct DeltaNet {
                 }
             }
         } } }
-        Ops.rmsNorm(&core, rows: T * nv, n: dv, weight: norm, eps: eps, cx)
+        norm.apply(&core, rows: T * nv, cx)
         core.withUnsafeMutableBufferPointer { cb in zz.withUnsafeBufferPointer { zb in
             let cp = cb.baseAddress!, zp = zb.baseAddress!, vd = valueDim
-            cx.forRows(T) { r in for i in (r.lowerBound * vd)..<(r.upperBound * vd) { cp[i] *= Ops.silu(zp[i]) } }
+            cx.forRows(T) { r in for i in (r.lowerBound * vd)..<(r.upperBound * vd) { cp[i] *= Activation.silu(zp[i]) } }
         } }
         return cx.linear(core, T, out)
     }
@@ -107,7 +111,7 @@ struct DeltaNet {
                         let wj = wp + j * C
                         for ch in c0..<c1 { o[ch] += wj[ch] * s[ch] }
                     }
-                    for ch in c0..<c1 { o[ch] = Ops.silu(o[ch]) }
+                    for ch in c0..<c1 { o[ch] = Activation.silu(o[ch]) }
                 }
             }
         }
@@ -218,5 +222,24 @@ struct DeltaNet {
                 t0 += n
             }
         } }
+    }
+}
+
+/// The tensors of a Gated DeltaNet mixer (under `…linear_attn.`).
+struct DeltaNetTensors {
+    var qkv: TensorSpec, z: TensorSpec, b: TensorSpec, a: TensorSpec
+    /// Depthwise, no bias: [convDim, 1, kernel].
+    var conv: TensorSpec
+    var dtBias: TensorSpec, aLog: TensorSpec, norm: TensorSpec, out: TensorSpec
+
+    static func declare(_ p: String, _ h: HybridConfig, hidden H: Int, _ l: inout TensorList) -> DeltaNetTensors {
+        let keyDim = h.linearKeyHeads * h.linearKeyDim, valueDim = h.linearValueHeads * h.linearValueDim
+        let convDim = 2 * keyDim + valueDim, q = p + "linear_attn."
+        return DeltaNetTensors(
+            qkv: l.add(q + "in_proj_qkv.weight", [convDim, H]), z: l.add(q + "in_proj_z.weight", [valueDim, H]),
+            b: l.add(q + "in_proj_b.weight", [h.linearValueHeads, H]), a: l.add(q + "in_proj_a.weight", [h.linearValueHeads, H]),
+            conv: l.add(q + "conv1d.weight", [convDim, 1, h.convKernel]), dtBias: l.add(q + "dt_bias", [h.linearValueHeads]),
+            aLog: l.add(q + "A_log", [h.linearValueHeads]), norm: l.add(q + "norm.weight", [h.linearValueDim]),
+            out: l.add(q + "out_proj.weight", [H, valueDim]))
     }
 }

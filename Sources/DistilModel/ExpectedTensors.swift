@@ -5,10 +5,10 @@ import Foundation
 /// checkpoint's safetensors headers against before any compute is spent, so a config that lies about
 /// the model's size or shapes is rejected rather than found out mid-epoch.
 ///
-/// The shapes are transformers' (modeling_llama.py, modeling_qwen2.py, modeling_qwen3.py,
-/// modeling_qwen3_moe.py, modeling_qwen3_5.py, modeling_qwen3_5_moe.py), which are also the ones the
-/// engine's loaders read; ExpectedTensorsTests holds them against checkpoints written by
-/// transformers' save_pretrained for every architecture and layout.
+/// The list is the architecture's own declaration (`ModelTensors`, written once in Llama.swift,
+/// Qwen3MoE.swift, Qwen35.swift and the layer files), the same tree the loader reads the weights
+/// through; the shapes are transformers' (ExpectedTensorsTests holds them against checkpoints
+/// written by save_pretrained for every architecture and layout).
 ///
 /// - Layout: `model.*` (*ForCausalLM) or `model.language_model.*` (*ForConditionalGeneration), picked
 ///   by the prefix the checkpoint's names use; MoE experts one by one or fused, per layer, by the names.
@@ -24,72 +24,34 @@ public struct ExpectedTensors: Sendable {
     /// checkpoint comes near: Qwen3.5-35B-A3B stored per expert has about 31,000).
     public static let maxTensors = 1 << 20
 
-    typealias Family = ModelFamily
-
     /// "model." or "model.language_model.".
     public let prefix: String
     /// Whether `lm_head.weight` is expected (untied embeddings).
     public let lmHead: Bool
     /// The number of tensors the config implies.
-    public let count: Int
+    public var count: Int { specs.count }
     /// The implied parameter count of the text model (`lm_head` included when untied).
     public let parameters: Int64
 
     let config: ModelConfig
-    let family: Family
-    /// Layer prefixes ("…layers.i.mlp.") whose experts are stored fused.
-    let fusedExperts: Set<String>
+    /// The architecture's declaration, flattened in the loaders' order.
+    let specs: [TensorSpec]
 
     /// `names`: the checkpoint's tensor names, from which the layout (prefix, fused experts) is read.
     /// Throws for an unknown model_type or a config missing what its architecture needs.
     public init<S: Sequence>(config c: ModelConfig, names: S) throws where S.Element == String {
-        guard let f = c.family else {
-            throw DistilError("config.json: no tensor list for model_type \(c.modelType) (\(c.architecture))")
-        }
-        family = f
-        switch family {
-        case .qwen35, .qwen35Moe:
-            guard let h = c.hybrid, h.layerTypes.count == c.layers else {
-                throw DistilError("config.json: \(c.modelType) needs layer_types with one entry per layer")
-            }
-            if family == .qwen35Moe, h.moe == nil { throw DistilError("config.json: \(c.modelType) needs its experts (num_experts, …)") }
-        case .qwen3Moe:
-            guard c.sparse != nil else { throw DistilError("config.json: qwen3_moe needs its experts (num_experts, …)") }
-        case .llama, .qwen2, .qwen3:
-            break
-        }
+        let layout = TensorLayout(names: names)
         config = c
-        var conditional = false
-        var fused = Set<String>()
-        for n in names {
-            if n.hasPrefix("model.language_model.") { conditional = true }
-            if n.hasSuffix(".experts.gate_up_proj") { fused.insert(String(n.dropLast("experts.gate_up_proj".count))) }
-        }
-        prefix = conditional ? "model.language_model." : "model."
-        fusedExperts = fused
+        specs = try ModelTensors.declare(config: c, layout: layout).1
+        prefix = layout.prefix
         lmHead = c.tieWordEmbeddings != true
-        var n = 0
-        var p: Int64 = 0
-        var tooMany = false
-        ExpectedTensors.walk(config: c, family: family, prefix: prefix, lmHead: lmHead, fused: fused) { _, shape in
-            n += 1
-            p = p.addingSaturating(ExpectedTensors.elements(shape))
-            if n > ExpectedTensors.maxTensors { tooMany = true; return false }
-            return true
-        }
-        if tooMany { throw DistilError("config.json: the config implies more than \(ExpectedTensors.maxTensors) tensors") }
-        count = n
-        parameters = p
+        parameters = specs.reduce(Int64(0)) { $0.addingSaturating(ExpectedTensors.elements($1.shape)) }
     }
 
     /// Calls `body` with every expected tensor, in the loaders' order: the embedding, each layer
     /// (norms, attention or DeltaNet, MLP or experts), the final norm, the LM head.
     public func forEach(_ body: (_ name: String, _ shape: [Int]) -> Void) {
-        withoutActuallyEscaping(body) { body in
-            ExpectedTensors.walk(config: config, family: family, prefix: prefix, lmHead: lmHead, fused: fusedExperts) {
-                body($0(), $1); return true
-            }
-        }
+        for s in specs { body(s.name, s.shape) }
     }
 
     /// Every expected tensor, name → shape.
@@ -116,25 +78,17 @@ public struct ExpectedTensors: Sendable {
             held = held.addingSaturating(ExpectedTensors.elements(shape))
             textCount += 1
         }
-        var found: TensorDisagreement?
-        var matched = 0
-        ExpectedTensors.walk(config: config, family: family, prefix: prefix, lmHead: lmHead, fused: fusedExperts) { name, shape in
-            let n = name()
-            guard let s = actual[n] else {
-                found = TensorDisagreement(kind: .missing, tensor: n, expected: shape, actual: nil, unexplained: 0,
-                                           impliedParameters: parameters, heldParameters: held, untied: config.tieWordEmbeddings)
-                return false
+        for spec in specs {
+            guard let s = actual[spec.name] else {
+                return TensorDisagreement(kind: .missing, tensor: spec.name, expected: spec.shape, actual: nil, unexplained: 0,
+                                          impliedParameters: parameters, heldParameters: held, untied: config.tieWordEmbeddings)
             }
-            if s != shape {
-                found = TensorDisagreement(kind: .shape, tensor: n, expected: shape, actual: s, unexplained: 0,
-                                           impliedParameters: parameters, heldParameters: held, untied: config.tieWordEmbeddings)
-                return false
+            if s != spec.shape {
+                return TensorDisagreement(kind: .shape, tensor: spec.name, expected: spec.shape, actual: s, unexplained: 0,
+                                          impliedParameters: parameters, heldParameters: held, untied: config.tieWordEmbeddings)
             }
-            matched += 1
-            return true
         }
-        if let found { return found }
-        guard textCount > matched else { return nil }
+        guard textCount > specs.count else { return nil }
         // Every expected tensor is present, so the expected set is no larger than the checkpoint's.
         let expected = shapes
         let extra = actual.keys.filter { ExpectedTensors.isTextTensor($0) && expected[$0] == nil }
@@ -148,97 +102,6 @@ public struct ExpectedTensors: Sendable {
         var n: Int64 = 1
         for d in shape { n = n.multipliedSaturating(Int64(d)) }
         return n
-    }
-
-    // MARK: the tensor list
-
-    /// Emits (name, shape) for every expected tensor; the name is built only when asked for. Stops
-    /// when `emit` returns false.
-    static func walk(config c: ModelConfig, family: Family, prefix P: String, lmHead: Bool, fused: Set<String>,
-                     _ emit: @escaping (_ name: () -> String, _ shape: [Int]) -> Bool) {
-        let H = c.hiddenSize, V = c.vocabSize, hd = c.headDim
-        let qd = c.heads * hd, kvd = c.kvHeads * hd, I = c.intermediateSize
-        var going = true
-        func e(_ name: @autoclosure () -> String, _ shape: [Int]) {
-            if going { going = emit(name, shape) }
-        }
-        /// q/k/v/o projections; `gated`: q_proj also yields the output gate (Qwen3.5), twice the rows.
-        func attention(_ p: String, gated: Bool, qkNorm: Bool) {
-            let q = gated ? 2 * qd : qd
-            e(p + "self_attn.q_proj.weight", [q, H])
-            e(p + "self_attn.k_proj.weight", [kvd, H])
-            e(p + "self_attn.v_proj.weight", [kvd, H])
-            e(p + "self_attn.o_proj.weight", [H, qd])
-            switch family {
-            case .qwen2:   // q/k/v biases always, o_proj without
-                e(p + "self_attn.q_proj.bias", [qd]); e(p + "self_attn.k_proj.bias", [kvd]); e(p + "self_attn.v_proj.bias", [kvd])
-            default:       // attention_bias: a bias on all four
-                if c.attentionBias {
-                    e(p + "self_attn.q_proj.bias", [q]); e(p + "self_attn.k_proj.bias", [kvd])
-                    e(p + "self_attn.v_proj.bias", [kvd]); e(p + "self_attn.o_proj.bias", [H])
-                }
-            }
-            if qkNorm {
-                e(p + "self_attn.q_norm.weight", [hd])
-                e(p + "self_attn.k_norm.weight", [hd])
-            }
-        }
-        func mlp(_ p: String, _ width: Int) {
-            e(p + "gate_proj.weight", [width, H]); e(p + "up_proj.weight", [width, H]); e(p + "down_proj.weight", [H, width])
-        }
-        /// Router, experts (fused or one by one) and, for Qwen3.5-MoE, the gated shared expert.
-        func experts(_ p: String, _ m: MoEConfig, shared: Bool) {
-            let E = m.experts, Ie = m.intermediate
-            e(p + "gate.weight", [E, H])
-            if fused.contains(p) {
-                e(p + "experts.gate_up_proj", [E, 2 * Ie, H])
-                e(p + "experts.down_proj", [E, H, Ie])
-            } else {
-                for x in 0..<E where going { mlp(p + "experts.\(x).", Ie) }
-            }
-            if shared {
-                mlp(p + "shared_expert.", m.sharedIntermediate)
-                e(p + "shared_expert_gate.weight", [1, H])
-            }
-        }
-        /// Gated DeltaNet (linear attention).
-        func deltaNet(_ p: String, _ h: HybridConfig) {
-            let keyDim = h.linearKeyHeads * h.linearKeyDim, valueDim = h.linearValueHeads * h.linearValueDim
-            let convDim = 2 * keyDim + valueDim
-            e(p + "linear_attn.in_proj_qkv.weight", [convDim, H])
-            e(p + "linear_attn.in_proj_z.weight", [valueDim, H])
-            e(p + "linear_attn.in_proj_b.weight", [h.linearValueHeads, H])
-            e(p + "linear_attn.in_proj_a.weight", [h.linearValueHeads, H])
-            e(p + "linear_attn.conv1d.weight", [convDim, 1, h.convKernel])   // depthwise, no bias
-            e(p + "linear_attn.dt_bias", [h.linearValueHeads])
-            e(p + "linear_attn.A_log", [h.linearValueHeads])
-            e(p + "linear_attn.norm.weight", [h.linearValueDim])
-            e(p + "linear_attn.out_proj.weight", [H, valueDim])
-        }
-
-        e(P + "embed_tokens.weight", [V, H])
-        for i in 0..<c.layers where going {
-            let p = "\(P)layers.\(i)."
-            e(p + "input_layernorm.weight", [H])
-            e(p + "post_attention_layernorm.weight", [H])
-            switch family {
-            case .llama:
-                attention(p, gated: false, qkNorm: false); mlp(p + "mlp.", I)
-            case .qwen2:
-                attention(p, gated: false, qkNorm: false); mlp(p + "mlp.", I)
-            case .qwen3:
-                attention(p, gated: false, qkNorm: true); mlp(p + "mlp.", I)
-            case .qwen3Moe:
-                attention(p, gated: false, qkNorm: true)
-                if let s = c.sparse, s.isSparse(i) { experts(p + "mlp.", s.moe, shared: false) } else { mlp(p + "mlp.", I) }
-            case .qwen35, .qwen35Moe:
-                let h = c.hybrid!   // checked in init
-                if h.layerTypes[i] == "full_attention" { attention(p, gated: true, qkNorm: true) } else { deltaNet(p, h) }
-                if family == .qwen35Moe, let m = h.moe { experts(p + "mlp.", m, shared: true) } else { mlp(p + "mlp.", I) }
-            }
-        }
-        e(P + "norm.weight", [H])
-        if lmHead { e("lm_head.weight", [V, H]) }
     }
 }
 

@@ -6,8 +6,9 @@ import Foundation
 /// config.json decides the architecture; one the engine cannot run is refused, never run wrongly.
 public final class LanguageModel {
     public let config: ModelConfig
-    let net: Network
-    public let eosTokenIDs: [Int]
+    /// The checkpoint directory it was loaded from.
+    public let directory: String
+    let net: Transformer
     public let threads: Int
 
     public var vocabSize: Int { config.vocabSize }
@@ -21,17 +22,15 @@ public final class LanguageModel {
     public static func load(directory: String, threads: Int) throws -> LanguageModel {
         let config = try ModelConfig.load(directory: directory)
         let weights = try WeightStore(directory: directory)
-        let cx = Compute(threads: threads)
-        let net: Network = config.hybrid != nil ? try HybridTransformer(config: config, weights: weights, compute: cx)
-                                                : try DenseTransformer(config: config, weights: weights, compute: cx)
-        return LanguageModel(config: config, net: net,
-                             eos: generationEOS(directory: directory, fallback: config.eosTokenIDs), threads: threads)
+        let (tensors, _) = try ModelTensors.declare(config: config, layout: TensorLayout(names: weights.tensorNames))
+        let net = try config.family!.architecture.load(config, tensors, weights, Compute(threads: threads))
+        return LanguageModel(config: config, directory: directory, net: net, threads: threads)
     }
 
-    init(config: ModelConfig, net: Network, eos: [Int], threads: Int) {
+    init(config: ModelConfig, directory: String, net: Transformer, threads: Int) {
         self.config = config
+        self.directory = directory
         self.net = net
-        eosTokenIDs = eos
         self.threads = max(1, threads)
     }
 
@@ -44,7 +43,7 @@ public final class LanguageModel {
         guard logitsFrom >= 0 && logitsFrom <= tokens.count else {
             throw DistilError("logitsFrom \(logitsFrom) outside 0...\(tokens.count)", kind: .runtime)
         }
-        let hidden = try Compute.flushingSubnormals { try net.run(tokens, state: net.makeState(capacity: tokens.count)) }
+        let hidden = try Compute.flushingSubnormals { try net.forward(tokens, state: net.makeState(capacity: tokens.count)) }
         let chunk = max(1, chunkRows)
         var buf = [Float](repeating: 0, count: chunk * vocabSize)
         var pos = logitsFrom
@@ -72,7 +71,7 @@ public final class Decoder {
     let model: LanguageModel
     let batch: Int
     let maxLength: Int
-    var caches: [SequenceState] = []
+    var states: [SequenceState] = []
     var logits: [Float]
 
     init(model: LanguageModel, batch: Int, maxLength: Int) {
@@ -86,11 +85,11 @@ public final class Decoder {
     public func start(_ prompts: [[Int]]) throws -> UnsafeBufferPointer<Float> {
         guard prompts.count == batch else { throw DistilError("decoder expects \(batch) prompts, got \(prompts.count)", kind: .runtime) }
         let c = model.config
-        caches = prompts.map { _ in model.net.makeState(capacity: maxLength) }
+        states = prompts.map { _ in model.net.makeState(capacity: maxLength) }
         for (b, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw DistilError.input("prompt \(b)", "empty prompt") }
             try Compute.flushingSubnormals {
-                let hidden = try model.net.run(p, state: caches[b])
+                let hidden = try model.net.forward(p, state: states[b])
                 logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: p.count - 1, rows: 1, into: $0.baseAddress! + b * c.vocabSize) }
             }
         }
@@ -99,12 +98,12 @@ public final class Decoder {
 
     /// Appends one token per sequence; returns the next logits [batch x vocab].
     public func step(_ tokens: [Int]) throws -> UnsafeBufferPointer<Float> {
-        guard tokens.count == batch, caches.count == batch else {
+        guard tokens.count == batch, states.count == batch else {
             throw DistilError("decoder step expects \(batch) tokens after start", kind: .runtime)
         }
         // One batched step, then the LM head once for all B rows.
         try Compute.flushingSubnormals {
-            let hidden = try model.net.step(tokens, states: caches)
+            let hidden = try model.net.forward(tokens, states: states)
             logits.withUnsafeMutableBufferPointer { model.net.logits(hidden, from: 0, rows: batch, into: $0.baseAddress!) }
         }
         return logits.withUnsafeBufferPointer { $0 }

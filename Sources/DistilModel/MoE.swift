@@ -2,55 +2,63 @@ import DistilFormats
 import DistilTensors
 import Foundation
 
+/// The tensors of a mixture of experts under `…mlp.`: the router (gate.weight), the experts stored
+/// one by one (experts.{e}.gate_proj / up_proj / down_proj, as save_pretrained writes them) or fused
+/// (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I], as they sit in memory; the
+/// checkpoint's names decide, per layer), and optionally a shared expert behind a sigmoid gate.
+struct MoETensors {
+    enum Experts { case separate([MLPTensors]), fused(gateUp: TensorSpec, down: TensorSpec) }
+    var router: TensorSpec
+    var experts: Experts
+    var shared: (mlp: MLPTensors, gate: TensorSpec)?
+
+    static func declare(_ p: String, _ m: MoEConfig, hidden H: Int, layout: TensorLayout, _ l: inout TensorList) -> MoETensors {
+        let E = m.experts, I = m.intermediate
+        let router = l.add(p + "gate.weight", [E, H])
+        let experts: Experts = layout.fusedExperts.contains(p)
+            ? .fused(gateUp: l.add(p + "experts.gate_up_proj", [E, 2 * I, H]), down: l.add(p + "experts.down_proj", [E, H, I]))
+            : .separate((0..<E).map { MLPTensors.declare(p + "experts.\($0).", width: I, hidden: H, &l) })
+        var shared: (MLPTensors, TensorSpec)?
+        if m.sharedIntermediate > 0 {
+            shared = (MLPTensors.declare(p + "shared_expert.", width: m.sharedIntermediate, hidden: H, &l),
+                      l.add(p + "shared_expert_gate.weight", [1, H]))
+        }
+        return MoETensors(router: router, experts: experts, shared: shared)
+    }
+
+    /// How many tensors a layer of these experts declares at most (to bound a config before the names are built).
+    static func count(_ m: MoEConfig) -> Int { 1 + 3 * m.experts + 4 }
+}
+
 /// A sparse mixture-of-experts block: a softmax router, the top-k experts per row (probabilities
 /// renormalised over the k when `normTopK`), SwiGLU experts, and optionally a shared expert behind a
 /// sigmoid gate (Qwen3.5-MoE; Qwen3-MoE has none).
 struct MoEBlock {
     let config: MoEConfig
     let router: Matrix                 // [E, H]
-    /// Per expert: gate and up projections ([I, H] each) and down [H, I].
-    let gate: [Matrix], up: [Matrix], down: [Matrix]
-    let shared: (gate: Matrix, up: Matrix, down: Matrix, expertGate: Matrix)?
+    let experts: [MLP]
+    let shared: (mlp: MLP, gate: Matrix)?
 
-    /// Experts fused (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I]) or stored one by
-    /// one (experts.{e}.gate_proj / up_proj / down_proj): exactly one of the two layouts.
-    init(_ w: WeightStore, prefix p: String, config m: MoEConfig, hidden H: Int) throws {
+    init(_ t: MoETensors, _ w: WeightStore, config m: MoEConfig, hidden H: Int) throws {
         config = m
         let E = m.experts, I = m.intermediate
-        var g: [Matrix] = [], u: [Matrix] = [], d: [Matrix] = []
-        if w.has(p + "experts.gate_up_proj") {
-            if w.has(p + "experts.0.gate_proj.weight") {
-                throw DistilError.input(w.directory, "\(p)experts holds both fused and per-expert weights")
+        switch t.experts {
+        case .fused(let gateUp, let down):
+            let gu = try w.matrix(gateUp), dn = try w.matrix(down)
+            if w.has(gateUp.name.dropLast("gate_up_proj".count) + "0.gate_proj.weight") {
+                throw DistilError.input(w.directory, "\(gateUp.name.dropLast("experts.gate_up_proj".count))experts holds both fused and per-expert weights")
             }
-            let gu = try w.matrix(p + "experts.gate_up_proj", shape: [E, 2 * I, H], rows: E * 2 * I, cols: H)
-            let dn = try w.matrix(p + "experts.down_proj", shape: [E, H, I], rows: E * H, cols: I)
-            for e in 0..<E {
-                g.append(gu.rows(e * 2 * I, I)); u.append(gu.rows(e * 2 * I + I, I)); d.append(dn.rows(e * H, H))
-            }
-        } else {
-            for e in 0..<E {
-                let q = p + "experts.\(e)."
-                g.append(try w.matrix(q + "gate_proj.weight", shape: [I, H]))
-                u.append(try w.matrix(q + "up_proj.weight", shape: [I, H]))
-                d.append(try w.matrix(q + "down_proj.weight", shape: [H, I]))
-            }
+            experts = (0..<E).map { e in MLP(gate: gu.rows(e * 2 * I, I), up: gu.rows(e * 2 * I + I, I), down: dn.rows(e * H, H)) }
+        case .separate(let list):
+            experts = try list.map { try MLP($0, w) }
         }
-        gate = g; up = u; down = d
-        router = try w.matrix(p + "gate.weight", shape: [E, H])
-        if m.sharedIntermediate > 0 {
-            let S = m.sharedIntermediate
-            shared = (try w.matrix(p + "shared_expert.gate_proj.weight", shape: [S, H]),
-                      try w.matrix(p + "shared_expert.up_proj.weight", shape: [S, H]),
-                      try w.matrix(p + "shared_expert.down_proj.weight", shape: [H, S]),
-                      try w.matrix(p + "shared_expert_gate.weight", shape: [1, H]))
-        } else {
-            shared = nil
-        }
+        router = try w.matrix(t.router)
+        shared = try t.shared.map { (try MLP($0.mlp, w), try w.matrix($0.gate)) }
     }
 
     /// The block over T rows [T x H]. Each expert runs once over all the rows routed to it, so its
     /// weights are read once per call (once per decode step for a whole batch).
-    func run(_ x: [Float], _ T: Int, hidden H: Int, _ cx: Compute) -> [Float] {
+    func callAsFunction(_ x: [Float], _ T: Int, hidden H: Int, _ cx: Compute) -> [Float] {
         let E = config.experts, K = config.topK
         let logits = cx.linear(x, T, router)
         // Routing in f64: softmax, the k largest (lowest index first on ties), optional renormalisation.
@@ -82,13 +90,13 @@ struct MoEBlock {
             let rows = routed[e], n = rows.count
             var xs = [Float](repeating: 0, count: n * H)
             for (k, rw) in rows.enumerated() { for j in 0..<H { xs[k * H + j] = x[rw.row * H + j] } }
-            let y = cx.swiglu(xs, n, gate: gate[e], up: up[e], down: down[e])
+            let y = experts[e](xs, n, cx)
             for (k, rw) in rows.enumerated() { for j in 0..<H { out[rw.row * H + j] += y[k * H + j] * rw.weight } }
         }
         if let s = shared {
-            let y = cx.swiglu(x, T, gate: s.gate, up: s.up, down: s.down)
-            let g = cx.linear(x, T, s.expertGate)
-            for r in 0..<T { let a = Ops.sigmoid(g[r]); for j in 0..<H { out[r * H + j] += a * y[r * H + j] } }
+            let y = s.mlp(x, T, cx)
+            let g = cx.linear(x, T, s.gate)
+            for r in 0..<T { let a = Activation.sigmoid(g[r]); for j in 0..<H { out[r * H + j] += a * y[r * H + j] } }
         }
         return out
     }

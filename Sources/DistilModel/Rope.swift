@@ -89,3 +89,33 @@ public enum RopeScaling: Sendable, Equatable {
         return nil
     }
 }
+
+/// Rotary position embedding (rotate-half) on the first `dim` dimensions of each head, with the
+/// config's scaling; the angle position x inv_freq is formed in f64.
+struct Rotary {
+    let invFreq: [Double]
+    let factor: Double
+
+    init(config c: ModelConfig, dim: Int) {
+        (invFreq, factor) = c.ropeScaling.frequencies(dim: dim, theta: c.ropeTheta)
+    }
+
+    func apply(_ x: inout [Float], row0: Int, rows: Int, heads: Int, headDim hd: Int, position p0: Int) {
+        let half = invFreq.count
+        var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
+        x.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                let pos = Double(p0 + r)
+                for i in 0..<half { let a = pos * invFreq[i]; cosT[i] = Float(cos(a) * factor); sinT[i] = Float(sin(a) * factor) }
+                for h in 0..<heads {
+                    let b = ((row0 + r) * heads + h) * hd
+                    for i in 0..<half {
+                        let x1 = p[b + i], x2 = p[b + i + half]
+                        p[b + i] = x1 * cosT[i] - x2 * sinT[i]
+                        p[b + i + half] = x2 * cosT[i] + x1 * sinT[i]
+                    }
+                }
+            }
+        }
+    }
+}

@@ -26,9 +26,7 @@ public enum KLKernel {
     /// switches) supports, from the flags in /proc/cpuinfo; `baseline` when they cannot be read.
     public static let supported: ISA = {
         #if arch(x86_64) && os(Linux)
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return .baseline }
-        let flags = Set(line.split(separator: " ").map(String.init))
+        let flags = CPUFeatures.flags
         let v3: Set = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe", "popcnt", "xsave"]
         let v4: Set = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
         guard v3.isSubset(of: flags) else { return .baseline }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import DistilKernels
 import Foundation
 
 /// OpenBLAS picks its kernels for the CPU once, when the library loads. Debian's OpenBLAS 0.3.21 does
@@ -29,9 +30,7 @@ public enum BLASCore {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env["DISTIL_BLAS_REEXEC"] == nil,
               generic.contains(name.lowercased()),
-              let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let core = bestCore(flags: Set(line.split(separator: " ").map(String.init))) else { return }
+              let core = bestCore(flags: CPUFeatures.flags) else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv("DISTIL_BLAS_REEXEC", "1", 1)
         var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) }
