@@ -2,11 +2,14 @@
 # One validator epoch, commitments in, verdict out, over a working directory of cached artifacts.
 #
 #   pipelines/epoch.sh --work DIR --commitments FILE --teacher DIR --block N --block-hash HEX CORPUS...
+#   pipelines/epoch.sh --stage NAME[,NAME...] [--task I] (the same options)    some stages only
 #
 # Every stage writes one artifact in DIR/epoch-N/, named by what produced it, and appears only when
 # complete (written to NAME.part, renamed). A stage whose artifact exists is skipped, so a crashed or
 # killed epoch resumes where it stopped, and a past epoch can be re-scored from its artifacts
-# (pipelines/reproduce.sh). A lock on DIR/.lock keeps two runs (cron) from overlapping.
+# (pipelines/reproduce.sh). A lock on DIR/.lock keeps two runs (cron) from overlapping. The stages are
+# written once, in pipelines/lib/epoch-stages.sh; pipelines/slurm/ and pipelines/parallel/ run the same
+# stages spread over machines (the students at the same time), with the same artifacts.
 #
 #   DIR/state.json              the judge's state across epochs (king, every model's score)
 #   DIR/registry.json           dl-check's owners of weight identities and hotkeys across epochs
@@ -15,115 +18,70 @@
 #   DIR/epoch-N/plan.jsonl      dl-judge plan the king + new challengers (empty: no compute this epoch)
 #   DIR/epoch-N/prompts.jsonl   dl-prompts    prompts drawn from the corpus by the block hash
 #   DIR/epoch-N/teacher.dlt     dl-teacher    continuations + full-vocabulary teacher rows
-#   DIR/epoch-N/kl/UID.jsonl    dl-kl         per-prompt KL of each scored model
+#   DIR/epoch-N/kl/UID.jsonl    dl-kl         per-prompt KL of each scored model (kl/UID.done: its summary)
+#   DIR/epoch-N/kl.done                       every scored model's summary: all students finished
 #   DIR/epoch-N/recheck.jsonl   dl-check --recheck-only   the scored models asked again, just before the
 #                                             judge, whether each is still public at its commit with the same
 #                                             files (a local directory is re-hashed): OK, REMOVED, CHANGED, RETRY
 #   DIR/epoch-N/state-before.json             the state this epoch was judged against
 #   DIR/epoch-N/verdict.json    dl-judge      the verdict: winner and weights per uid
+#   DIR/epoch-N/timings.jsonl                 one line per stage run: wall seconds, cached, exit status
+#
+# Stages (--stage, in this order whatever order they are named in): fetch, check, plan, prompts,
+# teacher, kl, recheck, judge; "prepare" is fetch,check,plan,prompts and "finish" is recheck,judge.
+# `--stage kl --task I` scores only the I-th model of plan.jsonl (a Slurm array task; it takes no lock:
+# it writes only that model's files). The verdict is printed when the judge stage runs.
 set -euo pipefail
+EPOCH_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$EPOCH_ROOT/pipelines/lib/epoch-stages.sh"
 
 usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+  epoch_header_help "$0"
+  epoch_options_help
   cat <<'USAGE'
-Options:
-  --work DIR               working directory (artifacts, state, lock)            [required]
-  --commitments FILE       commitment records (JSON lines)                        [required]
-  --teacher DIR            teacher checkpoint directory                           [required]
-  --block N --block-hash HEX   the epoch's block and its hash (seed of the prompts) [required]
-  --count N                prompts per epoch (40)
-  --max-new-tokens N       teacher continuation length (512)
-  --vocab-size N           vocabulary every model must have (248320)
-  --max-params N           parameter limit (5300000000)
-  --epsilon X              relative margin a challenger must beat the king by (0.01)
-  --threads N              compute threads (all cores)
-  --bin DIR                where the dl-* tools are (default: swift build --show-bin-path)
+  --stage NAME[,NAME...]   run only these stages (default: all)
+  --task I                 with --stage kl: only the I-th planned model (1-based)
 USAGE
 }
 
-work="" commitments="" teacher="" block="" block_hash="" count=40 max_new=512 vocab=248320
-max_params=5300000000 epsilon=0.01 threads=$(nproc) bin="${DISTIL_BIN:-}" corpus=()
-while (($#)); do
+all_stages=(fetch check plan prompts teacher kl recheck judge)
+stages="" task=""
+epoch_driver_option() {
   case "$1" in
-    --work) work=$2; shift 2 ;;
-    --commitments) commitments=$2; shift 2 ;;
-    --teacher) teacher=$2; shift 2 ;;
-    --block) block=$2; shift 2 ;;
-    --block-hash) block_hash=$2; shift 2 ;;
-    --count) count=$2; shift 2 ;;
-    --max-new-tokens) max_new=$2; shift 2 ;;
-    --vocab-size) vocab=$2; shift 2 ;;
-    --max-params) max_params=$2; shift 2 ;;
-    --epsilon) epsilon=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --bin) bin=$2; shift 2 ;;
-    -h|--help) usage; exit 0 ;;
-    -*) echo "epoch: unknown option $1 (see --help)" >&2; exit 2 ;;
-    *) corpus+=("$1"); shift ;;
+    --stage) stages=$2 ;;
+    --task) task=$2 ;;
+    *) return 1 ;;
   esac
-done
-for v in work commitments teacher block block_hash; do
-  [[ -n "${!v}" ]] || { echo "epoch: --${v//_/-} is required (see --help)" >&2; exit 2; }
-done
-((${#corpus[@]})) || { echo "epoch: name at least one corpus shard or directory (see --help)" >&2; exit 2; }
-[[ "$block" =~ ^[0-9]+$ ]] || { echo "epoch: --block must be a block number, got '$block'" >&2; exit 2; }
-[[ -f "$commitments" ]] || { echo "epoch: $commitments: no such file" >&2; exit 1; }
-[[ -d "$teacher" ]] || { echo "epoch: $teacher: no such directory" >&2; exit 1; }
-
-root="$(cd "$(dirname "$0")/.." && pwd)"
-[[ -n "$bin" ]] || bin="$(cd "$root" && swift build --show-bin-path)"
-for t in dl-fetch dl-check dl-prompts dl-teacher dl-kl dl-judge; do
-  [[ -x "$bin/$t" ]] || { echo "epoch: $bin/$t is missing: run scripts/setup.sh (or pass --bin)" >&2; exit 1; }
-done
-
-mkdir -p "$work"
-exec 9>"$work/.lock"
-flock -n 9 || { echo "epoch: another epoch is running in $work (lock $work/.lock); not starting" >&2; exit 1; }
-
-e="$work/epoch-$block"
-mkdir -p "$e/kl"
-log() { echo "epoch $block: $*" >&2; }
-trap 'rm -f "$e"/*.part "$e"/kl/*.part' EXIT
-
-# stage NAME ARTIFACT COMMAND...: runs COMMAND with stdout into ARTIFACT.part, renamed when it succeeds.
-stage() {
-  local name=$1 out=$2; shift 2
-  if [[ -e "$out" ]]; then log "$name: $(basename "$out") is cached, skipping"; return 0; fi
-  log "$name"
-  "$@" > "$out.part"
-  mv "$out.part" "$out"
 }
+for a in "$@"; do [[ "$a" == -h || "$a" == --help ]] && { usage; exit 0; }; done
+epoch_parse "$@"
 
-stage fetch "$e/manifests.jsonl" "$bin/dl-fetch" "$commitments"
-stage check "$e/checks.jsonl" "$bin/dl-check" --vocab-size "$vocab" --max-params "$max_params" \
-  --teacher-tokenizer "$teacher" --registry "$work/registry.json" "$e/manifests.jsonl"
-[[ -e "$e/state-before.json" ]] || { if [[ -e "$work/state.json" ]]; then cp "$work/state.json" "$e/state-before.json.part"; else echo '{}' > "$e/state-before.json.part"; fi; mv "$e/state-before.json.part" "$e/state-before.json"; }
-stage plan "$e/plan.jsonl" "$bin/dl-judge" plan --checks "$e/checks.jsonl" --state "$e/state-before.json"
-
-if [[ -s "$e/plan.jsonl" ]]; then
-  stage prompts "$e/prompts.jsonl" "$bin/dl-prompts" sample --block "$block" --block-hash "$block_hash" \
-    --count "$count" "${corpus[@]}"
-  stage teacher "$e/teacher.dlt" "$bin/dl-teacher" --model "$teacher" --max-new-tokens "$max_new" \
-    --threads "$threads" --block "$block" --block-hash "$block_hash" "$e/prompts.jsonl"
-  stage kl "$e/kl.done" "$bin/dl-kl" --checks "$e/plan.jsonl" --out-dir "$e/kl" --threads "$threads" "$e/teacher.dlt"
-  # Scoring took hours: before the weights are set, every scored model must still be what was checked.
-  stage recheck "$e/recheck.jsonl" "$bin/dl-check" --recheck-only --only "$e/plan.jsonl" "$e/manifests.jsonl"
+declare -A want=()
+if [[ -z "$stages" ]]; then
+  for s in "${all_stages[@]}"; do want[$s]=1; done
 else
-  log "no new challenger: no teacher or student compute this epoch"
+  IFS=, read -ra named <<< "$stages"
+  for s in "${named[@]}"; do
+    case "$s" in
+      prepare) want[fetch]=1 want[check]=1 want[plan]=1 want[prompts]=1 ;;
+      finish) want[recheck]=1 want[judge]=1 ;;
+      fetch|check|plan|prompts|teacher|kl|recheck|judge) want[$s]=1 ;;
+      *) epoch_usage_error "unknown stage '$s' (stages: ${all_stages[*]}, prepare, finish)" ;;
+    esac
+  done
 fi
+[[ -z "$task" || ( -n "${want[kl]:-}" && ${#want[@]} == 1 ) ]] || epoch_usage_error "--task goes with --stage kl alone"
+if [[ -n "${want[prompts]:-}" ]]; then epoch_validate; else epoch_validate --no-corpus; fi
 
-# The judge reads the state as it was before this epoch, so re-running this stage gives the same verdict.
-if [[ ! -e "$e/verdict.json" ]]; then
-  cp "$e/state-before.json" "$e/state.json.part"
-  shopt -s nullglob
-  kls=("$e"/kl/*.jsonl)
-  recheck=()
-  [[ -e "$e/recheck.jsonl" ]] && recheck=(--recheck "$e/recheck.jsonl")
-  log "judge"
-  "$bin/dl-judge" --checks "$e/checks.jsonl" "${recheck[@]}" --state "$e/state.json.part" --block "$block" --epsilon "$epsilon" \
-    --out "$e/verdict.json.part" "${kls[@]}" </dev/null
-  mv "$e/state.json.part" "$e/state.json"
-  mv "$e/verdict.json.part" "$e/verdict.json"
-fi
-cp "$e/state.json" "$work/state.json.part" 2>/dev/null && mv "$work/state.json.part" "$work/state.json" || true
-cat "$e/verdict.json"
+if [[ -n "$task" ]]; then epoch_begin --task; else epoch_lock; epoch_begin; fi
+for s in "${all_stages[@]}"; do
+  [[ -n "${want[$s]:-}" ]] || continue
+  case "$s" in
+    kl) if [[ -n "$task" ]]; then stage_kl_task "$task"; else stage_kl_all; fi ;;
+    *) "stage_$s" ;;
+  esac
+  if [[ "$s" == plan ]] && ! (($(epoch_planned))); then
+    epoch_log "no new challenger: no teacher or student compute this epoch"
+  fi
+done
+if [[ -n "${want[judge]:-}" ]]; then cat "$e/verdict.json"; fi

@@ -8,9 +8,13 @@
 # against the state as it was before the epoch and the cached re-check (the Hub is not asked again: the
 # verdict is reproduced from what the epoch saw), and compares the new verdict with
 # DIR/epoch-N/verdict.json byte for byte.
+# The judge is the epoch's own stage (pipelines/lib/epoch-stages.sh), run into a scratch folder; an
+# epoch made by pipelines/slurm/ or pipelines/parallel/ has the same artifacts and reproduces the same way.
 # Exit 0 when identical, 1 when they differ (the diff is printed) or an artifact is missing.
 set -euo pipefail
-work="" block="" threads=$(nproc) bin="${DISTIL_BIN:-}" epsilon=0.01
+EPOCH_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$EPOCH_ROOT/pipelines/lib/epoch-stages.sh"
+work="" block="" threads=${SLURM_CPUS_PER_TASK:-$(nproc)} bin="${DISTIL_BIN:-}" epsilon=0.01
 while (($#)); do
   case "$1" in
     --work) work=$2; shift 2 ;;
@@ -18,13 +22,12 @@ while (($#)); do
     --threads) threads=$2; shift 2 ;;
     --epsilon) epsilon=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) epoch_header_help "$0"; exit 0 ;;
     *) echo "reproduce: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ -n "$work" && -n "$block" ]] || { echo "reproduce: --work and --block are required (see --help)" >&2; exit 2; }
-root="$(cd "$(dirname "$0")/.." && pwd)"
-[[ -n "$bin" ]] || bin="$(cd "$root" && swift build --show-bin-path)"
+[[ -n "$bin" ]] || bin="$(cd "$EPOCH_ROOT" && swift build --show-bin-path)"
 e="$work/epoch-$block"
 for f in checks.jsonl plan.jsonl state-before.json verdict.json; do
   [[ -e "$e/$f" ]] || { echo "reproduce: $e/$f is missing: epoch $block did not complete" >&2; exit 1; }
@@ -37,13 +40,7 @@ if [[ -s "$e/plan.jsonl" ]]; then
   echo "reproduce: re-scoring the planned models against the cached teacher stream" >&2
   "$bin/dl-kl" --checks "$e/plan.jsonl" --out-dir "$tmp/kl" --threads "$threads" "$e/teacher.dlt" >/dev/null
 fi
-cp "$e/state-before.json" "$tmp/state.json"
-shopt -s nullglob
-kls=("$tmp"/kl/*.jsonl)
-recheck=()
-[[ -e "$e/recheck.jsonl" ]] && recheck=(--recheck "$e/recheck.jsonl")
-"$bin/dl-judge" --checks "$e/checks.jsonl" "${recheck[@]}" --state "$tmp/state.json" --block "$block" --epsilon "$epsilon" \
-  --out "$tmp/verdict.json" "${kls[@]}" </dev/null
+epoch_judge_into "$e" "$tmp"
 if cmp -s "$tmp/verdict.json" "$e/verdict.json"; then
   echo "reproduce: epoch $block verdict is byte-identical ($(sha256sum < "$e/verdict.json" | cut -c1-16))" >&2
 else

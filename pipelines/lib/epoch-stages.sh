@@ -1,0 +1,289 @@
+# The stages of one validator epoch, sourced (never run) by every driver that runs them:
+# pipelines/epoch.sh (one box, in order), pipelines/slurm/ (one job per group of stages, the students as
+# a job array), pipelines/parallel/ (GNU parallel on one box or over ssh) and pipelines/reproduce.sh. The
+# drivers only decide where and when a stage runs; what it reads, what it writes and when it is skipped
+# is written here once, so an epoch gives the same artifacts — and the same verdict bytes — whichever
+# driver ran it.
+#
+# The rule of every stage: it writes one artifact in DIR/epoch-N/, named by what produced it, which
+# appears only when complete (NAME.part, renamed); a stage whose artifact exists is skipped. Every stage
+# run appends one line to DIR/epoch-N/timings.jsonl (docs/FORMATS.md): its wall seconds, whether it was
+# cached and its exit status.
+
+# epoch_header_help SCRIPT: a driver's --help is its header comment (up to `set -euo`).
+epoch_header_help() { sed -n '2,/^set -euo/p' "$1" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+# The options every driver takes (the drivers print this in their --help).
+epoch_options_help() {
+  cat <<'USAGE'
+Options:
+  --work DIR               working directory (artifacts, state, lock)            [required]
+  --commitments FILE       commitment records (JSON lines)                        [required]
+  --teacher DIR            teacher checkpoint directory                           [required]
+  --block N --block-hash HEX   the epoch's block and its hash (seed of the prompts) [required]
+  --count N                prompts per epoch (40)
+  --max-new-tokens N       teacher continuation length (512)
+  --vocab-size N           vocabulary every model must have (248320)
+  --max-params N           parameter limit (5300000000)
+  --epsilon X              relative margin a challenger must beat the king by (0.01)
+  --threads N              compute threads (SLURM_CPUS_PER_TASK inside a Slurm job, else all cores)
+  --bin DIR                where the dl-* tools are (default: swift build --show-bin-path)
+USAGE
+}
+
+epoch_fail() { echo "epoch: $*" >&2; exit 1; }
+epoch_usage_error() { echo "epoch: $* (see --help)" >&2; exit 2; }
+
+# epoch_parse ARGS...: the epoch's options into globals (work commitments teacher block block_hash count
+# max_new vocab max_params epsilon threads bin corpus). An option it does not know is handed to the
+# driver's epoch_driver_option NAME VALUE (if the driver defines one; it returns 1 for "not mine").
+epoch_parse() {
+  work="" commitments="" teacher="" block="" block_hash="" count=40 max_new=512 vocab=248320
+  max_params=5300000000 epsilon=0.01 threads=${SLURM_CPUS_PER_TASK:-$(nproc)} bin="${DISTIL_BIN:-}" corpus=()
+  while (($#)); do
+    case "$1" in
+      --work) work=${2-}; shift 2 ;;
+      --commitments) commitments=${2-}; shift 2 ;;
+      --teacher) teacher=${2-}; shift 2 ;;
+      --block) block=${2-}; shift 2 ;;
+      --block-hash) block_hash=${2-}; shift 2 ;;
+      --count) count=${2-}; shift 2 ;;
+      --max-new-tokens) max_new=${2-}; shift 2 ;;
+      --vocab-size) vocab=${2-}; shift 2 ;;
+      --max-params) max_params=${2-}; shift 2 ;;
+      --epsilon) epsilon=${2-}; shift 2 ;;
+      --threads) threads=${2-}; shift 2 ;;
+      --bin) bin=${2-}; shift 2 ;;
+      -*)
+        if declare -F epoch_driver_option >/dev/null && (($# >= 2)) && epoch_driver_option "$1" "$2"; then
+          shift 2
+        else
+          epoch_usage_error "unknown option $1"
+        fi ;;
+      *) corpus+=("$1"); shift ;;
+    esac
+  done
+}
+
+# epoch_validate [--no-corpus]: the usage and input checks every driver makes before any work; finds the
+# tools and sets e (the epoch's folder). --no-corpus: the caller runs no stage that reads the corpus.
+epoch_validate() {
+  for v in work commitments teacher block block_hash; do
+    [[ -n "${!v}" ]] || epoch_usage_error "--${v//_/-} is required"
+  done
+  [[ "${1:-}" == --no-corpus ]] || ((${#corpus[@]})) || epoch_usage_error "name at least one corpus shard or directory"
+  [[ "$block" =~ ^[0-9]+$ ]] || epoch_usage_error "--block must be a block number, got '$block'"
+  [[ "$threads" =~ ^[1-9][0-9]*$ ]] || epoch_usage_error "--threads must be a positive number, got '$threads'"
+  [[ -f "$commitments" ]] || epoch_fail "$commitments: no such file"
+  [[ -d "$teacher" ]] || epoch_fail "$teacher: no such directory"
+  if [[ -z "$bin" ]]; then
+    bin="$(cd "$EPOCH_ROOT" && swift build --show-bin-path)" || epoch_fail "no --bin given and swift build --show-bin-path failed"
+  fi
+  for t in dl-fetch dl-check dl-prompts dl-teacher dl-kl dl-judge; do
+    [[ -x "$bin/$t" ]] || epoch_fail "$bin/$t is missing: run scripts/setup.sh (or pass --bin)"
+  done
+  e="$work/epoch-$block"
+}
+
+# epoch_absolute: paths made absolute, for drivers whose stages run in another folder or on another host
+# (a corpus argument that is not a local path — a URL — is kept as it is).
+epoch_absolute() {
+  local i
+  work=$(realpath -m -- "$work"); commitments=$(realpath -- "$commitments"); teacher=$(realpath -- "$teacher")
+  bin=$(realpath -- "$bin"); e="$work/epoch-$block"
+  for i in "${!corpus[@]}"; do
+    [[ -e "${corpus[$i]}" ]] && corpus[$i]=$(realpath -- "${corpus[$i]}")
+  done
+  return 0
+}
+
+# epoch_args: the options as one array (epoch_argv), to hand a stage to another process or host.
+epoch_args() {
+  epoch_argv=(--work "$work" --commitments "$commitments" --teacher "$teacher" --block "$block"
+              --block-hash "$block_hash" --count "$count" --max-new-tokens "$max_new" --vocab-size "$vocab"
+              --max-params "$max_params" --epsilon "$epsilon" --bin "$bin" "${corpus[@]}")
+}
+
+# epoch_lock: an exclusive lock on DIR/.lock for this process's lifetime (fd 9), so that two runs of the
+# serial stages (cron) never overlap. Student (kl) tasks take none: each writes only its own files.
+epoch_lock() {
+  mkdir -p "$work"
+  exec 9>"$work/.lock"
+  flock -n 9 || epoch_fail "another epoch is running in $work (lock $work/.lock); not starting"
+}
+
+epoch_log() { echo "epoch $block: $*" >&2; }
+
+# epoch_begin [--task]: the epoch's folder; a run of the serial stages removes the epoch's temporaries
+# at exit (a killed run's are overwritten by the next). A student task (--task) leaves them alone: the
+# other tasks, running at the same time, are writing theirs.
+epoch_begin() {
+  mkdir -p "$e/kl"
+  [[ "${1:-}" == --task ]] || trap 'rm -f "$e"/*.part' EXIT
+}
+
+# epoch_record STAGE MICROSECONDS CACHED EXIT [UID]: one line of timings.jsonl. Array tasks append to it
+# at the same time, on a shared filesystem: each line is written whole under a lock on the file.
+epoch_record() {
+  local line
+  line=$(printf '{"stage":"%s",%s"seconds":%d.%03d,"cached":%s,"exit":%d}' "$1" \
+    "${5:+\"uid\":$5,}" $(($2 / 1000000)) $((($2 % 1000000) / 1000)) "$3" "$4")
+  { flock 8; printf '%s\n' "$line" >&8; } 8>>"$e/timings.jsonl"
+}
+
+epoch_now() { echo "${EPOCHREALTIME/./}"; }
+
+# epoch_stage NAME ARTIFACT COMMAND...: runs COMMAND with stdout into ARTIFACT.part, renamed when it
+# succeeds; skipped when ARTIFACT exists. (EPOCH_UID, when set, goes into the timing record.)
+epoch_stage() {
+  local name=$1 out=$2 t0 rc=0; shift 2
+  t0=$(epoch_now)
+  if [[ -e "$out" ]]; then
+    epoch_log "$name${EPOCH_UID:+ (uid $EPOCH_UID)}: $(basename "$out") is cached, skipping"
+    epoch_record "$name" $(($(epoch_now) - t0)) true 0 ${EPOCH_UID:-}
+    return 0
+  fi
+  epoch_log "$name${EPOCH_UID:+ (uid $EPOCH_UID)}"
+  "$@" > "$out.part" || rc=$?
+  if ((rc == 0)); then mv "$out.part" "$out"; else rm -f "$out.part"; fi
+  epoch_record "$name" $(($(epoch_now) - t0)) false "$rc" ${EPOCH_UID:-}
+  ((rc == 0)) || { epoch_log "$name${EPOCH_UID:+ (uid $EPOCH_UID)} failed (exit $rc)"; return "$rc"; }
+}
+
+# epoch_need FILE... STAGE-HINT: a stage run on its own finds the artifacts of the stages before it.
+epoch_need() {
+  local hint=${!#} f
+  for f in "${@:1:$#-1}"; do
+    [[ -e "$f" ]] || epoch_fail "$f is missing: $hint"
+  done
+}
+
+# The number of models the plan scores (0: no teacher or student compute this epoch).
+epoch_planned() { local n; n=$(wc -l < "$e/plan.jsonl"); echo $((n)); }
+
+stage_fetch() {
+  epoch_stage fetch "$e/manifests.jsonl" "$bin/dl-fetch" "$commitments"
+}
+
+stage_check() {
+  epoch_need "$e/manifests.jsonl" "run the fetch stage first"
+  epoch_stage check "$e/checks.jsonl" "$bin/dl-check" --vocab-size "$vocab" --max-params "$max_params" \
+    --teacher-tokenizer "$teacher" --registry "$work/registry.json" "$e/manifests.jsonl"
+}
+
+# The state this epoch is judged against, frozen before the plan, so the judge can be re-run.
+stage_plan() {
+  epoch_need "$e/checks.jsonl" "run the check stage first"
+  if [[ ! -e "$e/state-before.json" ]]; then
+    if [[ -e "$work/state.json" ]]; then cp "$work/state.json" "$e/state-before.json.part"; else echo '{}' > "$e/state-before.json.part"; fi
+    mv "$e/state-before.json.part" "$e/state-before.json"
+  fi
+  epoch_stage plan "$e/plan.jsonl" "$bin/dl-judge" plan --checks "$e/checks.jsonl" --state "$e/state-before.json"
+}
+
+stage_prompts() {
+  epoch_need "$e/plan.jsonl" "run the plan stage first"
+  (($(epoch_planned))) || return 0
+  ((${#corpus[@]})) || epoch_usage_error "name at least one corpus shard or directory"
+  epoch_stage prompts "$e/prompts.jsonl" "$bin/dl-prompts" sample --block "$block" --block-hash "$block_hash" \
+    --count "$count" "${corpus[@]}"
+}
+
+stage_teacher() {
+  epoch_need "$e/plan.jsonl" "run the plan stage first"
+  (($(epoch_planned))) || return 0
+  epoch_need "$e/prompts.jsonl" "run the prompts stage first"
+  epoch_stage teacher "$e/teacher.dlt" "$bin/dl-teacher" --model "$teacher" --max-new-tokens "$max_new" \
+    --threads "$threads" --block "$block" --block-hash "$block_hash" "$e/prompts.jsonl"
+}
+
+# stage_kl_task I: the I-th planned model (1-based) scored into kl/UID.jsonl (dl-kl writes it atomically)
+# with its summary line in kl/UID.done. An index past the plan has nothing to do.
+stage_kl_task() {
+  local i=$1 line one rc=0
+  epoch_need "$e/plan.jsonl" "run the plan stage first"
+  [[ "$i" =~ ^[1-9][0-9]*$ ]] || epoch_usage_error "a student task is a model's 1-based line in plan.jsonl, got '$i'"
+  line=$(sed -n "${i}p" "$e/plan.jsonl")
+  if [[ -z "$line" ]]; then epoch_log "kl task $i: the plan has $(epoch_planned) models, nothing to do"; return 0; fi
+  [[ "$line" =~ \"uid\":([0-9]+) ]] || epoch_fail "$e/plan.jsonl: line $i has no uid"
+  epoch_need "$e/teacher.dlt" "run the teacher stage first"
+  rm -f "$e/kl/${BASH_REMATCH[1]}.jsonl".tmp-*   # a killed dl-kl's temporary
+  one=$(mktemp "${TMPDIR:-/tmp}/distil-plan.XXXXXX")
+  printf '%s\n' "$line" > "$one"
+  EPOCH_UID=${BASH_REMATCH[1]} epoch_stage kl "$e/kl/${BASH_REMATCH[1]}.done" "$bin/dl-kl" --checks "$one" \
+    --out-dir "$e/kl" --threads "$threads" "$e/teacher.dlt" || rc=$?
+  rm -f "$one"
+  return "$rc"
+}
+
+# stage_kl_all: every planned model in turn (one box); an epoch whose kl.done exists is done.
+stage_kl_all() {
+  local i n
+  epoch_need "$e/plan.jsonl" "run the plan stage first"
+  n=$(epoch_planned)
+  [[ -e "$e/kl.done" ]] && { epoch_log "kl: kl.done is cached, skipping"; return 0; }
+  for ((i = 1; i <= n; i++)); do stage_kl_task "$i"; done
+  stage_kl_done
+}
+
+# stage_kl_done: every planned model's summary, in plan order, into kl.done — which exists only when
+# every student task succeeded; the recheck and the judge wait for it.
+stage_kl_done() {
+  local n i line
+  epoch_need "$e/plan.jsonl" "run the plan stage first"
+  n=$(epoch_planned)
+  ((n)) || return 0
+  [[ -e "$e/kl.done" ]] && return 0
+  : > "$e/kl.done.part"
+  for ((i = 1; i <= n; i++)); do
+    line=$(sed -n "${i}p" "$e/plan.jsonl")
+    [[ "$line" =~ \"uid\":([0-9]+) ]] || epoch_fail "$e/plan.jsonl: line $i has no uid"
+    epoch_need "$e/kl/${BASH_REMATCH[1]}.done" "student task $i (uid ${BASH_REMATCH[1]}) did not finish"
+    cat "$e/kl/${BASH_REMATCH[1]}.done" >> "$e/kl.done.part"
+  done
+  mv "$e/kl.done.part" "$e/kl.done"
+}
+
+# Scoring took hours: before the weights are set, every scored model must still be what was checked.
+stage_recheck() {
+  epoch_need "$e/plan.jsonl" "run the plan stage first"
+  (($(epoch_planned))) || return 0
+  stage_kl_done
+  epoch_stage recheck "$e/recheck.jsonl" "$bin/dl-check" --recheck-only --only "$e/plan.jsonl" "$e/manifests.jsonl"
+}
+
+# epoch_judge_into EPOCHDIR OUTDIR: the judge over EPOCHDIR's checks, re-check and state-before, with the
+# KL records of OUTDIR/kl, into OUTDIR/state.json and OUTDIR/verdict.json (reproduce.sh: a scratch
+# OUTDIR). It reads the state as it was before the epoch, so running it again gives the same verdict.
+epoch_judge_into() {
+  local src=$1 out=$2 kls recheck=()
+  cp "$src/state-before.json" "$out/state.json.part"
+  shopt -s nullglob
+  kls=("$out"/kl/*.jsonl)
+  shopt -u nullglob
+  [[ -e "$src/recheck.jsonl" ]] && recheck=(--recheck "$src/recheck.jsonl")
+  "$bin/dl-judge" --checks "$src/checks.jsonl" "${recheck[@]}" --state "$out/state.json.part" --block "$block" \
+    --epsilon "$epsilon" --out "$out/verdict.json.part" "${kls[@]}" </dev/null || return
+  mv "$out/state.json.part" "$out/state.json"
+  mv "$out/verdict.json.part" "$out/verdict.json"
+}
+
+stage_judge() {
+  local t0 rc=0
+  epoch_need "$e/checks.jsonl" "$e/state-before.json" "$e/plan.jsonl" "run the check and plan stages first"
+  if (($(epoch_planned))); then
+    epoch_need "$e/recheck.jsonl" "run the recheck stage first"
+  fi
+  t0=$(epoch_now)
+  if [[ -e "$e/verdict.json" ]]; then
+    epoch_log "judge: verdict.json is cached, skipping"
+    epoch_record judge $(($(epoch_now) - t0)) true 0
+  else
+    epoch_log "judge"
+    epoch_judge_into "$e" "$e" || rc=$?
+    epoch_record judge $(($(epoch_now) - t0)) false "$rc"
+    ((rc == 0)) || { epoch_log "judge failed (exit $rc)"; return "$rc"; }
+  fi
+  # The state across epochs follows the newest judged epoch.
+  cp "$e/state.json" "$work/state.json.part" && mv "$work/state.json.part" "$work/state.json"
+}
