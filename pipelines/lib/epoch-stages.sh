@@ -97,7 +97,9 @@ epoch_absolute() {
   return 0
 }
 
-# epoch_args: the options as one array (epoch_argv), to hand a stage to another process or host.
+# epoch_args: the options as one array (epoch_argv), to hand a stage to another process or host. Not
+# --threads: a stage elsewhere takes the CPUs of its job (SLURM_CPUS_PER_TASK) or host, or the driver's
+# own per-task figure.
 epoch_args() {
   epoch_argv=(--work "$work" --commitments "$commitments" --teacher "$teacher" --block "$block"
               --block-hash "$block_hash" --count "$count" --max-new-tokens "$max_new" --vocab-size "$vocab"
@@ -131,7 +133,8 @@ epoch_record() {
   { flock 8; printf '%s\n' "$line" >&8; } 8>>"$e/timings.jsonl"
 }
 
-epoch_now() { echo "${EPOCHREALTIME/./}"; }
+# Microseconds since the epoch (EPOCHREALTIME's separator follows the locale: any non-digit is dropped).
+epoch_now() { echo "${EPOCHREALTIME//[!0-9]/}"; }
 
 # epoch_stage NAME ARTIFACT COMMAND...: runs COMMAND with stdout into ARTIFACT.part, renamed when it
 # succeeds; skipped when ARTIFACT exists. (EPOCH_UID, when set, goes into the timing record.)

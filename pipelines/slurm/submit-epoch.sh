@@ -36,6 +36,7 @@ Slurm options (sizing: README, "Scale out"):
   --cpus N                 CPUs of the prepare and finish jobs (2)
   --sbatch-args "ARGS"     more sbatch options for every job (account, qos, time limits), split on spaces
   --wait                   wait for the epoch, print its verdict; exit 1 if it failed
+(--threads is not used: every job's stages take the job's CPUs, SLURM_CPUS_PER_TASK.)
 USAGE
   epoch_options_help
 }
