@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "DistilFormats",
                 dependencies: ["DistilKernels", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fast),
-        .target(name: "DistilCLI", dependencies: ["DistilFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "DistilCLI", dependencies: ["DistilFormats", "DistilHub", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "DistilTensors", dependencies: ["DistilFormats", "DistilKernels", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilTokenizer", dependencies: ["DistilFormats"], swiftSettings: fast),
         .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
@@ -55,8 +55,9 @@ let package = Package(
         .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilScore", dependencies: ["DistilFormats", "DistilKernels", "DistilKernelsX86v3", "DistilKernelsX86v4"],
                 swiftSettings: fast),
-        // A loopback server that mimics the Hub endpoints dl-fetch uses, with faults (tests and bench-hub only).
-        .target(name: "HubTestServer", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // A loopback server that mimics the Hub endpoints dl-fetch uses, with faults: test and bench
+        // support, kept under Tests/ so nothing in Sources/ can depend on it.
+        .target(name: "HubTestServer", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Tests/Support/HubTestServer"),
         // dl-check's pre-checks.
         .target(name: "DistilCheck", dependencies: ["DistilFormats", "DistilTensors", "DistilTokenizer", "DistilModel"]),
         // An epoch seen by people and by monitoring: the HTML report and the Prometheus metrics.
@@ -65,15 +66,15 @@ let package = Package(
         .target(name: "DistilEval", dependencies: ["DistilFormats", "DistilModel", "DistilScore", "DistilTokenizer"], swiftSettings: fast),
 
         // The six tools: flags, one call into the libraries, output.
-        .executableTarget(name: "dl-fetch", dependencies: ["DistilFormats", "DistilHub", "DistilTensors",
+        .executableTarget(name: "dl-fetch", dependencies: ["DistilFormats", "DistilHub",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-check", dependencies: ["DistilFormats", "DistilHub", "DistilTensors", "DistilTokenizer", "DistilModel", "DistilCheck",
+        .executableTarget(name: "dl-check", dependencies: ["DistilFormats", "DistilHub", "DistilCheck",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-prompts", dependencies: ["DistilFormats", "DistilCorpus", "DistilTokenizer",
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilTensors", "DistilModel", "DistilScore", "DistilEval",
+        .executableTarget(name: "dl-teacher", dependencies: ["DistilFormats", "DistilTokenizer", "DistilTensors", "DistilEval",
                                                              "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval",
+        .executableTarget(name: "dl-kl", dependencies: ["DistilFormats", "DistilTensors", "DistilEval",
                                                         "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "dl-judge", dependencies: ["DistilFormats", "DistilScore", "DistilReport",
                                                            "DistilCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -90,12 +91,12 @@ let package = Package(
 
         // Tests: one target per library, plus the end-to-end pipeline.
         .testTarget(name: "DistilFormatsTests", dependencies: ["DistilFormats"], exclude: ["Samples"]),
-        .testTarget(name: "DistilTensorsTests", dependencies: ["DistilTensors"]),
-        .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilTensorsTests", dependencies: ["DistilTensors", "DistilFormats"]),
+        .testTarget(name: "DistilTokenizerTests", dependencies: ["DistilTokenizer", "DistilFormats"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilHubTests", dependencies: ["DistilHub", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilCorpusTests", dependencies: ["DistilCorpus", "DistilFormats", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilModelTests", dependencies: ["DistilModel", "DistilTensors", "DistilScore", "DistilKernels"], exclude: ["Fixtures"]),
-        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore", "DistilKernels"], exclude: ["Fixtures"]),
+        .testTarget(name: "DistilScoreTests", dependencies: ["DistilScore", "DistilKernels", "DistilFormats"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilEvalTests", dependencies: ["DistilEval", "DistilModel", "DistilScore", "DistilFormats"]),
         .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors", "DistilTokenizer", "DistilHub", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilReportTests", dependencies: ["DistilReport", "DistilScore", "DistilFormats"], exclude: ["Fixtures"]),

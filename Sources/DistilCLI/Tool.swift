@@ -37,18 +37,3 @@ extension DistilTool {
         }
     }
 }
-
-/// Flags every tool shares.
-public struct CommonOptions: ParsableArguments {
-    @Flag(name: .shortAndLong, help: "Only errors on stderr.")
-    public var quiet = false
-    @Flag(name: .shortAndLong, help: "More detail on stderr.")
-    public var verbose = false
-
-    public init() {}
-
-    public func apply() {
-        Log.quiet = quiet
-        Log.verbose = verbose
-    }
-}

@@ -102,6 +102,7 @@ public final class Scorer {
                 r.kl_p99 = stats.p99; r.top1_agree = stats.top1Agreement
             }
             r.teacher = h.teacher
+            Log.debug("\(identity.model) prompt '\(p.id)': mean KL \(stats.mean) over \(stats.count) positions")
             try emit(r)
             progress.advance()
         }

@@ -2,7 +2,7 @@ import Foundation
 
 /// The one error type every stage reports: a single line naming the input and what is wrong.
 ///
-/// `usage` errors exit with status 2, everything else with 1 (see `Tool.run`).
+/// `usage` errors exit with status 2, everything else with 1 (see `DistilTool.runMain` in DistilCLI).
 public struct DistilError: Error, CustomStringConvertible, Equatable {
     public enum Kind: Sendable, Equatable { case input, runtime, usage }
     public let kind: Kind

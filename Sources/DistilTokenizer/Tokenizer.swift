@@ -40,10 +40,9 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// `path`: a tokenizer.json file or a directory with one.
     public static func load(path: String) throws -> Tokenizer {
-        var file = path
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { file = path + "/tokenizer.json" }
+        let file = TokenizerPath(path).file
         let bytes = try readFile(file, limit: 256 << 20)
+        Log.debug("tokenizer \(file): \(bytes.count) bytes")
         return try Tokenizer(json: bytes, name: file)
     }
 

@@ -3,8 +3,6 @@ import DistilCheck
 import DistilCLI
 import DistilFormats
 import DistilHub
-import DistilTokenizer
-import Foundation
 
 struct Check: DistilTool {
     static let configuration = CommandConfiguration(
@@ -29,7 +27,7 @@ struct Check: DistilTool {
     var requireChatTemplate = false
     @Option(help: "Relative per-tensor difference below which a model is a near copy of an earlier one.") var nearCopyThreshold = 0.005
     @Option(help: "Registry of weight identities and hotkeys across epochs (read, then rewritten atomically).") var registry: String?
-    @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
+    @OptionGroup var output: OutputOptions
     @Argument(help: "Manifests (JSON lines); '-' or none for stdin.") var manifests: String = "-"
     @Flag(help: "Ask the Hub again (or re-hash a local model) whether each model is still public, at its commit, with the same files: removed or private is REMOVED, changed is CHANGED, a transient failure is RETRY.")
     var recheck = false
@@ -37,8 +35,7 @@ struct Check: DistilTool {
     var recheckOnly = false
     @Option(help: "Check only the models listed in this file (check verdicts, e.g. dl-judge plan's output), matched by uid, hotkey, repo and commit.")
     var only: String?
-    @Option(help: "With --recheck: attempts per request on 429, 5xx and connection failures.") var attempts = RetryPolicy().attempts
-    @Option(help: "With --recheck: longest Retry-After (seconds) honoured before the verdict is RETRY.") var maxWait = RetryPolicy().maxWait
+    @OptionGroup var retry: RetryOptions
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -51,58 +48,20 @@ struct Check: DistilTool {
         options.maxParams = maxParams
         options.vocabSize = vocabSize
         options.nearCopyThreshold = nearCopyThreshold
-        options.teacherTokenizer = try teacherTokenizer.map { try Tokenizer.load(path: $0) }
-        if let t = teacherTokenizer {
-            var isDir: ObjCBool = false
-            let file = FileManager.default.fileExists(atPath: t, isDirectory: &isDir) && isDir.boolValue ? t + "/tokenizer.json" : t
-            options.teacherTokenizerSHA256 = try? Hashing.sha256Hex(file: file)
-        }
         options.requireChatTemplate = requireChatTemplate
-        if let t = teacherTokenizer {
-            var isDir: ObjCBool = false
-            let dir = FileManager.default.fileExists(atPath: t, isDirectory: &isDir) && isDir.boolValue ? t : (t as NSString).deletingLastPathComponent
-            options.teacherChatTemplate = Checker.chatTemplate(directory: dir)
-        }
+        if let teacherTokenizer { try options.useTeacherTokenizer(teacherTokenizer) }
         if recheck || recheckOnly {
             var o = FetchOptions()
-            o.retry.attempts = max(1, attempts)
-            o.retry.maxWait = maxWait
+            o.retry = retry.policy
             o.progress = false
             let hub = HubClient(config: HubConfig.fromEnvironment(), options: o)
             options.recheck = { hub.recheck($0) }
         }
-        var input = try JSONLReader<Manifest>(path: manifests).readAll()
-        if let only { input = try select(input, listedIn: only) }
-        let checker = Checker(options: options, registry: try registry.map { try Registry.load(path: $0) } ?? Registry())
-        let verdicts = recheckOnly ? input.map(checker.recheckOnly) : checker.check(input)
-        let w = JSONLWriter(try FileWriter(path: out))
-        for v in verdicts {
-            try w.write(v)
-            Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason) \(v.message)")
-        }
-        try w.close()
-        if let registry { try checker.registry.save(path: registry) }
-    }
-
-    /// The fields that name a model in a listing (check verdicts, a plan).
-    struct Listed: Decodable, Hashable {
-        var uid: Int
-        var hotkey: String
-        var repo: String
-        var commit: String?
-    }
-
-    /// The manifests of the models listed in `path`, in the listing's order; a listed model without a
-    /// manifest is an error (the listing and the manifests are not of the same epoch).
-    func select(_ manifests: [Manifest], listedIn path: String) throws -> [Manifest] {
-        var out: [Manifest] = []
-        for l in try JSONLReader<Listed>(path: path).readAll() {
-            guard let m = manifests.first(where: { $0.uid == l.uid && $0.hotkey == l.hotkey && $0.repo == l.repo && $0.commit == l.commit }) else {
-                throw DistilError.input(path, "uid \(l.uid) (\(l.repo) at \(l.commit ?? "no commit")) has no manifest in \(self.manifests == "-" ? "the input" : self.manifests)")
-            }
-            out.append(m)
-        }
-        return out
+        var run = CheckRun(options: options)
+        run.registry = registry
+        run.recheckOnly = recheckOnly
+        run.only = only
+        try run.run(manifests: manifests, out: output.out)
     }
 }
 

@@ -1,86 +1,23 @@
 import ArgumentParser
 import DistilCLI
-import DistilFormats
-import DistilHub
-import Foundation
 
-struct Fetch: DistilTool {
+/// dl-fetch: commitments in, manifests out. Each subcommand lives in its own file; a new one is one
+/// file and one entry in `subcommands`.
+struct Main: DistilTool {
     static let configuration = CommandConfiguration(
         commandName: "dl-fetch",
         abstract: "Fetch committed models and write one manifest per commitment (files, sizes, SHA-256).",
         discussion: """
-        Reads commitment records (JSON lines) from files or stdin, or fetches one model named on the command line. Models on the Hugging Face Hub go into huggingface_hub's own cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub), so a cache made by either tool serves the other; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured. Every file is verified against the Hub's SHA-256 (LFS) or git blob id before it is placed; partial downloads resume. A repo that is a local directory or a file:// URL is read in place.
-
-        A model that cannot be fetched gets a manifest with its outcome: not_found, private or changed (disqualifying), transient (rate limits, 5xx, timeouts, a body that failed verification: retried in a later epoch, never disqualifying) or error (refused: an unsafe file name, too large). That is data, and the exit status stays 0.
-
         EXAMPLES
           dl-fetch commitments.jsonl > manifests.jsonl
           dl-fetch --metadata-only --headers-dir work/headers commitments.jsonl | dl-check --teacher-tokenizer teacher/
           dl-fetch --model Qwen/Qwen3-0.6B --revision main | jq .outcome
-          HF_HUB_OFFLINE=1 dl-fetch commitments.jsonl      # serve from the cache only
-        """)
-
-    @Option(help: "Fetch this one model (Hub repo id, directory or file:// URL) instead of reading commitments.") var model: String?
-    @Option(help: "With --model: the revision (branch, tag or commit).") var revision: String?
-    @Option(help: "With --model: the uid recorded.") var uid = 0
-    @Option(help: "With --model: the hotkey recorded.") var hotkey = "local"
-    @Option(help: "With --model: the commitment block recorded.") var block = 0
-    @Flag(help: "Fetch only the listing, the small files and each safetensors header (ranged reads): enough for dl-check.")
-    var metadataOnly = false
-    @Option(help: "Where --metadata-only keeps safetensors headers (default: $XDG_CACHE_HOME/distil/headers).") var headersDir: String?
-    @Option(help: "Concurrent transfers.") var parallel = 4
-    @Option(help: "Ranged connections for one large file (32 MB ranges; helps where a CDN limits each connection).")
-    var connections = FetchOptions().connectionsPerFile
-    @Option(help: "Files to download, as comma-separated globs on the base name (the manifest lists every file).")
-    var include = FetchOptions().include.joined(separator: ",")
-    @Option(help: "Refuse a model whose files to download add up to more than this many bytes.") var maxBytes: Int64 = FetchOptions().maxTotalBytes
-    @Option(help: "Attempts per request on 429, 5xx and connection failures.") var attempts = RetryPolicy().attempts
-    @Option(help: "Longest Retry-After (seconds) honoured; a longer one makes the outcome transient.") var maxWait = RetryPolicy().maxWait
-    @Option(help: "Cache folder (default: from HF_HUB_CACHE / HF_HOME).") var cacheDir: String?
-    @Flag(help: "Send no request: serve from the cache (as HF_HUB_OFFLINE=1).") var offline = false
-    @Option(name: .shortAndLong, help: "Output file (default: stdout).") var out: String?
-    @Argument(help: "Commitment records (JSON lines); '-' or none for stdin.") var commitments: [String] = []
-    @OptionGroup var common: CommonOptions
-
-    func validate() throws {
-        guard (1...32).contains(parallel) else { throw ValidationError("--parallel must be in 1...32") }
-        guard (1...16).contains(connections) else { throw ValidationError("--connections must be in 1...16") }
-        guard (1...20).contains(attempts) else { throw ValidationError("--attempts must be in 1...20") }
-        guard maxBytes > 0 else { throw ValidationError("--max-bytes must be positive") }
-        guard maxWait >= 0 else { throw ValidationError("--max-wait must be >= 0") }
-    }
-
-    func run() throws {
-        common.apply()
-        var list: [Commitment] = []
-        if let model {
-            list = [Commitment(uid: uid, hotkey: hotkey, block: block, repo: model, revision: revision)]
-        } else {
-            for path in commitments.isEmpty ? ["-"] : commitments { list += try JSONLReader<Commitment>(path: path).readAll() }
-        }
-        var config = HubConfig.fromEnvironment()
-        if let cacheDir { config.cacheDir = cacheDir }
-        if offline { config.offline = true }
-        var o = FetchOptions()
-        o.metadataOnly = metadataOnly
-        o.parallel = parallel
-        o.connectionsPerFile = connections
-        o.include = include.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        o.maxTotalBytes = maxBytes
-        o.retry.attempts = attempts
-        o.retry.maxWait = maxWait
-        o.progress = !common.quiet
-        let env = ProcessInfo.processInfo.environment
-        o.headersDir = headersDir ?? ((env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache") + "/distil/headers")
-        let hub = HubClient(config: config, options: o)
-        let w = JSONLWriter(try FileWriter(path: out))
-        for c in list {
-            let m = LocalFetcher.isLocal(c.repo) ? LocalFetcher.fetch(c) : hub.fetch(c)
-            Log.info("uid \(c.uid) \(c.repo): \(m.outcome)\(m.message.map { " (\($0))" } ?? "")")
-            try w.write(m)
-        }
-        try w.close()
-    }
+          dl-fetch help fetch                              # every flag of the fetch
+        """,
+        subcommands: [
+            FetchCommand.self,
+        ],
+        defaultSubcommand: FetchCommand.self)
 }
 
-Fetch.runMain()
+Main.runMain()

@@ -1,24 +1,14 @@
 @testable import DistilScore
+import DistilFormats
 import DistilKernels
 import Foundation
 import XCTest
 
-/// A small seeded generator for test data (SplitMix64).
-struct TestRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-    mutating func gaussian() -> Double {
-        let u = max(uniform(), 1e-300), v = uniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
-    }
+/// The seeded generator of test data: DistilFormats' SplitMix64.
+typealias TestRNG = SplitMix64
+
+extension SplitMix64 {
+    init(_ seed: UInt64) { self.init(seed: seed) }
 }
 
 /// Heavy-tailed synthetic rows: a Gaussian bulk, a tail of boosted tokens, a confident top.

@@ -1,3 +1,4 @@
+import DistilFormats
 @testable import DistilTokenizer
 import Foundation
 import XCTest
@@ -6,16 +7,11 @@ import XCTest
 /// library's NFC of the whole text, the heap BPE against the scanning BPE, the byte-level
 /// pre-tokenizer's classes against the scalar properties.
 final class TokenizerInternalsTests: XCTestCase {
-    /// A deterministic generator (SplitMix64), so a failure reproduces.
+    /// A deterministic generator (DistilFormats' SplitMix64), so a failure reproduces.
     struct Rand {
-        var s: UInt64
-        mutating func next() -> UInt64 {
-            s &+= 0x9E37_79B9_7F4A_7C15
-            var z = s
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng: SplitMix64
+        init(s: UInt64) { rng = SplitMix64(seed: s) }
+        mutating func next() -> UInt64 { rng.next() }
         mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     }
 

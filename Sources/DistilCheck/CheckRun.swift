@@ -1,0 +1,67 @@
+import DistilFormats
+import DistilTokenizer
+import Foundation
+
+extension CheckOptions {
+    /// Takes the teacher's tokenizer (a tokenizer.json or its directory): its identity, the SHA-256
+    /// of its file (a byte-identical model tokenizer is accepted without loading it) and the chat
+    /// template beside it.
+    public mutating func useTeacherTokenizer(_ path: String) throws {
+        let where_ = TokenizerPath(path)
+        teacherTokenizer = try Tokenizer.load(path: path)
+        teacherTokenizerSHA256 = try? Hashing.sha256Hex(file: where_.file)
+        teacherChatTemplate = Checker.chatTemplate(directory: where_.directory)
+        Log.debug("teacher tokenizer \(where_.file): identity \(teacherTokenizer!.identity.semanticHash.prefix(12)), "
+            + "chat template \(teacherChatTemplate == nil ? "none" : "found")")
+    }
+}
+
+/// dl-check as one call: manifests in, one verdict per model out, the registry carried across epochs.
+public struct CheckRun {
+    public var options: CheckOptions
+    /// The registry file (read, then rewritten atomically); nil: none kept.
+    public var registry: String?
+    /// Only the integrity re-check (dl-check --recheck-only).
+    public var recheckOnly = false
+    /// Check only the models listed in this file (check verdicts or a plan).
+    public var only: String?
+
+    public init(options: CheckOptions) { self.options = options }
+
+    /// Reads the manifests at `manifests` ("-": stdin) and writes the verdicts to `out` (nil: stdout).
+    public func run(manifests: String, out: String?) throws {
+        var input = try JSONLReader<Manifest>(path: manifests).readAll()
+        if let only { input = try CheckRun.select(input, listedIn: only, from: manifests == "-" ? "the input" : manifests) }
+        let checker = Checker(options: options, registry: try registry.map { try Registry.load(path: $0) } ?? Registry())
+        let verdicts = recheckOnly ? input.map(checker.recheckOnly) : checker.check(input)
+        let w = JSONLWriter(try FileWriter(path: out))
+        for v in verdicts {
+            try w.write(v)
+            Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason) \(v.message)")
+        }
+        try w.close()
+        if let registry { try checker.registry.save(path: registry) }
+    }
+
+    /// The fields that name a model in a listing (check verdicts, a plan).
+    struct Listed: Decodable, Hashable {
+        var uid: Int
+        var hotkey: String
+        var repo: String
+        var commit: String?
+    }
+
+    /// The manifests of the models listed in `path`, in the listing's order; a listed model without a
+    /// manifest is an error (the listing and the manifests are not of the same epoch).
+    public static func select(_ manifests: [Manifest], listedIn path: String, from source: String) throws -> [Manifest] {
+        var out: [Manifest] = []
+        for l in try JSONLReader<Listed>(path: path).readAll() {
+            guard let m = manifests.first(where: { $0.uid == l.uid && $0.hotkey == l.hotkey && $0.repo == l.repo && $0.commit == l.commit }) else {
+                throw DistilError.input(path, "uid \(l.uid) (\(l.repo) at \(l.commit ?? "no commit")) has no manifest in \(source)")
+            }
+            out.append(m)
+        }
+        Log.debug("\(path): \(out.count) of \(manifests.count) manifests listed")
+        return out
+    }
+}

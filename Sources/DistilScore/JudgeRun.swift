@@ -1,0 +1,54 @@
+import DistilFormats
+import Foundation
+
+/// dl-judge's subcommands as one call each: read the files, decide, write atomically.
+public enum JudgeRun {
+    /// Judges the KL records in `kl` (none or "-": stdin) against the checks (and the re-check, if
+    /// any) and the state at `state`; writes the verdict to `out` (nil: stdout) and, unless
+    /// `updateState` is false, the new state over `state`. Returns the verdict (for the summary).
+    public static func judge(checks: String, recheck: String?, state: String?, kl: [String], options: JudgeOptions,
+                             out: String?, updateState: Bool) throws -> Verdict {
+        let checked = try JudgeIO.readChecks(checks)
+        let records = try JudgeIO.readKL(kl)
+        let before = try JudgeIO.readState(state)
+        let rechecked = try recheck.map { try JudgeIO.readChecks($0) }
+        Log.debug("\(checked.count) checks, \(records.count) KL records, \(rechecked.map { "\($0.count) re-checks" } ?? "no re-check"), "
+            + "king before: \(before.king.map { "uid \($0.uid) \($0.repo)" } ?? "none")")
+        let (verdict, after) = try Judge.judge(checks: checked, records: records, state: before, recheck: rechecked, options: options)
+        if let b = options.block, let tb = verdict.teacher?.block, b != tb {
+            Log.warn("--block \(b) differs from the teacher stream's block \(tb)")
+        }
+        let bytes = try JudgeIO.encode(verdict)
+        if let out {
+            try writeFileAtomically(out, bytes)
+        } else {
+            let w = try FileWriter(path: nil)
+            try w.write(bytes)
+            try w.close()
+        }
+        if let state, updateState { try writeFileAtomically(state, try JudgeIO.encode(after)) }
+        return verdict
+    }
+
+    /// `dl-judge plan`: the check verdicts of the models to score, as JSON lines to stdout.
+    public static func plan(checks: String, state: String?) throws {
+        let plan = Judge.plan(checks: try JudgeIO.readChecks(checks), state: try JudgeIO.readState(state))
+        let w = JSONLWriter(try FileWriter(path: nil))
+        for c in plan { try w.write(c) }
+        try w.close()
+        if plan.isEmpty {
+            Log.info("no new challenger: nothing to score this epoch")
+        } else {
+            Log.info("\(plan.count) model\(plan.count == 1 ? "" : "s") to score: uids \(plan.map { String($0.uid) }.joined(separator: ", "))")
+        }
+    }
+
+    /// `dl-judge show`: the state as a table, or its canonical JSON.
+    public static func show(state: String, json: Bool) throws {
+        guard FileManager.default.fileExists(atPath: state) else { throw DistilError.input(state, "no such file") }
+        let s = try JudgeIO.readState(state)
+        let w = try FileWriter(path: nil)
+        try w.write(json ? try JudgeIO.encode(s) : Array(JudgeIO.describe(s).utf8))
+        try w.close()
+    }
+}

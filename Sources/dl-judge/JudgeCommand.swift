@@ -1,0 +1,47 @@
+import ArgumentParser
+import DistilCLI
+import DistilFormats
+import DistilScore
+
+struct JudgeCommand: DistilTool {
+    static let configuration = CommandConfiguration(
+        commandName: "judge",
+        abstract: "Score every model in the KL records and pick the winner (the default subcommand).",
+        discussion: """
+        Reads KL records (dl-kl's JSON lines) from the files given, or stdin. Every model must have been scored on the same prompts against the same teacher stream; prompts with an empty continuation are dropped for all. A challenger takes the crown only with mean KL < (1 - epsilon) x the king's. Writes the verdict (JSON) to stdout or --out, updates --state in place (atomically), and prints a short table on stderr.
+
+        With --recheck (the integrity re-check of the scored models, taken just before the weights are set): a model REMOVED or CHANGED since it was checked is disqualified; one whose re-check is RETRY is not judged this epoch (pending: not recorded, planned again); a king whose re-check is RETRY keeps the crown and the weight while every challenger scored this epoch waits.
+
+        EXAMPLE
+          dl-judge --checks checks.jsonl --recheck recheck.jsonl --state state.json --block 4200 --out verdict.json kl/*.jsonl
+        """)
+
+    @Option(help: "dl-check's verdicts (JSON lines): who may get weight.")
+    var checks: String
+    @Option(help: "The integrity re-check of the scored models (dl-check --recheck-only verdicts, JSON lines).")
+    var recheck: String?
+    @Option(help: "The judge's state file (read, then rewritten atomically); absent: first epoch.")
+    var state: String?
+    @Option(help: "Relative margin a challenger must beat the king by.")
+    var epsilon: Double = 0.01
+    @Option(help: "The epoch block (default: the teacher stream's block).")
+    var block: Int?
+    @Option(help: "Write the verdict here (atomically) instead of stdout.")
+    var out: String?
+    @Flag(help: "Do not rewrite --state (dry run).")
+    var noStateUpdate = false
+    @OptionGroup var common: CommonOptions
+    @Argument(help: "KL record files (JSON lines, zstd ok); none or '-': stdin.")
+    var kl: [String] = []
+
+    func validate() throws {
+        guard epsilon.isFinite, epsilon >= 0, epsilon < 1 else { throw ValidationError("--epsilon must be in [0, 1)") }
+    }
+
+    func run() throws {
+        common.apply()
+        let verdict = try JudgeRun.judge(checks: checks, recheck: recheck, state: state, kl: kl,
+                                         options: JudgeOptions(epsilon: epsilon, block: block), out: out, updateState: !noStateUpdate)
+        if !Log.quiet { Log.writeStderr(JudgeIO.summary(verdict)) }
+    }
+}
