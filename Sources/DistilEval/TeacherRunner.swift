@@ -38,6 +38,17 @@ public final class TeacherRunner {
         self.options = options
     }
 
+    /// What running `prompts` asks of the engine, for the memory check before the teacher loads
+    /// (`LanguageModel.load(…, request:)`, `dl-teacher plan`): the batch, the longest prompt plus the
+    /// new tokens per sequence, the rows a batch holds encoded until its prompts are complete.
+    public static func memoryRequest(_ prompts: [PromptRecord], tokenizer: Tokenizer?, options: TeacherOptions, threads: Int) -> MemoryRequest {
+        // Without a tokenizer, a prompt's UTF-8 bytes bound its byte-level BPE tokens.
+        let longest = prompts.map { $0.tokens?.count ?? tokenizer?.encode($0.text).count ?? $0.text.utf8.count }.max() ?? 1
+        let batch = min(max(1, options.batch), max(1, prompts.count))
+        return MemoryRequest(batch: batch, positions: longest + options.maxNewTokens, prefill: longest,
+                             teacherRows: batch * options.maxNewTokens, threads: threads)
+    }
+
     /// The token ids of a prompt record: its own `tokens`, else the tokenizer's encoding.
     public func tokens(for p: PromptRecord) throws -> [Int] {
         let ids: [Int]

@@ -19,7 +19,14 @@ public final class LanguageModel {
         _ = try ModelConfig.load(directory: directory)
     }
 
-    public static func load(directory: String, threads: Int) throws -> LanguageModel {
+    /// Loads the checkpoint, first refusing (before anything is mapped) a run that does not fit this
+    /// machine's memory (`MemoryPlan`): `request` says how the run will use it (default: one
+    /// sequence, the weights and the smallest buffers).
+    public static func load(directory: String, threads: Int, request: MemoryRequest? = nil) throws -> LanguageModel {
+        var r = request ?? MemoryRequest()
+        r.threads = max(1, threads)
+        let plan = try MemoryPlan.plan(directory: directory, request: r)
+        if let m = plan.message { throw DistilError("\(directory): \(m)", kind: .runtime) }
         let config = try ModelConfig.load(directory: directory)
         let weights = try WeightStore(directory: directory)
         let (tensors, _) = try ModelTensors.declare(config: config, layout: TensorLayout(names: weights.tensorNames))

@@ -162,6 +162,20 @@ public final class WeightStore {
 
     public init(directory: String) throws {
         self.directory = directory
+        let names = try WeightStore.shardNames(directory: directory)
+        for (i, n) in names.enumerated() {
+            let f = try SafetensorsFile(path: directory + "/" + n)
+            files.append(f)
+            for t in f.header.tensors {
+                if index[t.name] != nil { throw DistilError.input(directory, "tensor '\(t.name)' appears in two shards") }
+                index[t.name] = (i, t)
+            }
+        }
+    }
+
+    /// The weight files of a model directory, by name: the shards model.safetensors.index.json
+    /// names, else model.safetensors, else every *.safetensors file (sorted).
+    public static func shardNames(directory: String) throws -> [String] {
         let fm = FileManager.default
         var names: [String] = []
         let indexPath = directory + "/model.safetensors.index.json"
@@ -186,14 +200,7 @@ public final class WeightStore {
             names = all.filter { $0.hasSuffix(".safetensors") }.sorted()
         }
         guard !names.isEmpty else { throw DistilError.input(directory, "no safetensors weights") }
-        for (i, n) in names.enumerated() {
-            let f = try SafetensorsFile(path: directory + "/" + n)
-            files.append(f)
-            for t in f.header.tensors {
-                if index[t.name] != nil { throw DistilError.input(directory, "tensor '\(t.name)' appears in two shards") }
-                index[t.name] = (i, t)
-            }
-        }
+        return names
     }
 
     public var tensorNames: [String] { index.keys.sorted() }

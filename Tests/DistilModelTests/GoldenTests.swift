@@ -72,6 +72,13 @@ final class GoldenTests: XCTestCase {
         try check("qwen3_5_moe", directory: Self.fixtures.appendingPathComponent("qwen3_5_moe").path)
         try check("qwen3_5_moe", directory: Self.fixtures.appendingPathComponent("qwen3_5_moe-fused").path)
     }
+    /// The teacher's checkpoint layout (Qwen3_5MoeForConditionalGeneration): the text model under
+    /// model.language_model., a vision tower under model.visual. and a multi-token-prediction layer
+    /// under mtp.* beside it; neither extra is declared, so neither is read (MemoryPlanTests counts
+    /// their bytes as skipped), and dl-check counts them in the parameters.
+    func testQwen35MoETeacherLayoutWithVisionAndMTP() throws {
+        try check("qwen3_5_moe-teacher-layout", directory: Self.fixtures.appendingPathComponent("qwen3_5_moe-teacher-layout").path)
+    }
     /// Qwen3-MoE: sparse layers around a dense one (mlp_only_layers), top-k probabilities not renormalised.
     func testQwen3MoE() throws { try check("qwen3_moe", directory: Self.fixtures.appendingPathComponent("qwen3_moe").path) }
     /// Llama's rope scaling: linear, dynamic NTK (within max_position_embeddings), llama3, YaRN.

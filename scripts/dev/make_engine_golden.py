@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Dev-only: golden fixtures for the engine tests (Tests/DistilModelTests/Fixtures/).
 
-  /opt/distil-venv/bin/python scripts/dev/make_engine_golden.py     (torch, transformers)
+  /opt/distil-venv/bin/python scripts/dev/make_engine_golden.py [NAME ...]    (torch, transformers)
+
+With qwen3_5_moe-teacher-layout, only that fixture is (re)made; without, all of them.
 
 For each architecture it saves a tiny random checkpoint the way transformers saves them (bf16
 safetensors via save_pretrained) and reference outputs computed by transformers in float64 on those
@@ -11,13 +13,13 @@ logits of its last positions only, to keep the files small. The demo teacher (de
 references too. kl-pairs.golden.json holds per-position KL(teacher || student) in float64 between pairs
 of these checkpoints.
 """
-import json, os, shutil, zlib
+import json, os, shutil, sys, zlib
 import torch
 import random
 from transformers import (Qwen3Config, Qwen3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM,
                           LlamaConfig, LlamaForCausalLM, AutoModelForCausalLM,
                           Qwen3_5TextConfig, Qwen3_5ForCausalLM, Qwen3_5Config, Qwen3_5ForConditionalGeneration,
-                          Qwen3_5MoeTextConfig, Qwen3_5MoeForCausalLM)
+                          Qwen3_5MoeTextConfig, Qwen3_5MoeForCausalLM, Qwen3_5MoeConfig, Qwen3_5MoeForConditionalGeneration)
 from safetensors.torch import load_file, save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -97,6 +99,47 @@ def tiny_qwen35_moe(name):
     return d
 
 
+def tiny_qwen35_moe_teacher_layout(name):
+    """The teacher's checkpoint layout in miniature: Qwen3_5MoeForConditionalGeneration (text model
+    under model.language_model., a vision tower under model.visual.) plus a multi-token-prediction
+    layer under mtp.*, which transformers neither builds nor saves: added here with the names and
+    shapes the real checkpoint uses (fc [H, 2H], its two pre-fc norms, one full-attention layer with
+    experts, a norm), in bf16. The engine must run the text model and leave both extras unread."""
+    torch.manual_seed(zlib.crc32(name.encode()) % 1000)
+    text = {k: v for k, v in QWEN35_TEXT.items() if k != "intermediate_size"}
+    cfg = Qwen3_5MoeConfig(text_config=dict(text, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32,
+                                            shared_expert_intermediate_size=48, tie_word_embeddings=False,
+                                            mtp_num_hidden_layers=1),
+                           vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                                              patch_size=4, temporal_patch_size=2, spatial_merge_size=2, in_channels=3),
+                           tie_word_embeddings=False)
+    model = Qwen3_5MoeForConditionalGeneration(cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "norm" in n or "A_log" in n or "dt_bias" in n:
+                p.add_(torch.randn_like(p) * 0.3)
+            if n.endswith("mlp.gate.weight"):
+                p.normal_(0, 0.5)
+    d = os.path.join(OUT, name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    path = os.path.join(d, "model.safetensors")
+    t = load_file(path)
+    H = QWEN35_TEXT["hidden_size"]
+    g = torch.Generator().manual_seed(97)
+    mtp = {"mtp.fc.weight": torch.randn(H, 2 * H, generator=g), "mtp.norm.weight": torch.randn(H, generator=g),
+           "mtp.pre_fc_norm_embedding.weight": torch.randn(H, generator=g), "mtp.pre_fc_norm_hidden.weight": torch.randn(H, generator=g)}
+    last = "model.language_model.layers.3."   # a full-attention layer: its tensors' names and shapes
+    for k, v in t.items():
+        if k.startswith(last):
+            mtp["mtp.layers.0." + k[len(last):]] = torch.randn(v.shape, generator=g)
+    assert any(k.startswith("model.visual.") for k in t) and not any(k.startswith("mtp.") for k in t)
+    t.update({k: v.to(torch.bfloat16).contiguous() for k, v in mtp.items()})
+    save_file(t, path, metadata={"format": "pt"})
+    return d, Qwen3_5MoeForConditionalGeneration
+
+
 def fused_copy(src, dst):
     """The same weights with experts fused as in memory (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I])."""
     if os.path.exists(dst):
@@ -162,6 +205,12 @@ def kl_pairs(pairs):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["qwen3_5_moe-teacher-layout"]:
+        d, cls = tiny_qwen35_moe_teacher_layout("qwen3_5_moe-teacher-layout")
+        reference(d, "qwen3_5_moe-teacher-layout", cls)
+        return
+    elif sys.argv[1:]:
+        sys.exit("usage: make_engine_golden.py [qwen3_5_moe-teacher-layout]")
     reference(tiny("qwen3-tied", Qwen3ForCausalLM, Qwen3Config, head_dim=16, tie_word_embeddings=True), "qwen3-tied")
     reference(tiny("qwen2-bias", Qwen2ForCausalLM, Qwen2Config, tie_word_embeddings=False), "qwen2-bias")
     reference(tiny("llama-untied", LlamaForCausalLM, LlamaConfig, tie_word_embeddings=False, rope_theta=500000.0), "llama-untied")
@@ -173,6 +222,8 @@ def main():
     d = tiny_qwen35_moe("qwen3_5_moe")
     reference(d, "qwen3_5_moe", Qwen3_5MoeForCausalLM)
     fused_copy(d, os.path.join(OUT, "qwen3_5_moe-fused"))
+    d, cls = tiny_qwen35_moe_teacher_layout("qwen3_5_moe-teacher-layout")
+    reference(d, "qwen3_5_moe-teacher-layout", cls)
     # Qwen3-MoE: sparse layers with a dense one between (mlp_only_layers), top-k not renormalised.
     reference(tiny("qwen3_moe", Qwen3MoeForCausalLM, Qwen3MoeConfig, head_dim=16, num_hidden_layers=3, num_experts=8,
                    num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=False, decoder_sparse_step=1,
