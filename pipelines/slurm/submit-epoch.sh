@@ -79,7 +79,6 @@ export DISTIL_SLURM_PARTITION DISTIL_SLURM_TEACHER_PARTITION DISTIL_SLURM_TEACHE
   DISTIL_SLURM_STUDENT_CPUS DISTIL_SLURM_STUDENT_MEM DISTIL_SLURM_CPUS DISTIL_SLURM_SBATCH_ARGS
 export DISTIL_ROOT="$EPOCH_ROOT"
 slurm="$e/slurm"
-mkdir -p "$slurm"
 
 # submit NAME SCRIPT SBATCH-OPTIONS...: one job of this epoch; prints its id.
 submit() {
@@ -110,6 +109,20 @@ if ((fan_out)); then
   exit 0
 fi
 
+# Epochs of one work folder run one after another (the next one's plan reads the state the previous one
+# wrote), as epoch.sh's lock makes them on one box: not while a plain run holds the lock, nor while an
+# unfinished Slurm epoch of this folder still has jobs queued or running.
+mkdir -p "$work"
+exec 9>"$work/.lock"
+flock -n 9 || epoch_fail "another epoch is running in $work (lock $work/.lock); not submitting"
+for j in "$work"/epoch-*/slurm/jobs; do
+  [[ -e "$j" && ! -e "$(dirname "$(dirname "$j")")/verdict.json" ]] || continue
+  ids=$(awk '{ printf "%s%s", (NR > 1 ? "," : ""), $2 }' "$j")
+  [[ -z "$ids" || -z "$(squeue -h -o %i -j "$ids" 2>/dev/null)" ]] \
+    || epoch_fail "the Slurm epoch in $(dirname "$(dirname "$j")") still has jobs queued or running ($ids); not submitting"
+done
+exec 9>&-
+mkdir -p "$slurm"
 : > "$slurm/jobs"
 p=$(submit prepare prepare.sbatch --cpus-per-task "$DISTIL_SLURM_CPUS")
 printf 'prepare %s\n' "$p" >> "$slurm/jobs"

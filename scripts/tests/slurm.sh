@@ -8,6 +8,7 @@
 #   2. the block-200 epoch again from its cached prepare and teacher artifacts, with the dl-kl process
 #      of one array task killed (SIGKILL) after it started: the task's retry completes, the verdict is
 #      the same bytes, and timings.jsonl shows the killed attempt (exit 137) and the retry (exit 0);
+#      A second submission to the same work folder meanwhile is refused;
 #   3. a student that fails twice fails the epoch: no verdict.json, submit-epoch.sh exits 1.
 # Every daemon it started is stopped by pid (also on failure), and nothing is left running.
 set -euo pipefail
@@ -197,6 +198,12 @@ plan=$(sed 's/.*--checks \([^ ]*\) .*/\1/' <<< "$cmd")
 [[ "$(cat "$plan")" =~ \"uid\":([0-9]+) ]] || fail "no uid in the task's plan $plan"
 uid=${BASH_REMATCH[1]}
 real=$(realpath "$bin/dl-kl")
+# While that epoch's jobs run, another submission to the same work folder is refused.
+rc=0; submit "$tmp/kill" 260 > /dev/null 2> "$tmp/log/submit-busy.log" || rc=$?
+((rc == 1)) && grep -q "still has jobs queued or running" "$tmp/log/submit-busy.log" \
+  || { cat "$tmp/log/submit-busy.log" >&2; fail "a second epoch was submitted while the first one's jobs ran (exit $rc)"; }
+[[ ! -e "$tmp/kill/epoch-260" ]] || fail "the refused submission left epoch-260"
+say "a second submission to the work folder while its epoch runs is refused (exit 1)"
 touch "$hook/go"
 for _ in $(seq 1000); do [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$real" ]] && break; sleep 0.005; done
 [[ "$(readlink "/proc/$pid/exe")" == "$real" ]] || fail "the held task did not start dl-kl"
