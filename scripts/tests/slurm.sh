@@ -6,9 +6,9 @@
 #      kl/UID.jsonl byte-identical to pipelines/epoch.sh's (the demo's own commands, run the plain way
 #      here), the empty-plan epoch included; reproduce.sh reproduces the Slurm-made epoch;
 #   2. the block-200 epoch again from its cached prepare and teacher artifacts, with the dl-kl process
-#      of one array task killed (SIGKILL) after it started: the task's retry completes, the verdict is
-#      the same bytes, and timings.jsonl shows the killed attempt (exit 137) and the retry (exit 0);
-#      A second submission to the same work folder meanwhile is refused;
+#      of one array task killed (SIGKILL) half-way through the teacher stream: the task's retry completes,
+#      the verdict is the same bytes, and timings.jsonl shows the killed attempt (exit 137) and the retry
+#      (exit 0); a second submission to the same work folder meanwhile is refused;
 #   3. a student that fails twice fails the epoch: no verdict.json, submit-epoch.sh exits 1.
 # Every daemon it started is stopped by pid (also on failure), and nothing is left running.
 set -euo pipefail
@@ -172,16 +172,24 @@ cached_epoch() {
   done
 }
 
-# 2. One array task's dl-kl killed mid-run: the retry completes with the same bytes. A wrapper holds
-# the first dl-kl of the epoch until the test has its pid; it then execs the real dl-kl, which is killed.
+# 2. One array task's dl-kl killed mid-run: the retry completes with the same bytes. To kill it while it
+# is scoring, not before or after, a wrapper hands the first dl-kl of the epoch the teacher stream
+# through a FIFO that stops half-way (the retry reads the file itself): the killed dl-kl has scored
+# part of the prompts and waits for the rest.
 hook="$tmp/hook"
 mkdir -p "$hook" "$tmp/bin-kill"
 for t in dl-fetch dl-check dl-prompts dl-teacher dl-judge; do ln -s "$bin/$t" "$tmp/bin-kill/$t"; done
 cat > "$tmp/bin-kill/dl-kl" <<HOOK
 #!/usr/bin/env bash
 if mkdir "$hook/first" 2>/dev/null; then
+  args=("\$@"); stream=\${args[-1]}; args[-1]="$hook/stream"
+  mkfifo "$hook/stream"
+  half=\$((\$(stat -c %s "\$stream") / 2))
+  { head -c "\$half" "\$stream"; touch "$hook/half"
+    while [[ ! -e "$hook/go" ]]; do sleep 0.05; done
+    tail -c +\$((half + 1)) "\$stream"; } > "$hook/stream" 2>/dev/null &
   echo \$\$ > "$hook/pid.part" && mv "$hook/pid.part" "$hook/pid"
-  while [[ ! -e "$hook/go" ]]; do sleep 0.02; done
+  exec "$bin/dl-kl" "\${args[@]}"
 fi
 exec "$bin/dl-kl" "\$@"
 HOOK
@@ -189,27 +197,25 @@ chmod +x "$tmp/bin-kill/dl-kl"
 cached_epoch "$tmp/kill"
 submit "$tmp/kill" 200 "$tmp/bin-kill" > "$tmp/kill-verdict.json" 2> "$tmp/log/submit-kill.log" &
 subs+=($!)
-for _ in $(seq 600); do [[ -e "$hook/pid" ]] && break; sleep 0.1; done
-[[ -e "$hook/pid" ]] || { tail -n 20 "$tmp/log/submit-kill.log" "$tmp/kill/epoch-200"/slurm/*.log >&2 || true; squeue >&2; fail "no array task started dl-kl"; }
+for _ in $(seq 600); do [[ -e "$hook/half" ]] && break; sleep 0.1; done
+[[ -e "$hook/half" ]] || { tail -n 20 "$tmp/log/submit-kill.log" "$tmp/kill/epoch-200"/slurm/*.log >&2 || true; squeue >&2; fail "no array task's dl-kl read half the teacher stream"; }
 pid=$(cat "$hook/pid")
+[[ "$(readlink "/proc/$pid/exe")" == "$(realpath "$bin/dl-kl")" ]] || fail "pid $pid is not dl-kl"
 cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline")
 [[ "$cmd" == *"--threads 1 "* ]] || fail "the array task's dl-kl did not get --threads from SLURM_CPUS_PER_TASK (1): $cmd"
 plan=$(sed 's/.*--checks \([^ ]*\) .*/\1/' <<< "$cmd")
 [[ "$(cat "$plan")" =~ \"uid\":([0-9]+) ]] || fail "no uid in the task's plan $plan"
 uid=${BASH_REMATCH[1]}
-real=$(realpath "$bin/dl-kl")
 # While that epoch's jobs run, another submission to the same work folder is refused.
 rc=0; submit "$tmp/kill" 260 > /dev/null 2> "$tmp/log/submit-busy.log" || rc=$?
 ((rc == 1)) && grep -q "still has jobs queued or running" "$tmp/log/submit-busy.log" \
   || { cat "$tmp/log/submit-busy.log" >&2; fail "a second epoch was submitted while the first one's jobs ran (exit $rc)"; }
 [[ ! -e "$tmp/kill/epoch-260" ]] || fail "the refused submission left epoch-260"
 say "a second submission to the work folder while its epoch runs is refused (exit 1)"
-touch "$hook/go"
-for _ in $(seq 1000); do [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$real" ]] && break; sleep 0.005; done
-[[ "$(readlink "/proc/$pid/exe")" == "$real" ]] || fail "the held task did not start dl-kl"
 kill -KILL "$pid"
+touch "$hook/go"   # the FIFO's writer finds no reader and ends
 [[ ! -e "$tmp/kill/epoch-200/kl/$uid.jsonl" ]] || fail "dl-kl of uid $uid had finished before the kill"
-say "killed dl-kl (pid $pid, uid $uid) of an array task mid-run"
+say "killed dl-kl (pid $pid, uid $uid) of an array task mid-run, half-way through the teacher stream"
 rc=0; wait "${subs[0]}" || rc=$?
 subs=()
 ((rc == 0)) || { cat "$tmp/log/submit-kill.log" >&2; fail "the epoch with a killed task failed (exit $rc)"; }
