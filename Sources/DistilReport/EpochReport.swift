@@ -521,7 +521,7 @@ struct Renderer {
                 + "<td>\(c.ok ? "passed" : "rejected")</td><td><code>\(Markup.esc(c.reason))</code></td>"
                 + "<td>\(Markup.esc(Self.reasonWords(c.reason)))</td><td class=\"text\">\(Markup.esc(c.message))</td>"
             if !input.recheck.isEmpty {
-                h += "<td>" + (rechecked[c.uid].map { "<code>\(Markup.esc($0.reason))</code> \(Markup.esc(Self.reasonWords($0.reason)))" } ?? "—") + "</td>"
+                h += "<td>" + (rechecked[c.uid].map { "<code>\(Markup.esc($0.reason))</code> \(Markup.esc($0.ok ? "unchanged since the check" : Self.reasonWords($0.reason)))" } ?? "—") + "</td>"
             }
             h += "</tr>\n"
         }
