@@ -2,7 +2,8 @@
 # The demo: three epochs on the embedded checkpoints in demo/ (a tiny teacher, a king and a challenger
 # distilled from it, one tokenizer, a small corpus), exactly as a validator runs them.
 #
-#   pipelines/demo.sh [WORKDIR]        (default: .demo-work in the repository, started afresh)
+#   pipelines/demo.sh [WORKDIR] [--metrics FILE]   (default: .demo-work in the repository, started afresh;
+#                                                   --metrics: each epoch's Prometheus metrics into FILE)
 #
 #   epoch at block 120: only the king has committed: it is scored and crowned.
 #   epoch at block 200: the challenger has committed: king and challenger are scored on the same
@@ -11,13 +12,20 @@
 # Then the block-200 epoch is re-scored from its cached artifacts and shown to be byte-identical.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-work="${1:-$root/.demo-work}"
+work="" metrics=()
+while (($#)); do
+  case "$1" in
+    --metrics) metrics=(--metrics "${2:?demo: --metrics needs a file}"); shift 2 ;;
+    *) work=$1; shift ;;
+  esac
+done
+[[ -n "$work" ]] || work="$root/.demo-work"
 rm -rf "$work"
 mkdir -p "$work"
 demo="$root/demo"
 hash() { printf 'demo block %s' "$1" | sha256sum | cut -c1-64; }
 common=(--work "$work" --teacher "$demo/teacher" --count 8 --max-new-tokens 40 --vocab-size 512
-        --max-params 5300000000)
+        --max-params 5300000000 "${metrics[@]}")
 
 # The demo's commitments name local directories (relative to the repository): make them absolute.
 sed "s|\"repo\": \"demo/|\"repo\": \"$demo/|" "$demo/commitments.jsonl" > "$work/commitments-200.jsonl"
@@ -34,5 +42,6 @@ echo "=== epoch at block 260: nothing new ===" >&2
   --block 260 --block-hash "$(hash 260)" "$demo/corpus.jsonl.zst" > /dev/null
 echo "=== reproduce the block-200 epoch from its cached artifacts ===" >&2
 "$root/pipelines/reproduce.sh" --work "$work" --block 200
+echo "=== each epoch's report: $work/epoch-{120,200,260}/report.html (open $work/epoch-200/report.html in a browser) ===" >&2
 echo "=== verdict of the block-200 epoch ($work/epoch-200/verdict.json) ===" >&2
 cat "$work/verdict-200.json"

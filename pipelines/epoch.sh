@@ -26,6 +26,10 @@
 #   DIR/epoch-N/state-before.json             the state this epoch was judged against
 #   DIR/epoch-N/verdict.json    dl-judge      the verdict: winner and weights per uid
 #   DIR/epoch-N/timings.jsonl                 one line per stage run: wall seconds, cached, exit status
+#   DIR/epoch-N/report.html     dl-judge report   the epoch as one self-contained HTML page (with the judge)
+#
+# --metrics FILE: at exit, success or not, the epoch's figures go to FILE (dl-judge metrics: Prometheus
+# text, written atomically, for node_exporter's textfile collector; docs/FORMATS.md "Metrics").
 #
 # Stages (--stage, in this order whatever order they are named in): fetch, check, plan, prompts,
 # teacher, kl, recheck, judge; "prepare" is fetch,check,plan,prompts and "finish" is recheck,judge.
@@ -41,15 +45,17 @@ usage() {
   cat <<'USAGE'
   --stage NAME[,NAME...]   run only these stages (default: all)
   --task I                 with --stage kl: only the I-th planned model (1-based)
+  --metrics FILE           write the epoch's Prometheus metrics to FILE at exit (e.g. .../textfile/distil.prom)
 USAGE
 }
 
 all_stages=(fetch check plan prompts teacher kl recheck judge)
-stages="" task=""
+stages="" task="" metrics=""
 epoch_driver_option() {
   case "$1" in
     --stage) stages=$2 ;;
     --task) task=$2 ;;
+    --metrics) metrics=$2 ;;
     *) return 1 ;;
   esac
 }
@@ -74,6 +80,15 @@ fi
 if [[ -n "${want[prompts]:-}" ]]; then epoch_validate; else epoch_validate --no-corpus; fi
 
 if [[ -n "$task" ]]; then epoch_begin --task; else epoch_lock; epoch_begin; fi
+# --metrics: written at exit whatever happened (this trap takes over epoch_begin's clean-up of the
+# temporaries); a failure to write them is logged, never the epoch's exit status.
+epoch_metrics_at_exit() {
+  local rc=$?
+  [[ -n "$task" ]] || rm -f "$e"/*.part
+  "$bin/dl-judge" metrics --epoch "$e" --exit-status "$rc" --out "$metrics" || epoch_log "could not write the metrics to $metrics"
+  exit "$rc"
+}
+[[ -z "$metrics" ]] || trap epoch_metrics_at_exit EXIT
 for s in "${all_stages[@]}"; do
   [[ -n "${want[$s]:-}" ]] || continue
   case "$s" in
@@ -84,4 +99,8 @@ for s in "${all_stages[@]}"; do
     epoch_log "no new challenger: no teacher or student compute this epoch"
   fi
 done
-if [[ -n "${want[judge]:-}" ]]; then cat "$e/verdict.json"; fi
+if [[ -n "${want[judge]:-}" ]]; then
+  # The report is for people: drawn again at every judge run (cheap), never a reason to fail the epoch.
+  "$bin/dl-judge" report --epoch "$e" --out "$e/report.html" || epoch_log "could not write $e/report.html"
+  cat "$e/verdict.json"
+fi

@@ -174,3 +174,43 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(quantile([1, 2, 3, 4], 0.5), 2.5)
     }
 }
+
+/// dl-judge decide's line (pipelines/miner-check.sh prints it) from real verdicts.
+final class DecisionTests: XCTestCase {
+    func testTakesLosesAndFlagged() throws {
+        let e = ReportTests.fixtures + "/epoch-200"
+        let v = try decodeJSONFile(Verdict.self, path: e + "/verdict.json")
+        let (takes, line) = try Decision.describe(v, uid: 2)
+        XCTAssertTrue(takes)
+        XCTAssertEqual(line, "would take the crown, by 72.59% below the king's mean KL (0.4994 vs 1.822), p = 1.26e-06")
+        XCTAssertThrowsError(try Decision.describe(v, uid: 7))
+
+        // A challenger 0.5% better than the king on average, better on some prompts and worse on others
+        // (not proportional to the king's, which the judge would call a copy): not enough under epsilon = 1%.
+        let checks = try JudgeIO.readChecks(e + "/checks.jsonl")
+        var records = try JudgeIO.readKL([e + "/kl/1.jsonl", e + "/kl/2.jsonl"])
+        let king = Dictionary(uniqueKeysWithValues: records.filter { $0.record.uid == 1 }.map { ($0.record.prompt_id, $0.record.kl_mean) })
+        let factors = [0.95, 1.04, 0.99, 1.0]
+        let mine = records.indices.filter { records[$0].record.uid == 2 }
+        let raw = mine.enumerated().map { j, i in king[records[i].record.prompt_id]! * factors[j % 4] }
+        let scale = 0.995 * king.values.reduce(0, +) / raw.reduce(0, +)
+        for (j, i) in mine.enumerated() { records[i].record.kl_mean = raw[j] * scale }
+        let state = try JudgeIO.readState(e + "/state-before.json")
+        let (close, _) = try Judge.judge(checks: checks, records: records, state: state)
+        let (t2, l2) = try Decision.describe(close, uid: 2)
+        XCTAssertFalse(t2)
+        XCTAssertTrue(l2.hasPrefix("would not take the crown, by 0.50% below the king's mean KL"), l2)
+        XCTAssertTrue(l2.hasSuffix("; more than 1% below the king's mean KL is needed"), l2)
+
+        // The king's own records under another uid: the judge flags the copy.
+        var copies = records.filter { $0.record.uid == 1 }
+        let c2 = checks.first { $0.uid == 2 }!
+        for i in copies.indices {
+            copies[i].record.uid = 2; copies[i].record.model = c2.repo; copies[i].record.hotkey = c2.hotkey; copies[i].record.revision = c2.revision
+        }
+        let (copy, _) = try Judge.judge(checks: checks, records: records.filter { $0.record.uid == 1 } + copies, state: state)
+        let (t3, l3) = try Decision.describe(copy, uid: 2)
+        XCTAssertFalse(t3)
+        XCTAssertTrue(l3.hasPrefix("would not take the crown: flagged COPY_OF:1"), l3)
+    }
+}
