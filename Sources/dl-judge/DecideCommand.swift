@@ -24,6 +24,6 @@ struct DecideCommand: DistilTool {
     func run() throws {
         common.apply()
         let (_, line) = try Decision.describe(try decodeJSONFile(Verdict.self, path: verdict), uid: uid)
-        try writeOutput(nil, Array((line + "\n").utf8))
+        try writeFileAtomically("-", Array((line + "\n").utf8))
     }
 }

@@ -25,7 +25,7 @@ struct MetricsCommand: DistilTool {
     func run() throws {
         common.apply()
         if out == "-" {
-            try writeOutput(nil, Array(Prometheus.render(try EpochMetrics.collect(epoch: epoch, exitStatus: exitStatus)).utf8))
+            try writeFileAtomically("-", Array(Prometheus.render(try EpochMetrics.collect(epoch: epoch, exitStatus: exitStatus)).utf8))
         } else {
             try EpochMetrics.write(epoch: epoch, exitStatus: exitStatus, to: out)
         }

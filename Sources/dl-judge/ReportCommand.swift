@@ -29,8 +29,7 @@ struct ReportCommand: DistilTool {
     var state: String?
     @Option(help: "A working directory whose epoch-N/verdict.json files give the history, without --epoch.")
     var history: String?
-    @Option(help: "Write the page here (atomically) instead of stdout.")
-    var out: String?
+    @OptionGroup var output: OutputOptions
     @OptionGroup var common: CommonOptions
     @Argument(help: "KL record files (JSON lines, zstd ok), without --epoch.")
     var kl: [String] = []
@@ -46,14 +45,7 @@ struct ReportCommand: DistilTool {
         common.apply()
         let input = try epoch.map { try ReportInput.load(epoch: $0) }
             ?? ReportInput.load(verdict: verdict!, checks: checks, recheck: recheck, kl: kl, prompts: prompts, state: state, historyRoot: history)
-        try writeOutput(out, Array(EpochReport.render(input).utf8))
+        // "-" is stdout; a file appears only when complete.
+        try writeFileAtomically(output.out ?? "-", Array(EpochReport.render(input).utf8))
     }
-}
-
-/// Writes bytes to a file atomically, or to stdout.
-func writeOutput(_ path: String?, _ bytes: [UInt8]) throws {
-    if let path { try writeFileAtomically(path, bytes); return }
-    let w = try FileWriter(path: nil)
-    try w.write(bytes)
-    try w.close()
 }
