@@ -41,6 +41,7 @@ epoch_parse() {
   work="" commitments="" teacher="" block="" block_hash="" count=40 max_new=512 vocab=248320
   max_params=5300000000 epsilon=0.01 threads=${SLURM_CPUS_PER_TASK:-$(nproc)} bin="${DISTIL_BIN:-}" corpus=()
   while (($#)); do
+    [[ "$1" != -* || $# -ge 2 ]] || epoch_usage_error "$1 needs a value"
     case "$1" in
       --work) work=${2-}; shift 2 ;;
       --commitments) commitments=${2-}; shift 2 ;;
@@ -55,7 +56,7 @@ epoch_parse() {
       --threads) threads=${2-}; shift 2 ;;
       --bin) bin=${2-}; shift 2 ;;
       -*)
-        if declare -F epoch_driver_option >/dev/null && (($# >= 2)) && epoch_driver_option "$1" "$2"; then
+        if declare -F epoch_driver_option >/dev/null && epoch_driver_option "$1" "$2"; then
           shift 2
         else
           epoch_usage_error "unknown option $1"

@@ -30,7 +30,9 @@ Slurm options (sizing: README, "Scale out"):
   --partition P            partition of every job (default: the cluster's default)
   --teacher-partition P    partition of the teacher job (default: --partition)
   --teacher-cpus N         CPUs (threads) of the teacher job (16)
-  --teacher-mem SIZE       memory of the teacher job (80G: the real teacher needs ~75 GB)
+  --teacher-mem SIZE       memory of the teacher job (default: what `dl-teacher run --plan` says this
+                           epoch's run needs, + 10%, where the build has it; else 80G: the real
+                           teacher needs ~75 GB)
   --student-cpus N         CPUs per student task, its dl-kl --threads (8)
   --student-mem SIZE       memory per student task (16G: a 5.3B-parameter bf16 student and its buffers)
   --cpus N                 CPUs of the prepare and finish jobs (2)
@@ -42,7 +44,7 @@ USAGE
 }
 
 : "${DISTIL_SLURM_PARTITION:=}" "${DISTIL_SLURM_TEACHER_PARTITION:=}" "${DISTIL_SLURM_TEACHER_CPUS:=16}"
-: "${DISTIL_SLURM_TEACHER_MEM:=80G}" "${DISTIL_SLURM_STUDENT_CPUS:=8}" "${DISTIL_SLURM_STUDENT_MEM:=16G}"
+: "${DISTIL_SLURM_TEACHER_MEM:=}" "${DISTIL_SLURM_STUDENT_CPUS:=8}" "${DISTIL_SLURM_STUDENT_MEM:=16G}"
 : "${DISTIL_SLURM_CPUS:=2}" "${DISTIL_SLURM_SBATCH_ARGS:=}"
 wait_for_it=0 fan_out=0
 epoch_driver_option() {
@@ -91,13 +93,30 @@ submit() {
     "${extra[@]}" "$@" "$EPOCH_ROOT/pipelines/slurm/$script" "${epoch_argv[@]}" | cut -d';' -f1
 }
 
+# teacher_mem: --teacher-mem, else the memory plan of this epoch's teacher run (need_bytes + 10%, in
+# MiB; kept in slurm/teacher-plan.json), else 80G. The plan may say the run does not fit this (prepare)
+# node: it still gives the figure.
+teacher_mem() {
+  local need
+  if [[ -n "$DISTIL_SLURM_TEACHER_MEM" ]]; then echo "$DISTIL_SLURM_TEACHER_MEM"; return; fi
+  if "$bin/dl-teacher" run --help 2>/dev/null | grep -q -- '--plan'; then
+    "$bin/dl-teacher" run --plan --model "$teacher" --max-new-tokens "$max_new" --threads "$DISTIL_SLURM_TEACHER_CPUS" \
+      "$e/prompts.jsonl" > "$slurm/teacher-plan.json" 2>/dev/null || true
+    need=$(sed -n 's/.*"need_bytes" *: *\([0-9][0-9]*\).*/\1/p' "$slurm/teacher-plan.json")
+    if [[ -n "$need" ]]; then echo "$(( (need + need / 10 + 1048575) / 1048576 ))M"; return; fi
+    epoch_log "slurm: dl-teacher run --plan gave no need_bytes (see $slurm/teacher-plan.json); asking for 80G"
+  fi
+  echo 80G
+}
+
 if ((fan_out)); then
   n=$(epoch_planned)
-  after=()
+  after=() mem=""
   if ((n)); then
     tpart=()
     [[ -n "${DISTIL_SLURM_TEACHER_PARTITION:-}" ]] && tpart=(--partition "$DISTIL_SLURM_TEACHER_PARTITION")
-    t=$(submit teacher teacher.sbatch --cpus-per-task "$DISTIL_SLURM_TEACHER_CPUS" --mem "$DISTIL_SLURM_TEACHER_MEM" "${tpart[@]}")
+    mem=$(teacher_mem)
+    t=$(submit teacher teacher.sbatch --cpus-per-task "$DISTIL_SLURM_TEACHER_CPUS" --mem "$mem" "${tpart[@]}")
     s=$(submit student student.sbatch --array "1-$n" --cpus-per-task "$DISTIL_SLURM_STUDENT_CPUS" \
       --mem "$DISTIL_SLURM_STUDENT_MEM" --dependency "afterok:$t" --kill-on-invalid-dep yes)
     printf 'teacher %s\nstudent %s\n' "$t" "$s" >> "$slurm/jobs"
@@ -105,7 +124,7 @@ if ((fan_out)); then
   fi
   f=$(submit finish finish.sbatch --cpus-per-task "$DISTIL_SLURM_CPUS" "${after[@]}")
   printf 'finish %s\n' "$f" >> "$slurm/jobs"
-  epoch_log "slurm: $n student task(s); finish job $f"
+  epoch_log "slurm: $n student task(s)${mem:+, teacher --mem $mem}; finish job $f"
   exit 0
 fi
 

@@ -127,7 +127,11 @@ say "the demo the plain way: $((SECONDS - t0)) s"
 
 demo_args=(--teacher "$root/demo/teacher" --count 8 --max-new-tokens 40 --vocab-size 512 --max-params 5300000000)
 # A one-node cluster with 2 cores: the two students run side by side, one thread each.
-slurm_args=(--cpus 1 --teacher-cpus "$(nproc)" --teacher-mem 2G --student-cpus 1 --student-mem 1G)
+# The teacher's --mem comes from dl-teacher's memory plan where the build has `run --plan`.
+plan=0
+"$bin/dl-teacher" run --help 2>/dev/null | grep -q -- '--plan' && plan=1
+slurm_args=(--cpus 1 --teacher-cpus "$(nproc)" --student-cpus 1 --student-mem 1G)
+((plan)) || slurm_args+=(--teacher-mem 2G)
 submit() { # WORK BLOCK [BIN]: one epoch through submit-epoch.sh --wait
   local w=$1 b=$2 c=200
   ((b == 120)) && c=120
@@ -159,7 +163,16 @@ grep -q '^student ' "$tmp/slurm/epoch-200/slurm/jobs" || fail "the block-200 epo
 ls "$tmp/slurm/epoch-200/slurm/" | grep -q '^student-[0-9]*_2\.log$' || fail "no log of array task 2"
 ! grep -q '^teacher \|^student ' "$tmp/slurm/epoch-260/slurm/jobs" || fail "the empty-plan epoch ran teacher or student jobs"
 t=$(awk '$1 == "teacher" { print $2 }' "$tmp/slurm/epoch-200/slurm/jobs")
-scontrol -o show job "$t" | grep -q 'MinMemoryNode=2G' || fail "the teacher job did not get --mem 2G: $(scontrol -o show job "$t")"
+got=$(scontrol -o show job "$t" | sed -n 's/.*MinMemoryNode=\([0-9]*\)\([MG]\).*/\1 \2/p' | awk '{ print ($2 == "G" ? $1 * 1024 : $1) }')
+if ((plan)); then
+  need=$("$bin/dl-teacher" run --plan --model "$root/demo/teacher" --max-new-tokens 40 --threads "$(nproc)" \
+    "$tmp/plain/epoch-200/prompts.jsonl" 2>/dev/null | sed -n 's/.*"need_bytes" *: *\([0-9][0-9]*\).*/\1/p')
+  want=$(( (need + need / 10 + 1048575) / 1048576 ))
+else
+  want=2048
+fi
+[[ "$got" == "$want" ]] || fail "the teacher job got --mem ${got:-?} MiB, not $want: $(scontrol -o show job "$t")"
+say "the teacher job's --mem: $want MiB ($( ((plan)) && echo "dl-teacher's memory plan + 10%" || echo "--teacher-mem 2G: this build has no dl-teacher --plan"))"
 DISTIL_BIN="$bin" pipelines/reproduce.sh --work "$tmp/slurm" --block 200 2> "$tmp/log/reproduce.log" \
   || { cat "$tmp/log/reproduce.log" >&2; fail "reproduce.sh on the Slurm-made epoch"; }
 say "reproduce.sh: the Slurm-made block-200 epoch reproduces byte for byte"
