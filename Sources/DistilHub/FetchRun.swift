@@ -26,7 +26,10 @@ public struct FetchRun {
     /// One manifest per commitment, in order, each written as soon as it is known.
     public func run(_ commitments: [Commitment], into w: JSONLWriter) throws {
         let hub = HubClient(config: config, options: options)
-        for c in commitments {
+        // Two commitments under one uid are decided here, once, before anything is fetched.
+        let decided = CommitmentRule.resolve(commitments)
+        for v in decided.void { Log.warn("uid \(v.commitment.uid) \(v.commitment.repo) (block \(v.commitment.block)): void: \(v.reason)") }
+        for c in decided.kept {
             let m = LocalFetcher.isLocal(c.repo) ? LocalFetcher.fetch(c) : hub.fetch(c)
             Log.info("uid \(c.uid) \(c.repo): \(m.outcome)\(m.message.map { " (\($0))" } ?? "")")
             try w.write(m)

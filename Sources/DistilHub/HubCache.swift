@@ -114,22 +114,18 @@ public struct RepoCache {
         try writeFileAtomically(path, Array(commit.utf8))
     }
 
-    /// True when the snapshot entry for `file` exists and leads to a complete blob.
+    /// True when the snapshot entry for `file` is exactly our symlink to its blob and the blob is
+    /// the one that was verified (CacheIntegrity.swift); anything else is looked at under the lock.
     public func isCached(_ file: RepoFile, commit: String) -> Bool {
-        guard let etag = file.etag else { return false }
-        var st = stat()
-        guard stat(blob(etag), &st) == 0, Int64(st.st_size) == file.size else { return false }
-        let link = snapshot(commit) + "/" + file.path
-        guard stat(link, &st) == 0 else { return false }
-        return Int64(st.st_size) == file.size
+        linkIsExact(file, commit: commit) && hasValidStamp(file)
     }
 
-    /// Points snapshots/<commit>/<path> at blobs/<etag> with a relative symlink, atomically.
+    /// Points snapshots/<commit>/<path> at blobs/<etag> with a relative symlink, atomically (an
+    /// entry that was a file, a dangling link or a link elsewhere is replaced).
     public func link(_ file: RepoFile, commit: String) throws {
         guard let etag = file.etag else { throw HubFailure.refused("\(file.path): no blob id") }
         let dst = snapshot(commit) + "/" + file.path
-        let depth = file.path.split(separator: "/").count - 1
-        let target = String(repeating: "../", count: depth + 2) + "blobs/" + etag
+        let target = RepoCache.linkTarget(file.path, etag: etag)
         try makeDirs((dst as NSString).deletingLastPathComponent)
         let tmp = dst + ".distil-link-\(getpid())"
         unlink(tmp)
@@ -144,9 +140,13 @@ public struct RepoCache {
     public func withLock<T>(_ etag: String, _ body: () throws -> T) throws -> T {
         let path = lock(etag)
         try makeDirs((path as NSString).deletingLastPathComponent)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // Group-writable, as huggingface_hub's WeakFileLock creates them (mode 0o664, whatever the
+        // umask), so validators sharing a cache through a group can all take the lock.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o664)
         guard fd >= 0 else { throw DistilError.input(path, "cannot open lock: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0o777) != 0o664 { _ = fchmod(fd, 0o664) }
         while flock(fd, LOCK_EX) != 0 {
             if errno != EINTR { throw DistilError.input(path, "cannot lock: \(String(cString: strerror(errno)))") }
         }

@@ -180,12 +180,15 @@ public final class HubClient: @unchecked Sendable {
         if cache.isCached(file, commit: commit) { progress?.skip(file.size); return }
         try makeDirs(cache.folder + "/blobs")
         try cache.withLock(etag) {
-            var st = stat()
-            if stat(cache.blob(etag), &st) == 0 && Int64(st.st_size) == file.size {
-                try cache.link(file, commit: commit); progress?.skip(file.size); return
+            // A blob already there is used only if it is still what the listing says (CacheIntegrity.swift).
+            switch cache.verifyBlob(file) {
+            case .valid: try cache.link(file, commit: commit); progress?.skip(file.size); return
+            case .corrupt(let why): Log.warn("\(repo.id): \(file.path): \(why): fetching it again")
+            case .missing: break
             }
             if config.offline { throw HubFailure.transient("\(repo.id): \(file.path) is not in the cache and HF_HUB_OFFLINE is set") }
             try fetchBlob(file, etag: etag, repo: repo, commit: commit, cache: cache, progress: progress)
+            cache.writeStamp(etag)
             try cache.link(file, commit: commit)
         }
     }

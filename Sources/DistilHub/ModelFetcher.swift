@@ -56,6 +56,9 @@ extension HubClient {
         if total > options.maxTotalBytes {
             throw HubFailure.refused("\(repo.id): \(total) bytes to download, more than the \(options.maxTotalBytes) allowed")
         }
+        // huggingface_hub's scan calls a repo folder without snapshots/ corrupted: make it with the
+        // folder, so a model whose every download fails still leaves a cache it reads.
+        try makeDirs(cache.folder + "/snapshots")
         let progress = SharedProgress("\(repo.id)@\(commit.prefix(8))", total: total, enabled: options.progress)
         try runParallel(wanted.sorted { $0.size > $1.size }, workers: options.parallel) { f in
             try self.download(f, repo: repo, commit: commit, progress: progress)
@@ -100,11 +103,13 @@ extension HubClient {
             let full = dir + "/" + n
             guard let dest = try? FileManager.default.destinationOfSymbolicLink(atPath: full) else { continue }
             let etag = (dest as NSString).lastPathComponent
-            guard RepoCache.validate(etag: etag), dest.hasSuffix("blobs/" + etag) else {
-                throw HubFailure.refused("\(full): snapshot entry does not point into blobs/")
+            guard RepoCache.validate(etag: etag), dest == RepoCache.linkTarget(n, etag: etag) else {
+                throw HubFailure.refused("\(full): snapshot entry points to \(RepoCache.escaped(dest)), not into this repo's blobs/")
             }
             var st = stat()
-            guard stat(full, &st) == 0 else { continue }   // a dangling link: the blob is missing
+            guard stat(full, &st) == 0 else {
+                throw HubFailure.transient("\(full): dangling symlink (blobs/\(etag) is missing) and HF_HUB_OFFLINE is set")
+            }
             let size = Int64(st.st_size)
             out.append(RepoFile(path: n, size: size, blobId: etag.utf8.count == 40 ? etag : nil,
                                 lfsSHA256: etag.utf8.count == 64 ? etag : nil))

@@ -15,7 +15,7 @@ import Glibc
 //
 // Because chunks land out of order, the partial file may have holes. huggingface_hub resumes an
 // `ETAG.incomplete` from its size, so while chunks are in flight the file is named
-// `ETAG.distil-part` instead, with the frontier in `ETAG.distil-part.frontier` (decimal). Whenever a
+// `ETAG.distil-part.incomplete` instead, with the frontier in `ETAG.distil-frontier.incomplete` (decimal). Whenever a
 // segmented attempt ends — done, failed, or the server ignores ranges — the file is cut back to its
 // frontier and renamed to `ETAG.incomplete`: a plain prefix again, resumable by either client. A run
 // killed mid-download leaves the `.distil-part` pair, which the next run turns into that prefix first.
@@ -36,7 +36,7 @@ final class SegmentBoard: @unchecked Sendable {
     private var head = 0              // the first chunk not yet complete
     private var signalled: Int64      // the frontier last handed to the hasher
     private var failedFlag = false
-    private let sidecar: Int32        // fd of ETAG.distil-part.frontier, or -1
+    private let sidecar: Int32        // fd of ETAG.distil-frontier.incomplete, or -1
     /// Body bytes written by all workers (counted in the progress line).
     private(set) var total: Int64 = 0
 
@@ -101,8 +101,10 @@ final class Failures: @unchecked Sendable {
 }
 
 extension HubClient {
-    static let partSuffix = ".distil-part"
-    static let frontierSuffix = ".distil-part.frontier"
+    // Both end in ".incomplete" so that huggingface_hub's scan (`*/blobs/*.incomplete`) and
+    // `hf cache` see and can clean them; neither is the `ETAG.incomplete` it resumes by size.
+    static let partSuffix = ".distil-part.incomplete"
+    static let frontierSuffix = ".distil-frontier.incomplete"
 
     /// Whether the rest of a file is worth fetching over several connections.
     func segmented(_ file: RepoFile, from offset: Int64) -> Bool {

@@ -13,9 +13,11 @@ struct Main: DistilTool {
           dl-fetch --metadata-only --headers-dir work/headers commitments.jsonl | dl-check --teacher-tokenizer teacher/
           dl-fetch --model Qwen/Qwen3-0.6B --revision main | jq .outcome
           dl-fetch help fetch                              # every flag of the fetch
+          dl-fetch prune --state work/state.json --commitments commitments.jsonl --keep /models/teacher --min-free 200G
         """,
         subcommands: [
             FetchCommand.self,
+            PruneCommand.self,
         ],
         defaultSubcommand: FetchCommand.self)
 }

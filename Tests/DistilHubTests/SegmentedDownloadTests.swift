@@ -113,8 +113,8 @@ final class SegmentedDownloadTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
         var part = Array(weights.prefix(300_000)) + [UInt8](repeating: 0, count: 500_000)
         part += [UInt8](repeating: 0xEE, count: 200_000)
-        try writeFileAtomically(blobs + "/" + sha + ".distil-part", part)
-        try writeFileAtomically(blobs + "/" + sha + ".distil-part.frontier", Array("300000".utf8))
+        try writeFileAtomically(blobs + "/" + sha + ".distil-part.incomplete", part)
+        try writeFileAtomically(blobs + "/" + sha + ".distil-frontier.incomplete", Array("300000".utf8))
         try assertPlaced(fetch(client()))
         XCTAssertEqual(rangeStarts.min(), 300_000)
         XCTAssertFalse(rangeStarts.contains { $0 < 300_000 })
@@ -122,7 +122,7 @@ final class SegmentedDownloadTests: XCTestCase {
 
     func testInterruptedRunWithoutItsFrontierStartsOver() throws {
         try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
-        try writeFileAtomically(blobs + "/" + sha + ".distil-part", [UInt8](repeating: 0xEE, count: 900_000))
+        try writeFileAtomically(blobs + "/" + sha + ".distil-part.incomplete", [UInt8](repeating: 0xEE, count: 900_000))
         try assertPlaced(fetch(client()))
         XCTAssertEqual(rangeStarts.min(), 0)
     }
