@@ -59,8 +59,11 @@ public enum Prune {
 
     public static func run(_ o: PruneOptions, emit: (PruneRecord) throws -> Void) throws {
         var st = stat()
-        guard stat(o.cacheDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw DistilError.input(o.cacheDir, "no such cache directory")
+        if stat(o.cacheDir, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw DistilError.input(o.cacheDir, "not a directory") }
+        } else {
+            // Nothing was ever fetched from the Hub (local models only): nothing to prune there.
+            Log.info("\(o.cacheDir): no Hub cache yet")
         }
         let freeBefore = try freeBytes(o.cacheDir)
         // What the validator knows about.
@@ -305,9 +308,13 @@ public enum Prune {
         return o
     }
 
+    /// Free bytes for unprivileged users on the file system that holds `path` (or would: the
+    /// nearest existing folder above it).
     public static func freeBytes(_ path: String) throws -> Int64 {
         var s = statvfs()
-        guard statvfs(path, &s) == 0 else { throw DistilError.input(path, "statvfs failed: \(String(cString: strerror(errno)))") }
+        var p = path
+        while statvfs(p, &s) != 0 && errno == ENOENT && p.count > 1 { p = (p as NSString).deletingLastPathComponent }
+        guard statvfs(p, &s) == 0 else { throw DistilError.input(path, "statvfs failed: \(String(cString: strerror(errno)))") }
         return Int64(s.f_bavail) * Int64(s.f_frsize)
     }
 

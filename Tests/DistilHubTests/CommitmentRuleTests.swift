@@ -18,6 +18,16 @@ final class CommitmentRuleTests: XCTestCase {
         XCTAssertTrue(void[1].reason.contains("the first counts"), void[1].reason)
     }
 
+    /// The chain adapter's output (pipelines/chain/samples/commitments.jsonl, written by
+    /// distil-chain from the replayed chain) is dl-fetch's input as it is: one commitment per uid.
+    func testTheChainAdaptersSampleIsDlFetchInput() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let list = try JSONLReader<Commitment>(path: root.path + "/pipelines/chain/samples/commitments.jsonl").readAll()
+        XCTAssertEqual(list.map(\.uid), [1, 2, 5, 6])
+        XCTAssertTrue(list.allSatisfy { RepoRef.isCommitHash($0.revision ?? "") })
+        XCTAssertEqual(CommitmentRule.resolve(list).kept, list)
+    }
+
     func testDistinctUIDsAreUntouchedAndTheRuleIsIdempotent() {
         let list = [Commitment(uid: 3, hotkey: "a", block: 5, repo: "x/a"), Commitment(uid: 2, hotkey: "b", block: 9, repo: "x/b")]
         XCTAssertEqual(CommitmentRule.resolve(list).kept, list)

@@ -99,7 +99,12 @@ after=$(scan)
 grep -q WARNING <<< "$after" && fail "huggingface_hub's scan after pruning: $after"
 grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king dave/half op/own" <<< "$after" || fail "scan after: $after"
 grep -q "INCOMPLETE 1" <<< "$after" || fail "the half-downloaded model's partial file is gone: $after"
-ok "an unreachable floor: both losers gone, teacher/king/half-downloaded/operator's kept, warning; huggingface_hub scans it with no warning"
+hf="$(dirname "$py")/hf"
+HF_HUB_DISABLE_TELEMETRY=1 "$hf" cache ls --cache-dir "$cache" --format json > "$t/hf-ls.json" 2> "$t/hf-ls.err" || fail "hf cache ls: $(cat "$t/hf-ls.err")"
+"$py" -c 'import json,sys; ids=sorted(r["repo_id"] for r in json.load(open(sys.argv[1]))); assert ids==["Qwen/Qwen3.5-35B-A3B","alice/king","dave/half","op/own"], ids' "$t/hf-ls.json" \
+  || fail "hf cache ls: $(head -c 600 "$t/hf-ls.json")"
+grep -qi "corrupt\|warning" "$t/hf-ls.err" && fail "hf cache ls warns: $(cat "$t/hf-ls.err")"
+ok "an unreachable floor: both losers gone, teacher/king/half-downloaded/operator's kept, warning; huggingface_hub's scan_cache_dir() and \`hf cache ls\` read it with no warning"
 # The records are the documented ones (the committed sample's fields).
 "$py" - "$t/p1.jsonl" "$t/p2.jsonl" "$root/Tests/DistilHubTests/Fixtures/prune.jsonl" <<'EOF'
 import json, sys

@@ -148,7 +148,7 @@ ok "a verdict set-weights refuses (uid 2 re-registered since): exit 12, nothing 
 
 # --- every command line of pipelines/cron.example, as written --------------------------------
 cron="$t/cron"
-mkdir -p "$cron/work" "$cron/hf"
+mkdir -p "$cron/work"
 ln -s "$root/demo" "$cron/work/demo"
 replay 723 challenger
 # The settings lines, pointed at the demo; the command lines untouched.
