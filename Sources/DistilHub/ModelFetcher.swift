@@ -95,7 +95,9 @@ extension HubClient {
     /// blob name is its ETag, which for LFS files is the SHA-256 of the content.
     static func snapshotListing(_ cache: RepoCache, commit: String) throws -> [RepoFile] {
         let dir = cache.snapshot(commit)
-        guard let names = FileManager.default.enumerator(atPath: dir) else {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue,
+              let names = FileManager.default.enumerator(atPath: dir) else {
             throw HubFailure.transient("\(cache.repo.id)@\(commit): no snapshot in the cache and HF_HUB_OFFLINE is set")
         }
         var out: [RepoFile] = []
@@ -114,6 +116,8 @@ extension HubClient {
             out.append(RepoFile(path: n, size: size, blobId: etag.utf8.count == 40 ? etag : nil,
                                 lfsSHA256: etag.utf8.count == 64 ? etag : nil))
         }
+        // An empty snapshot is a model that was never fetched here, not a model without files.
+        guard !out.isEmpty else { throw HubFailure.transient("\(cache.repo.id)@\(commit): the cached snapshot is empty and HF_HUB_OFFLINE is set") }
         return out.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
     }
 }

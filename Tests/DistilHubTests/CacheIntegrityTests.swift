@@ -126,6 +126,15 @@ final class CacheIntegrityTests: XCTestCase {
         XCTAssertTrue(m2.message!.contains("not into this repo's blobs/"), m2.message!)
     }
 
+    func testOfflineAModelNeverFetchedIsRetryNotAnEmptyOk() throws {
+        let m = client(offline: true).fetch(commitment)
+        XCTAssertEqual(m.outcome, "transient", m.message ?? "")
+        XCTAssertTrue(m.files.isEmpty)
+        // And once a snapshot folder exists but holds nothing (every download failed): still not ok.
+        try makeDirs(cache.snapshot(CacheIntegrityTests.commit))
+        XCTAssertEqual(client(offline: true).fetch(commitment).outcome, "transient")
+    }
+
     func testLockFilesAreGroupWritableAsHuggingfaceHubMakesThem() throws {
         let old = umask(0o022)
         defer { umask(old) }
