@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# dl-fetch prune on a Hub cache holding the teacher, a king, two losers, a half-downloaded model and
-# an operator's own model, on a 16 MiB tmpfs (mounted here: needs root, as CI runs), pruned down to
+# dl-fetch prune on a Hub cache holding the teacher, a king, two losers, a half-downloaded model, a
+# model no longer committed and an operator's own model, on a 16 MiB tmpfs (mounted here: needs root, as CI runs), pruned down to
 # a floor; then huggingface_hub's own scan_cache_dir() (pinned in .venv-chain) must read it without
 # a warning, the teacher and the king must still load (huggingface_hub offline, dl-fetch --offline
 # verifying every hash, dl-check, dl-teacher on the teacher and dl-kl on the king), a huggingface_hub
@@ -47,6 +47,11 @@ put("bob/loser", "b" * 40, demo + "/challenger")
 put("carol/loser", "c" * 40, demo + "/king")
 put("dave/half", "d" * 40, demo + "/challenger", half=True)
 put("op/own", "e" * 40, demo + "/king")
+# Fetched in an earlier epoch (its manifest is in the work folder), failed its check, and no longer committed.
+put("frank/gone", "f" * 40, demo + "/challenger")
+os.makedirs(t + "/work/epoch-50", exist_ok=True)
+open(t + "/work/epoch-50/manifests.jsonl", "w").write(json.dumps({"uid": 5, "hotkey": "hk-f", "block": 40, "repo": "frank/gone",
+    "revision": "f" * 40, "commit": "f" * 40, "files": [], "outcome": "ok", "tool": "distil/0.1.0"}) + "\n")
 m = lambda uid, hk, repo, c, block: {"uid": uid, "hotkey": hk, "repo": repo, "revision": c * 40, "block": block}
 commits = [m(1, "hk-a", "alice/king", "a", 100), m(2, "hk-b", "bob/loser", "b", 110), m(3, "hk-c", "carol/loser", "c", 120),
            m(4, "hk-d", "dave/half", "d", 130)]
@@ -71,17 +76,24 @@ EOF
 }
 before=$(scan)
 grep -q WARNING <<< "$before" && fail "the cache built for the test is not clean: $before"
-grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king bob/loser carol/loser dave/half op/own" <<< "$before" || fail "scan before: $before"
+grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king bob/loser carol/loser dave/half frank/gone op/own" <<< "$before" || fail "scan before: $before"
 teacher_snap="$cache/models--Qwen--Qwen3.5-35B-A3B/snapshots/$(printf '1%.0s' {1..40})"
-common=(--cache-dir "$cache" --state "$t/state.json" --commitments "$t/commitments.jsonl" --keep "$teacher_snap" -q)
+common=(--cache-dir "$cache" --state "$t/state.json" --commitments "$t/commitments.jsonl" --work "$t/work" --keep "$teacher_snap" -q)
 
 # A dry run removes nothing.
 "$bin/dl-fetch" prune "${common[@]}" --dry-run > "$t/dry.jsonl"
 [[ "$(scan)" == "$before" ]] || fail "--dry-run changed the cache"
-[[ $(grep -c '"kind":"snapshot"' "$t/dry.jsonl") == 2 ]] || fail "dry run: $(cat "$t/dry.jsonl")"
-ok "--dry-run lists the two losers and removes nothing"
+[[ $(grep -c '"kind":"snapshot"' "$t/dry.jsonl") == 3 ]] || fail "dry run: $(cat "$t/dry.jsonl")"
+ok "--dry-run lists the model no longer committed and the two losers, and removes nothing"
 
-# A floor one byte above the free space now: the loser scored first (bob, block 200) goes, and that is enough.
+# A floor one byte above the free space now: the model no longer committed goes first, and that is enough.
+free=$(df -B1 --output=avail "$mnt" | tail -n 1 | tr -d ' ')
+"$bin/dl-fetch" prune "${common[@]}" --min-free $((free + 1)) > "$t/p0.jsonl"
+[[ $(grep -c '"kind":"snapshot"' "$t/p0.jsonl") == 1 ]] && grep -q '"repo":"frank/gone".*' "$t/p0.jsonl" \
+  && grep -q '"reason":"not_committed"' "$t/p0.jsonl" || fail "not committed first: $(cat "$t/p0.jsonl")"
+ok "a floor just above the free space: the model no longer committed (only it) goes first"
+
+# Again: now the loser scored first (bob, block 200) goes, and that is enough.
 free=$(df -B1 --output=avail "$mnt" | tail -n 1 | tr -d ' ')
 "$bin/dl-fetch" prune "${common[@]}" --min-free $((free + 1)) > "$t/p1.jsonl"
 grep -q '"kind":"snapshot".*"repo":"bob/loser"' "$t/p1.jsonl" || fail "bob/loser not removed: $(cat "$t/p1.jsonl")"
@@ -97,7 +109,7 @@ grep -q '"repo":"carol/loser"' "$t/p2.jsonl" || fail "carol/loser not removed"
 grep -q '"floor_met":false' "$t/p2.jsonl" && grep -q "below the --min-free floor" "$t/p2.err" || fail "unreachable floor not reported"
 after=$(scan)
 grep -q WARNING <<< "$after" && fail "huggingface_hub's scan after pruning: $after"
-grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king dave/half op/own" <<< "$after" || fail "scan after: $after"
+grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king dave/half op/own$" <<< "$after" || fail "scan after: $after"
 grep -q "INCOMPLETE 1" <<< "$after" || fail "the half-downloaded model's partial file is gone: $after"
 hf="$(dirname "$py")/hf"
 HF_HUB_DISABLE_TELEMETRY=1 "$hf" cache ls --cache-dir "$cache" --format json > "$t/hf-ls.json" 2> "$t/hf-ls.err" || fail "hf cache ls: $(cat "$t/hf-ls.err")"
@@ -106,11 +118,11 @@ HF_HUB_DISABLE_TELEMETRY=1 "$hf" cache ls --cache-dir "$cache" --format json > "
 grep -qi "corrupt\|warning" "$t/hf-ls.err" && fail "hf cache ls warns: $(cat "$t/hf-ls.err")"
 ok "an unreachable floor: both losers gone, teacher/king/half-downloaded/operator's kept, warning; huggingface_hub's scan_cache_dir() and \`hf cache ls\` read it with no warning"
 # The records are the documented ones (the committed sample's fields).
-"$py" - "$t/p1.jsonl" "$t/p2.jsonl" "$root/Tests/DistilHubTests/Fixtures/prune.jsonl" <<'EOF'
+"$py" - "$root/Tests/DistilHubTests/Fixtures/prune.jsonl" "$t/dry.jsonl" "$t/p0.jsonl" "$t/p1.jsonl" "$t/p2.jsonl" <<'EOF'
 import json, sys
-sample = [json.loads(l) for l in open(sys.argv[3])]
+sample = [json.loads(l) for l in open(sys.argv[1])]
 allowed = {k for r in sample for k in r}
-for path in sys.argv[1:3]:
+for path in sys.argv[2:]:
     for line in open(path):
         r = json.loads(line)
         assert set(r) <= allowed, (path, set(r) - allowed)
@@ -155,7 +167,7 @@ h=$(printf 'prune test' | sha256sum | cut -c1-64)
 ok "dl-check passes the king; dl-teacher runs the teacher and dl-kl the king from the pruned cache"
 
 # Old epoch folders: all but the last K go.
-w="$t/work"
+w="$t/epochs"
 for b in 100 200 300 400; do mkdir -p "$w/epoch-$b"; echo '{}' > "$w/epoch-$b/verdict.json"; done
 "$bin/dl-fetch" prune --cache-dir "$cache" --work "$w" --keep-epochs 2 -q > "$t/p3.jsonl"
 [[ ! -e "$w/epoch-100" && ! -e "$w/epoch-200" && -e "$w/epoch-300/verdict.json" && -e "$w/epoch-400/verdict.json" ]] \
