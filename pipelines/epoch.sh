@@ -80,15 +80,9 @@ fi
 if [[ -n "${want[prompts]:-}" ]]; then epoch_validate; else epoch_validate --no-corpus; fi
 
 if [[ -n "$task" ]]; then epoch_begin --task; else epoch_lock; epoch_begin; fi
-# --metrics: written at exit whatever happened (this trap takes over epoch_begin's clean-up of the
-# temporaries); a failure to write them is logged, never the epoch's exit status.
-epoch_metrics_at_exit() {
-  local rc=$?
-  [[ -n "$task" ]] || rm -f "$e"/*.part
-  "$bin/dl-judge" metrics --epoch "$e" --exit-status "$rc" --out "$metrics" || epoch_log "could not write the metrics to $metrics"
-  exit "$rc"
-}
-[[ -z "$metrics" ]] || trap epoch_metrics_at_exit EXIT
+if [[ -n "$metrics" ]]; then
+  if [[ -n "$task" ]]; then epoch_metrics_at_exit "$metrics" --keep-parts; else epoch_metrics_at_exit "$metrics"; fi
+fi
 for s in "${all_stages[@]}"; do
   [[ -n "${want[$s]:-}" ]] || continue
   case "$s" in
@@ -99,8 +93,4 @@ for s in "${all_stages[@]}"; do
     epoch_log "no new challenger: no teacher or student compute this epoch"
   fi
 done
-if [[ -n "${want[judge]:-}" ]]; then
-  # The report is for people: drawn again at every judge run (cheap), never a reason to fail the epoch.
-  "$bin/dl-judge" report --epoch "$e" --out "$e/report.html" || epoch_log "could not write $e/report.html"
-  cat "$e/verdict.json"
-fi
+if [[ -n "${want[judge]:-}" ]]; then cat "$e/verdict.json"; fi

@@ -125,6 +125,22 @@ epoch_begin() {
   [[ "${1:-}" == --task ]] || trap 'rm -f "$e"/*.part' EXIT
 }
 
+# epoch_metrics_at_exit FILE [--keep-parts]: at exit, whatever happened, the epoch's Prometheus figures
+# go to FILE (dl-judge metrics, written atomically; docs/FORMATS.md "Metrics"). The trap takes over
+# epoch_begin's clean-up of the temporaries (--keep-parts: a driver whose jobs may still be writing
+# them). A failure to write the metrics is logged, never the epoch's exit status.
+epoch_metrics_at_exit() {
+  EPOCH_METRICS=$1 EPOCH_KEEP_PARTS=${2:-}
+  trap epoch_exit_with_metrics EXIT
+}
+epoch_exit_with_metrics() {
+  local rc=$?
+  [[ -n "$EPOCH_KEEP_PARTS" ]] || rm -f "$e"/*.part
+  "$bin/dl-judge" metrics --epoch "$e" --exit-status "$rc" --out "$EPOCH_METRICS" \
+    || epoch_log "could not write the metrics to $EPOCH_METRICS"
+  exit "$rc"
+}
+
 # epoch_record STAGE MICROSECONDS CACHED EXIT [UID]: one line of timings.jsonl. Array tasks append to it
 # at the same time, on a shared filesystem: each line is written whole under a lock on the file.
 epoch_record() {
@@ -290,4 +306,6 @@ stage_judge() {
   fi
   # The state across epochs follows the newest judged epoch.
   cp "$e/state.json" "$work/state.json.part" && mv "$work/state.json.part" "$work/state.json"
+  # The report is for people: drawn again at every judge run (cheap), never a reason to fail the epoch.
+  "$bin/dl-judge" report --epoch "$e" --out "$e/report.html" || epoch_log "could not write $e/report.html"
 }

@@ -26,13 +26,15 @@ GNU parallel options:
   --student-threads N      dl-kl --threads of each student (default: all cores / --jobs on this box;
                            with --sshloginfile, each host's cores / --jobs)
   --sshloginfile FILE      the hosts (GNU parallel's format: [N/]user@host per line, ':' for this box)
+  --metrics FILE           the epoch's Prometheus metrics into FILE at exit, as pipelines/epoch.sh does
 USAGE
   epoch_options_help
 }
 
-jobs="" student_threads="" sshloginfile=""
+jobs="" student_threads="" sshloginfile="" metrics=""
 epoch_driver_option() {
   case "$1" in
+    --metrics) metrics=$2 ;;
     --jobs) jobs=$2 ;;
     --student-threads) student_threads=$2 ;;
     --sshloginfile) sshloginfile=$2 ;;
@@ -52,6 +54,7 @@ epoch_args
 
 epoch_lock
 epoch_begin
+[[ -z "$metrics" ]] || epoch_metrics_at_exit "$metrics"
 stage_fetch
 stage_check
 stage_plan

@@ -38,6 +38,8 @@ Slurm options (sizing: README, "Scale out"):
   --cpus N                 CPUs of the prepare and finish jobs (2)
   --sbatch-args "ARGS"     more sbatch options for every job (account, qos, time limits), split on spaces
   --wait                   wait for the epoch, print its verdict; exit 1 if it failed
+  --metrics FILE           with --wait: the epoch's Prometheus metrics into FILE at exit, as
+                           pipelines/epoch.sh does (also when the epoch failed)
 (--threads is not used: every job's stages take the job's CPUs, SLURM_CPUS_PER_TASK.)
 USAGE
   epoch_options_help
@@ -46,9 +48,10 @@ USAGE
 : "${DISTIL_SLURM_PARTITION:=}" "${DISTIL_SLURM_TEACHER_PARTITION:=}" "${DISTIL_SLURM_TEACHER_CPUS:=16}"
 : "${DISTIL_SLURM_TEACHER_MEM:=}" "${DISTIL_SLURM_STUDENT_CPUS:=8}" "${DISTIL_SLURM_STUDENT_MEM:=16G}"
 : "${DISTIL_SLURM_CPUS:=2}" "${DISTIL_SLURM_SBATCH_ARGS:=}"
-wait_for_it=0 fan_out=0
+wait_for_it=0 fan_out=0 metrics=""
 epoch_driver_option() {
   case "$1" in
+    --metrics) metrics=$2 ;;
     --partition) DISTIL_SLURM_PARTITION=$2 ;;
     --teacher-partition) DISTIL_SLURM_TEACHER_PARTITION=$2 ;;
     --teacher-cpus) DISTIL_SLURM_TEACHER_CPUS=$2 ;;
@@ -70,6 +73,7 @@ for a in "$@"; do
   esac
 done
 epoch_parse "${args[@]}"
+[[ -z "$metrics" ]] || ((wait_for_it)) || epoch_usage_error "--metrics goes with --wait (the metrics are written when the epoch ends)"
 epoch_validate
 epoch_absolute
 epoch_args
@@ -147,6 +151,7 @@ p=$(submit prepare prepare.sbatch --cpus-per-task "$DISTIL_SLURM_CPUS")
 printf 'prepare %s\n' "$p" >> "$slurm/jobs"
 epoch_log "slurm: prepare job $p (logs in $slurm)"
 ((wait_for_it)) || { echo "$p"; exit 0; }
+[[ -z "$metrics" ]] || epoch_metrics_at_exit "$metrics" --keep-parts
 
 # job_running ID: still queued or running (squeue forgets a job soon after it ends).
 job_running() { [[ -n "$(squeue -h -j "$1" -o %T 2>/dev/null)" ]]; }

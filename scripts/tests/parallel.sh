@@ -2,7 +2,8 @@
 # The GNU parallel driver (pipelines/parallel/epoch-parallel.sh) against pipelines/epoch.sh on the demo:
 # the block-120 and block-200 epochs (the demo's commands) both ways (block 200 through --sshloginfile
 # naming this box, ':'; real ssh hosts are not tested); verdict.json, state.json and
-# every kl/UID.jsonl must be the same bytes. Also checks the committed timings sample
+# every kl/UID.jsonl must be the same bytes, and the parallel driver writes report.html and --metrics as
+# epoch.sh does. Also checks the committed timings sample
 # (Tests/DistilFormatsTests/Samples/timings.jsonl) and the timings.jsonl of both runs against
 # docs/FORMATS.md's table. Installs GNU parallel (Debian's `parallel`) if it is missing.
 set -euo pipefail
@@ -67,7 +68,8 @@ for b in 120 200; do
   where=(--jobs 2)
   ((b == 200)) && { echo : > "$tmp/hosts"; where=(--sshloginfile "$tmp/hosts" --jobs 2 --student-threads 1); }
   # shellcheck disable=SC2046
-  pipelines/parallel/epoch-parallel.sh "${where[@]}" --work "$tmp/par" $(args "$b") > "$tmp/par-$b.json" 2> "$tmp/par-$b.log" \
+  pipelines/parallel/epoch-parallel.sh "${where[@]}" --metrics "$tmp/par-$b.prom" --work "$tmp/par" $(args "$b") \
+    > "$tmp/par-$b.json" 2> "$tmp/par-$b.log" \
     || { cat "$tmp/par-$b.log" >&2; fail "epoch-parallel.sh at block $b"; }
   for f in verdict.json state.json; do
     cmp "$tmp/plain/epoch-$b/$f" "$tmp/par/epoch-$b/$f" || fail "epoch $b: $f differs"
@@ -76,6 +78,8 @@ for b in 120 200; do
   [[ "$(cd "$tmp/plain/epoch-$b/kl" && ls -- *.jsonl)" == "$(cd "$tmp/par/epoch-$b/kl" && ls -- *.jsonl)" ]] || fail "epoch $b: other KL files"
   for f in "$tmp/plain/epoch-$b"/kl/*.jsonl; do cmp "$f" "$tmp/par/epoch-$b/kl/$(basename "$f")" || fail "epoch $b: kl/$(basename "$f") differs"; done
   check_timings "$tmp/plain/epoch-$b/timings.jsonl" "$tmp/par/epoch-$b/timings.jsonl" || fail "epoch $b: timings.jsonl"
+  [[ -s "$tmp/par/epoch-$b/report.html" ]] || fail "epoch $b: the parallel driver wrote no report.html"
+  grep -qx 'distil_epoch_success 1' "$tmp/par-$b.prom" || fail "epoch $b: --metrics did not say the epoch succeeded"
   say "epoch $b: epoch.sh ($((t1 - t0)) s) and GNU parallel ($((SECONDS - t1)) s): verdict, state and KL files byte-identical"
 done
 n=$(($(wc -l < "$tmp/par/epoch-200/parallel.joblog") - 1))

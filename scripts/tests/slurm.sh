@@ -132,10 +132,11 @@ plan=0
 "$bin/dl-teacher" run --help 2>/dev/null | grep -q -- '--plan' && plan=1
 slurm_args=(--cpus 1 --teacher-cpus "$(nproc)" --student-cpus 1 --student-mem 1G)
 ((plan)) || slurm_args+=(--teacher-mem 2G)
-submit() { # WORK BLOCK [BIN]: one epoch through submit-epoch.sh --wait
-  local w=$1 b=$2 c=200
+submit() { # WORK BLOCK [BIN [OPTION...]]: one epoch through submit-epoch.sh --wait
+  local w=$1 b=$2 c=200 x=${3:-$bin}
+  shift $(($# < 3 ? $# : 3))
   ((b == 120)) && c=120
-  pipelines/slurm/submit-epoch.sh --wait "${slurm_args[@]}" --bin "${3:-$bin}" --work "$w" "${demo_args[@]}" \
+  pipelines/slurm/submit-epoch.sh --wait "${slurm_args[@]}" "$@" --bin "$x" --work "$w" "${demo_args[@]}" \
     --commitments "$tmp/plain/commitments-$c.jsonl" --block "$b" --block-hash "$(hash "$b")" "$root/demo/corpus.jsonl.zst"
 }
 same() { # EPOCH-DIR-A EPOCH-DIR-B: verdict, state and every KL file the same bytes
@@ -152,10 +153,12 @@ same() { # EPOCH-DIR-A EPOCH-DIR-B: verdict, state and every KL file the same by
 # 1. The demo's epochs on Slurm.
 for b in 120 200 260; do
   t0=$SECONDS
-  submit "$tmp/slurm" "$b" > "$tmp/slurm-verdict-$b.json" 2> "$tmp/log/submit-$b.log" \
+  submit "$tmp/slurm" "$b" "$bin" --metrics "$tmp/slurm-$b.prom" > "$tmp/slurm-verdict-$b.json" 2> "$tmp/log/submit-$b.log" \
     || { cat "$tmp/log/submit-$b.log" "$tmp/slurm/epoch-$b"/slurm/*.log >&2 || true; fail "the Slurm epoch at block $b failed"; }
   same "$tmp/plain/epoch-$b" "$tmp/slurm/epoch-$b"
   cmp "$tmp/slurm-verdict-$b.json" "$tmp/slurm/epoch-$b/verdict.json" || fail "submit-epoch.sh --wait printed another verdict"
+  [[ -s "$tmp/slurm/epoch-$b/report.html" ]] || fail "the finish job wrote no report.html"
+  grep -qx 'distil_epoch_success 1' "$tmp/slurm-$b.prom" || fail "--metrics did not say the epoch succeeded"
   say "epoch $b on Slurm ($((SECONDS - t0)) s, jobs: $(awk '{ printf "%s %s; ", $1, $2 }' "$tmp/slurm/epoch-$b/slurm/jobs")): verdict, state and KL files byte-identical to the demo's"
 done
 cmp "$tmp/plain-verdict.json" "$tmp/slurm-verdict-200.json" || fail "the block-200 verdict differs from the demo's"
@@ -247,13 +250,14 @@ for t in dl-fetch dl-check dl-prompts dl-teacher dl-judge; do ln -s "$bin/$t" "$
 printf '#!/bin/sh\necho "dl-kl: broken on purpose" >&2\nexit 1\n' > "$tmp/bin-broken/dl-kl"
 chmod +x "$tmp/bin-broken/dl-kl"
 cached_epoch "$tmp/broken"
-rc=0; submit "$tmp/broken" 200 "$tmp/bin-broken" > /dev/null 2> "$tmp/log/submit-broken.log" || rc=$?
+rc=0; submit "$tmp/broken" 200 "$tmp/bin-broken" --metrics "$tmp/broken.prom" > /dev/null 2> "$tmp/log/submit-broken.log" || rc=$?
 ((rc == 1)) || fail "an epoch whose students fail exited $rc, not 1"
 [[ ! -e "$tmp/broken/epoch-200/verdict.json" && ! -e "$tmp/broken/state.json" ]] || fail "a failed epoch wrote a verdict or state"
 grep -q "no verdict, no weights" "$tmp/log/submit-broken.log" || fail "submit-epoch.sh did not say the epoch failed"
 [[ $(grep -c "attempt [12] failed" "$tmp/broken/epoch-200"/slurm/student-*.log | awk -F: '{ s += $2 } END { print s }') == 4 ]] \
   || fail "the two failing tasks were not each tried twice"
 ! ls "$tmp/broken/epoch-200/slurm/" | grep -q '^finish-' || fail "the finish job ran after failed students"
+grep -qx 'distil_epoch_success 0' "$tmp/broken.prom" || fail "--metrics did not say the failed epoch failed"
 say "students failing twice fail the epoch: exit 1, no verdict.json, the finish job never ran"
 
 stop
