@@ -16,6 +16,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 say() { echo "slurm test: $*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
+# The daemons run as root (slurmd starts every job step as its submitter); not root: through sudo.
+if [[ "$(id -u)" != 0 ]]; then
+  sudo -n true 2>/dev/null || fail "needs root, or sudo without a password, to run slurmd"
+  exec sudo -n -E env "PATH=$PATH" bash "$0" "$@"
+fi
 
 packages=(slurm-wlm munge)
 missing=()
