@@ -115,6 +115,8 @@ extension HubClient {
     /// prefix at `ETAG.incomplete`, unless an `.incomplete` at least as long is already there.
     func recoverSegments(blob: String, size: Int64) {
         let part = blob + HubClient.partSuffix, side = blob + HubClient.frontierSuffix, inc = blob + ".incomplete"
+        // Earlier versions named the pair ETAG.distil-part and ETAG.distil-part.frontier.
+        if rename(blob + ".distil-part", part) == 0 { _ = rename(blob + ".distil-part.frontier", side) }
         defer { unlink(side) }
         var st = stat()
         guard stat(part, &st) == 0 else { return }

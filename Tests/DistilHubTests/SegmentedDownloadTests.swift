@@ -120,6 +120,15 @@ final class SegmentedDownloadTests: XCTestCase {
         XCTAssertFalse(rangeStarts.contains { $0 < 300_000 })
     }
 
+    func testAnInterruptedRunOfAnEarlierVersionIsRecoveredToo() throws {
+        // Before the pair's names ended in .incomplete (visible to huggingface_hub's scan).
+        try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
+        try writeFileAtomically(blobs + "/" + sha + ".distil-part", Array(weights.prefix(300_000)) + [UInt8](repeating: 0, count: 9))
+        try writeFileAtomically(blobs + "/" + sha + ".distil-part.frontier", Array("300000".utf8))
+        try assertPlaced(fetch(client()))
+        XCTAssertEqual(rangeStarts.min(), 300_000)
+    }
+
     func testInterruptedRunWithoutItsFrontierStartsOver() throws {
         try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
         try writeFileAtomically(blobs + "/" + sha + ".distil-part.incomplete", [UInt8](repeating: 0xEE, count: 900_000))
