@@ -9,7 +9,8 @@
 #      of one array task killed (SIGKILL) half-way through the teacher stream: the task's retry completes,
 #      the verdict is the same bytes, and timings.jsonl shows the killed attempt (exit 137) and the retry
 #      (exit 0); a second submission to the same work folder meanwhile is refused;
-#   3. a student that fails twice fails the epoch: no verdict.json, submit-epoch.sh exits 1.
+#   3. a student that fails twice fails the epoch: no verdict.json, submit-epoch.sh exits 1, and so does a
+#      failed teacher job (the array and the finish job never run).
 # Every daemon it started is stopped by pid (also on failure), and nothing is left running.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -263,7 +264,18 @@ grep -q "no verdict, no weights" "$tmp/log/submit-broken.log" || fail "submit-ep
   || fail "the two failing tasks were not each tried twice"
 ! ls "$tmp/broken/epoch-200/slurm/" | grep -q '^finish-' || fail "the finish job ran after failed students"
 grep -qx 'distil_epoch_success 0' "$tmp/broken.prom" || fail "--metrics did not say the failed epoch failed"
-say "students failing twice fail the epoch: exit 1, no verdict.json, the finish job never ran"
+# ... and so does a failed teacher: the array never runs, nor the finish job.
+mkdir -p "$tmp/bin-noteacher"
+for t in dl-fetch dl-check dl-prompts dl-kl dl-judge; do ln -s "$bin/$t" "$tmp/bin-noteacher/$t"; done
+printf '#!/bin/sh\necho "dl-teacher: broken on purpose" >&2\nexit 1\n' > "$tmp/bin-noteacher/dl-teacher"
+chmod +x "$tmp/bin-noteacher/dl-teacher"
+cached_epoch "$tmp/noteacher"
+rm "$tmp/noteacher/epoch-200/teacher.dlt"
+rc=0; submit "$tmp/noteacher" 200 "$tmp/bin-noteacher" > /dev/null 2> "$tmp/log/submit-noteacher.log" || rc=$?
+((rc == 1)) || fail "an epoch whose teacher fails exited $rc, not 1"
+[[ ! -e "$tmp/noteacher/epoch-200/verdict.json" ]] || fail "an epoch whose teacher failed wrote a verdict"
+! ls "$tmp/noteacher/epoch-200/slurm/" | grep -q '^student-\|^finish-' || fail "student or finish jobs ran after the teacher failed"
+say "students failing twice, or the teacher failing, fail the epoch: exit 1, no verdict.json, the jobs after never ran"
 
 stop
 for _ in $(seq 100); do
