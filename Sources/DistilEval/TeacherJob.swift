@@ -41,6 +41,17 @@ public struct TeacherJob {
         }
     }
 
+    /// `dl-teacher --plan`: prints the memory this job would need (MemoryPlan, one JSON object) before
+    /// loading anything; throws its one-line message when it does not fit.
+    public func printPlan(prompts: String) throws {
+        let records = try JSONLReader<PromptRecord>(path: prompts).readAll()
+        let tok = try Tokenizer.load(path: tokenizer ?? model)
+        let plan = try MemoryPlan.plan(directory: model,
+                                       request: TeacherRunner.memoryRequest(records, tokenizer: tok, options: options, threads: threads))
+        FileHandle.standardOutput.write(Data(try encodeJSON(plan, pretty: true) + [10]))
+        if let m = plan.message { throw DistilError("\(model): \(m)", kind: .runtime) }
+    }
+
     /// Reads the prompts at `prompts` ("-": stdin) and writes the stream to `out` (nil: stdout).
     public func run(prompts: String, out: String?) throws {
         let records = try JSONLReader<PromptRecord>(path: prompts).readAll()
@@ -52,7 +63,8 @@ public struct TeacherJob {
         options.eosTokenIDs = special.eos
         Log.info("EOS ids \(special.eos) (from \(special.eosSource))")
         Log.info("loading \(model)")
-        let lm = try LanguageModel.load(directory: model, threads: threads)
+        let lm = try LanguageModel.load(directory: model, threads: threads,
+                                        request: TeacherRunner.memoryRequest(records, tokenizer: tok, options: options, threads: threads))
         let weights = try weightsSHA256 ?? WeightFiles.identity(directory: model)
         Log.debug("teacher weights \(weights), vocabulary \(lm.vocabSize), \(records.count) prompts, batch \(options.batch), "
             + (options.temperature > 0 ? "temperature \(options.temperature), top-p \(options.topP)" : "greedy"))

@@ -38,8 +38,8 @@ public struct MemoryRequest: Sendable {
 ///   logits, and a fixed 256 MiB for the runtime.
 /// - fits: need ≤ available, where available is the smaller of MemAvailable and the cgroup's
 ///   memory limit less its usage (inactive file pages counted as free); and, when RLIMIT_AS is set,
-///   the address space now used + every mapped file + state + buffers + per-thread stacks and malloc
-///   arenas ≤ RLIMIT_AS.
+///   the address space now used + every mapped file + state + buffers + per thread a stack, a malloc
+///   arena and OpenBLAS's buffer ≤ RLIMIT_AS.
 public struct MemoryPlan: Codable, Sendable, Equatable {
     public var model: String
     public var architecture: String
@@ -84,7 +84,8 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
         let buffers = bufferBytes(config, tensors, r)
         let held = Int64(r.teacherRows) * Int64(2 * config.vocabSize + 4 + 8 * min(config.vocabSize, TeacherStream.maxExact))
         let need = weights + state + buffers + held
-        let threadReserve = Int64(r.threads) * (16 << 20 + 64 << 20)   // a stack and a malloc arena each
+        // Per thread: its stack, a glibc malloc arena (64 MiB reserved) and OpenBLAS's buffer.
+        let threadReserve = Int64(r.threads) * (8 << 20 + 64 << 20 + 64 << 20)
         let asNeed = machine.addressSpaceUsed + mapped + state + buffers + held + threadReserve
         var plan = MemoryPlan(model: directory, architecture: config.architecture, batch: r.batch, positions: r.positions,
                               prefill_tokens: r.prefill, threads: r.threads, weights_bytes: weights, skipped_bytes: skipped,
@@ -183,7 +184,7 @@ public struct MachineMemory: Sendable {
     static func procKB(_ path: String, _ key: String) -> Int64? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
-              let kb = Int64(line.dropFirst(key.count).split(separator: " ").first ?? "") else { return nil }
+              let kb = Int64(line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") else { return nil }
         return kb * 1024
     }
 

@@ -14,6 +14,8 @@ struct Run: DistilTool {
     @Option(help: "The epoch's block number (provenance; sampling seed).") var block: Int?
     @Option(help: "The epoch's block hash (provenance; sampling seed).") var blockHash: String?
     @Option(help: "Prompts decoded together.") var batch = 4
+    @Flag(help: "Print the memory the run needs and whether it fits this machine (JSON, docs/FORMATS.md), load nothing; exit 1 when it does not fit.")
+    var plan = false
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Teacher repo id recorded in the header (default: the model directory).") var repo: String?
     @Option(help: "Teacher revision recorded in the header.") var revision: String?
@@ -44,6 +46,7 @@ struct Run: DistilTool {
         job.revision = revision
         job.weightsSHA256 = weightsSha256
         job.threads = compute.threads
+        if plan { return try job.printPlan(prompts: prompts) }
         try job.run(prompts: prompts, out: output.out)
     }
 }
