@@ -42,15 +42,8 @@ public enum EpochMetrics {
             out.append(MetricFamily("distil_epoch_exit_status", .gauge, help: "Exit status of the last epoch's pipeline.", value: Double(e)))
         }
         out.append(MetricFamily("distil_epoch_last_run_timestamp_seconds", .gauge, help: "When the last epoch ended (Unix time).", value: now.rounded()))
-        var runs = previous.first { $0.name == "distil_epoch_runs_total" } ?? MetricFamily("distil_epoch_runs_total", .counter, help: "")
-        runs.help = "Epoch runs by result, since the metrics file was first written."
-        for r in ["success", "failure"] where runs.value(["result": r]) == nil {
-            runs.samples.append(MetricFamily.Sample(name: "distil_epoch_runs_total", labels: ["result": r], value: 0))
-        }
-        if let i = runs.samples.firstIndex(where: { $0.labels == ["result": success ? "success" : "failure"] }) { runs.samples[i].value += 1 }
-        runs.kind = .counter
-        runs.samples.sort { ($0.labels["result"] ?? "") < ($1.labels["result"] ?? "") }
-        out.append(runs)
+        out.append(counter("distil_epoch_runs_total", help: "Epoch runs by result, since the metrics file was first written.",
+                           previous: previous, success: success))
 
         // Seconds per stage: the latest run of each stage (and of each uid for kl), summed over uids.
         var latest: [String: StageTiming] = [:]
@@ -105,9 +98,51 @@ public enum EpochMetrics {
         return out
     }
 
+    /// The families an epoch run sets: when a run writes no epoch (a validator run that was not due),
+    /// the last epoch's figures are carried over from the file it replaces.
+    static let epochPrefixes = ["distil_epoch_", "distil_king_", "distil_teacher_"]
+
+    /// What `pipelines/validator.sh` adds: its stages' outcomes and its own exit status.
+    public struct ValidatorRun: Sendable {
+        public var exitStatus: Int
+        /// (stage, "ok" | "failed" | "skipped"), in the order they ran.
+        public var stages: [(String, String)]
+        public init(exitStatus: Int, stages: [(String, String)]) { self.exitStatus = exitStatus; self.stages = stages }
+    }
+
+    public static func validatorFamilies(_ run: ValidatorRun, previous: [MetricFamily], now: Double) -> [MetricFamily] {
+        var out: [MetricFamily] = [
+            MetricFamily("distil_validator_exit_status", .gauge, help: "Exit status of the last pipelines/validator.sh run (0: ok or not due).",
+                         value: Double(run.exitStatus)),
+            MetricFamily("distil_validator_last_run_timestamp_seconds", .gauge, help: "When the last validator run ended (Unix time).", value: now.rounded()),
+            MetricFamily("distil_validator_stage_success", .gauge, help: "1 if the stage succeeded in the last validator run, 0 if it failed (skipped stages absent).",
+                         samples: run.stages.filter { $0.1 != "skipped" }.map {
+                             .init(name: "distil_validator_stage_success", labels: ["stage": $0.0], value: $0.1 == "ok" ? 1 : 0)
+                         }),
+        ]
+        out.append(counter("distil_validator_runs_total", help: "Validator runs by result (not-due runs count as success).",
+                           previous: previous, success: run.exitStatus == 0))
+        return out
+    }
+
+    /// A `result`-labelled run counter, carried over from the previous file and incremented once.
+    static func counter(_ name: String, help: String, previous: [MetricFamily], success: Bool) -> MetricFamily {
+        var runs = previous.first { $0.name == name } ?? MetricFamily(name, .counter, help: help)
+        runs.help = help
+        runs.kind = .counter
+        for r in ["success", "failure"] where runs.value(["result": r]) == nil {
+            runs.samples.append(MetricFamily.Sample(name: name, labels: ["result": r], value: 0))
+        }
+        if let i = runs.samples.firstIndex(where: { $0.labels == ["result": success ? "success" : "failure"] }) { runs.samples[i].value += 1 }
+        runs.samples.sort { ($0.labels["result"] ?? "") < ($1.labels["result"] ?? "") }
+        return runs
+    }
+
     /// Writes the families to `path` atomically (temporary file in the same folder, then rename), as
     /// node_exporter's textfile collector requires; counters are carried over from the file replaced.
-    public static func write(epoch dir: String, exitStatus: Int?, to path: String) throws {
+    /// `epoch` nil: no epoch ran (the previous file's epoch figures stand); `validator`: a validator run's.
+    public static func write(epoch dir: String?, exitStatus: Int?, validator: ValidatorRun? = nil, to path: String,
+                             now: Double = Date().timeIntervalSince1970) throws {
         var previous: [MetricFamily] = []
         if FileManager.default.fileExists(atPath: path) {
             do {
@@ -116,7 +151,13 @@ public enum EpochMetrics {
                 Log.warn("\(e.message): its counters start again from 0")
             }
         }
-        let families = try collect(epoch: dir, exitStatus: exitStatus, previous: previous)
+        var families: [MetricFamily]
+        if let dir {
+            families = try collect(epoch: dir, exitStatus: exitStatus, previous: previous, now: now)
+        } else {
+            families = previous.filter { f in epochPrefixes.contains { f.name.hasPrefix($0) } }
+        }
+        if let validator { families += validatorFamilies(validator, previous: previous, now: now) }
         try writeFileAtomically(path, Array(Prometheus.render(families).utf8))
     }
 }

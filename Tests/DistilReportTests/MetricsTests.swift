@@ -67,6 +67,38 @@ final class MetricsTests: XCTestCase {
         XCTAssertThrowsError(try EpochMetrics.collect(epoch: dir + "/nope", exitStatus: 1))
     }
 
+    /// pipelines/validator.sh's runs: an epoch that ran, then a run that was not due (no epoch: the last
+    /// epoch's figures stand), then one whose chain read failed.
+    func testValidatorRuns() throws {
+        let dir = NSTemporaryDirectory() + "distil-metrics-v-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let out = dir + "/distil.prom"
+        func read() throws -> [MetricFamily] { try Prometheus.parse(try String(contentsOfFile: out, encoding: .utf8)) }
+        func v(_ f: [MetricFamily], _ n: String, _ l: [String: String] = [:]) -> Double? { f.first { $0.name == n }?.value(l) }
+        try EpochMetrics.write(epoch: epoch200, exitStatus: 0, validator: .init(exitStatus: 0, stages: [
+            ("block", "ok"), ("commitments", "ok"), ("epoch", "ok"), ("set-weights", "ok"), ("prune", "skipped")]), to: out)
+        let first = try read()
+        XCTAssertEqual(v(first, "distil_validator_stage_success", ["stage": "set-weights"]), 1)
+        XCTAssertNil(v(first, "distil_validator_stage_success", ["stage": "prune"]))
+        try EpochMetrics.write(epoch: nil, exitStatus: nil, validator: .init(exitStatus: 0, stages: [("block", "skipped")]), to: out)
+        let notDue = try read()
+        for f in first where EpochMetrics.epochPrefixes.contains(where: { f.name.hasPrefix($0) }) {
+            XCTAssertEqual(notDue.first { $0.name == f.name }, f, "the last epoch's \(f.name) stands")
+        }
+        XCTAssertEqual(v(notDue, "distil_validator_runs_total", ["result": "success"]), 2)
+        XCTAssertEqual(v(notDue, "distil_epoch_runs_total", ["result": "success"]), 1)
+        try EpochMetrics.write(epoch: nil, exitStatus: nil, validator: .init(exitStatus: 10, stages: [("block", "failed")]), to: out)
+        let failed = try read()
+        XCTAssertEqual(v(failed, "distil_validator_exit_status"), 10)
+        XCTAssertEqual(v(failed, "distil_validator_stage_success", ["stage": "block"]), 0)
+        XCTAssertEqual(v(failed, "distil_validator_runs_total", ["result": "failure"]), 1)
+        XCTAssertEqual(v(failed, "distil_king_uid"), 2)
+        for f in failed {
+            XCTAssertEqual(f.name.hasSuffix("_total"), f.kind == .counter, f.name)
+        }
+    }
+
     func testParserRefusesWhatTheFormatForbids() {
         let bad: [(String, String)] = [
             ("a 1", "newline"),
