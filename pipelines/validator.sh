@@ -27,6 +27,11 @@
 #   13  the chain rejected the weights (e.g. rate limit); the next run tries again
 #   14  the chain could not be reached to set the weights; the next run tries again
 #   15  the weights were set but pruning failed
+#
+# --metrics FILE: at exit (after the lock is taken), the run's figures in the Prometheus text format,
+# written atomically for node_exporter's textfile collector (dl-judge metrics; docs/FORMATS.md "Metrics"):
+# this exit status, each stage's outcome, and the epoch's figures when the epoch stage ran (else the
+# file's last epoch figures stand).
 set -euo pipefail
 
 usage() {
@@ -47,12 +52,13 @@ Options:
   --keep-epochs K          after the weights: remove all but the last K epoch folders
   --chain CMD              the chain adapter (pipelines/chain/distil-chain; env DISTIL_CHAIN)
   --bin DIR                where the dl-* tools are (passed to epoch.sh)
+  --metrics FILE           write the run's Prometheus metrics to FILE at exit (e.g. .../textfile/distil.prom)
   -- ARGS                  passed to pipelines/epoch.sh as they are (e.g. --count 40 --threads 16)
 USAGE
 }
 
 work="" teacher="" wallet_name="" wallet_hotkey="" wallet_path="" netuid=97 network="${DISTIL_NETWORK:-finney}"
-lag=3 interval=360 max_age=1080 dry_run=0 prune_min_free="" keep_epochs="" bin="${DISTIL_BIN:-}"
+lag=3 interval=360 max_age=1080 dry_run=0 prune_min_free="" keep_epochs="" bin="${DISTIL_BIN:-}" metrics=""
 root="$(cd "$(dirname "$0")/.." && pwd)"
 chain="${DISTIL_CHAIN:-$root/pipelines/chain/distil-chain}"
 corpus=() epoch_args=()
@@ -73,6 +79,7 @@ while (($#)); do
     --keep-epochs) keep_epochs=$2; shift 2 ;;
     --chain) chain=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
+    --metrics) metrics=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; epoch_args=("$@"); break ;;
     -*) echo "validator: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -102,8 +109,20 @@ log() { echo "validator $(date -u +%Y-%m-%dT%H:%M:%SZ) block $block: $*" >&2; }
 # json FILE KEY: a top-level number or string of a one-line JSON record.
 json() { python3 -c 'import json,sys; v=json.loads(open(sys.argv[1]).readline())[sys.argv[2]]; print(v)' "$1" "$2"; }
 net=(--network "$network")
-# Metrics (helper "report", --metrics FILE): every stage ends in stage_done NAME STATUS; write them here.
-stage_done() { :; }
+# Metrics (--metrics FILE): every stage ends in stage_done NAME STATUS; the file is written once, at exit.
+stage_args=() epoch_rc=""
+stage_done() { stage_args+=(--validator-stage "$1=$2"); }
+write_metrics() {
+  local rc=$? args
+  if [[ -n "$metrics" ]]; then
+    [[ -n "$bin" ]] || bin="$(cd "$root" && swift build --show-bin-path)"
+    args=(--validator-exit-status "$rc" "${stage_args[@]}")
+    [[ -n "$epoch_rc" ]] && args+=(--epoch "$e" --exit-status "$epoch_rc")
+    "$bin/dl-judge" metrics "${args[@]}" --out "$metrics" || log "could not write the metrics to $metrics"
+  fi
+  exit "$rc"
+}
+trap write_metrics EXIT
 
 # Runs a model-free command in DIR (the working directory): a commitment naming a relative path is a
 # Hub repo id, never a folder of the caller's current directory.
@@ -150,8 +169,10 @@ stage_done commitments ok
 binarg=()
 [[ -n "$bin" ]] && binarg=(--bin "$bin")
 log "epoch: pipelines/epoch.sh"
-if ! "$root/pipelines/epoch.sh" --work "$work" --commitments "$e/commitments.jsonl" --teacher "$teacher" \
-    --block "$block" --block-hash "$hash" "${binarg[@]}" "${epoch_args[@]}" "${corpus[@]}" > /dev/null; then
+epoch_rc=0
+"$root/pipelines/epoch.sh" --work "$work" --commitments "$e/commitments.jsonl" --teacher "$teacher" \
+  --block "$block" --block-hash "$hash" "${binarg[@]}" "${epoch_args[@]}" "${corpus[@]}" > /dev/null || epoch_rc=$?
+if ((epoch_rc)); then
   log "epoch: FAILED; no weights are set; the next run resumes this epoch"; stage_done epoch failed; exit 11
 fi
 [[ -s "$e/verdict.json" ]] || { log "epoch: no verdict in $e"; stage_done epoch failed; exit 11; }

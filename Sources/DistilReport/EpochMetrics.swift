@@ -105,7 +105,7 @@ public enum EpochMetrics {
     /// What `pipelines/validator.sh` adds: its stages' outcomes and its own exit status.
     public struct ValidatorRun: Sendable {
         public var exitStatus: Int
-        /// (stage, "ok" | "failed" | "skipped"), in the order they ran.
+        /// (stage, "ok" | "failed" | "refused" | "skipped"), in the order they ran.
         public var stages: [(String, String)]
         public init(exitStatus: Int, stages: [(String, String)]) { self.exitStatus = exitStatus; self.stages = stages }
     }
@@ -115,7 +115,7 @@ public enum EpochMetrics {
             MetricFamily("distil_validator_exit_status", .gauge, help: "Exit status of the last pipelines/validator.sh run (0: ok or not due).",
                          value: Double(run.exitStatus)),
             MetricFamily("distil_validator_last_run_timestamp_seconds", .gauge, help: "When the last validator run ended (Unix time).", value: now.rounded()),
-            MetricFamily("distil_validator_stage_success", .gauge, help: "1 if the stage succeeded in the last validator run, 0 if it failed (skipped stages absent).",
+            MetricFamily("distil_validator_stage_success", .gauge, help: "1 if the stage succeeded in the last validator run, 0 if it failed or was refused (skipped stages absent).",
                          samples: run.stages.filter { $0.1 != "skipped" }.map {
                              .init(name: "distil_validator_stage_success", labels: ["stage": $0.0], value: $0.1 == "ok" ? 1 : 0)
                          }),

@@ -22,7 +22,7 @@ struct MetricsCommand: DistilTool {
     var exitStatus: Int?
     @Option(help: "pipelines/validator.sh's exit status: adds the validator's metrics.")
     var validatorExitStatus: Int?
-    @Option(help: "A validator stage's outcome, NAME=ok|failed|skipped (repeatable, in order).")
+    @Option(help: "A validator stage's outcome, NAME=ok|failed|refused|skipped (repeatable, in order).")
     var validatorStage: [String] = []
     @Option(help: "The metrics file to write atomically (its counters are carried over); '-': stdout.")
     var out: String
@@ -33,8 +33,8 @@ struct MetricsCommand: DistilTool {
         if validatorExitStatus == nil, !validatorStage.isEmpty { throw ValidationError("--validator-stage goes with --validator-exit-status") }
         for s in validatorStage {
             let parts = s.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty, ["ok", "failed", "skipped"].contains(parts[1]) else {
-                throw ValidationError("--validator-stage wants NAME=ok|failed|skipped, got '\(s)'")
+            guard parts.count == 2, !parts[0].isEmpty, ["ok", "failed", "refused", "skipped"].contains(parts[1]) else {
+                throw ValidationError("--validator-stage wants NAME=ok|failed|refused|skipped, got '\(s)'")
             }
         }
     }

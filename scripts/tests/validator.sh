@@ -82,7 +82,7 @@ v() {
   local b=$1; shift
   rc=0
   pipelines/validator.sh --work "$work" --teacher demo/teacher --wallet-name demo --wallet-hotkey validator \
-    --lag 3 --interval 50 --bin "$b" "$@" demo/corpus.jsonl.zst \
+    --lag 3 --interval 50 --bin "$b" --metrics "$t/distil.prom" "$@" demo/corpus.jsonl.zst \
     -- --count 8 --max-new-tokens 40 --vocab-size 512 --threads 2 2>> "$t/log" || rc=$?
 }
 winner() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["uids"])' "$1"; }
@@ -92,24 +92,33 @@ v "$bin"
 [[ $rc == 0 ]] || { cat "$t/log" >&2; fail "first epoch exit $rc"; }
 [[ $(set_count) == 1 && $(winner "$work/epoch-120/weights.json") == "[1]" ]] || fail "epoch 120: $(set_count) sets, $(cat "$work/epoch-120/weights.json")"
 ok "epoch 120: the king crowned, weights set once (uid 1)"
+# metric LINE: the metrics file (--metrics) holds this sample line exactly.
+metric() { grep -qxF "$1" "$t/distil.prom" || fail "metrics: no line '$1' in: $(grep -v '^#' "$t/distil.prom" | tr '\n' ' ')"; }
+metric 'distil_validator_exit_status 0'; metric 'distil_epoch_block 120'; metric 'distil_king_uid 1'
+metric 'distil_validator_stage_success{stage="set-weights"} 1'
 
 replay 150 challenger
 v "$bin"
 [[ $rc == 0 && $(set_count) == 1 && ! -d "$work/epoch-147" ]] || fail "a run 27 blocks later: exit $rc, $(set_count) sets"
 grep -q "nothing to do" "$t/log" || fail "no 'nothing to do' line"
 ok "a run before --interval blocks: exit 0, nothing done, nothing set"
+metric 'distil_validator_runs_total{result="success"} 2'; metric 'distil_epoch_block 120'; metric 'distil_epoch_runs_total{result="success"} 1'
 
 replay 203 challenger
 v "$t/badbin"
 [[ $rc == 11 && $(set_count) == 1 && ! -e "$work/epoch-200/weights.json" ]] || fail "failing dl-teacher: exit $rc, $(set_count) sets"
 [[ -s "$work/validator-pending.json" ]] || fail "the failed epoch is not pending"
 ok "epoch 200 with a failing dl-teacher: exit 11, no weights set"
+metric 'distil_validator_exit_status 11'; metric 'distil_validator_stage_success{stage="epoch"} 0'
+metric 'distil_epoch_block 200'; metric 'distil_epoch_success 0'; metric 'distil_validator_runs_total{result="failure"} 1'
 
 replay 210 challenger
 v "$bin"
 [[ $rc == 0 && $(set_count) == 2 && $(winner "$work/epoch-200/weights.json") == "[2]" && ! -d "$work/epoch-207" ]] \
   || fail "resumed epoch: exit $rc, $(set_count) sets"
 ok "the next run resumes epoch 200 (same block), the challenger wins, weights set once (uid 2)"
+metric 'distil_epoch_block 200'; metric 'distil_epoch_success 1'; metric 'distil_king_uid 2'
+ok "--metrics: each run's exit status, stages and epoch figures (a not-due run keeps the last epoch's)"
 
 # Exactly once: an epoch whose weights.json exists never sets again, even if it is resumed.
 cp "$work/validator-last.json" "$work/validator-pending.json"
