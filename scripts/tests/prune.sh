@@ -36,7 +36,10 @@ def put(repo, commit, src, half=False):
         lfs = name.endswith(".safetensors")
         etag = hashlib.sha256(data).hexdigest() if lfs else hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
         if half and lfs:
+            # A plain prefix, and what a killed segmented download of ours leaves beside it.
             open(os.path.join(folder, "blobs", etag + ".incomplete"), "wb").write(data[: len(data) // 2])
+            open(os.path.join(folder, "blobs", etag + ".distil-part.incomplete"), "wb").write(data[: len(data) // 4])
+            open(os.path.join(folder, "blobs", etag + ".distil-frontier.incomplete"), "w").write(str(len(data) // 8))
             continue
         open(os.path.join(folder, "blobs", etag), "wb").write(data)
         os.symlink("../../blobs/" + etag, os.path.join(folder, "snapshots", commit, name))
@@ -76,6 +79,7 @@ EOF
 }
 before=$(scan)
 grep -q WARNING <<< "$before" && fail "the cache built for the test is not clean: $before"
+grep -q "INCOMPLETE 3" <<< "$before" || fail "huggingface_hub does not see our partial files: $before"
 grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king bob/loser carol/loser dave/half frank/gone op/own" <<< "$before" || fail "scan before: $before"
 teacher_snap="$cache/models--Qwen--Qwen3.5-35B-A3B/snapshots/$(printf '1%.0s' {1..40})"
 common=(--cache-dir "$cache" --state "$t/state.json" --commitments "$t/commitments.jsonl" --work "$t/work" --keep "$teacher_snap" -q)
@@ -110,7 +114,7 @@ grep -q '"floor_met":false' "$t/p2.jsonl" && grep -q "below the --min-free floor
 after=$(scan)
 grep -q WARNING <<< "$after" && fail "huggingface_hub's scan after pruning: $after"
 grep -q "REPOS Qwen/Qwen3.5-35B-A3B alice/king dave/half op/own$" <<< "$after" || fail "scan after: $after"
-grep -q "INCOMPLETE 1" <<< "$after" || fail "the half-downloaded model's partial file is gone: $after"
+grep -q "INCOMPLETE 3" <<< "$after" || fail "the half-downloaded model's partial files (ours visible to the scan as incomplete) changed: $after"
 hf="$(dirname "$py")/hf"
 HF_HUB_DISABLE_TELEMETRY=1 "$hf" cache ls --cache-dir "$cache" --format json > "$t/hf-ls.json" 2> "$t/hf-ls.err" || fail "hf cache ls: $(cat "$t/hf-ls.err")"
 "$py" -c 'import json,sys; ids=sorted(r["repo_id"] for r in json.load(open(sys.argv[1]))); assert ids==["Qwen/Qwen3.5-35B-A3B","alice/king","dave/half","op/own"], ids' "$t/hf-ls.json" \
