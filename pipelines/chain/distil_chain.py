@@ -291,21 +291,28 @@ def connect(args: argparse.Namespace) -> Any:
 def main(argv: Optional[list[str]] = None, sub: Any = None) -> int:
     p = argparse.ArgumentParser(prog="distil-chain", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--network", default=os.environ.get("DISTIL_NETWORK", "finney"),
-                   help="finney, test, local, or a ws:// / wss:// endpoint (default: finney)")
-    p.add_argument("--replay", help="answer from recorded chain payloads (tests; see replay_substrate.py)")
-    p.add_argument("--attempts", type=int, default=4, help="tries per chain read on RPC failures (4)")
-    p.add_argument("--retry-delay", type=float, default=2.0, help="first backoff in seconds, doubling (2)")
+    def chain_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+        # Accepted before or after the subcommand; a subcommand's copy only overrides when given.
+        d = (lambda v: v) if defaults else (lambda v: argparse.SUPPRESS)
+        parser.add_argument("--network", default=d(os.environ.get("DISTIL_NETWORK", "finney")),
+                            help="finney, test, local, or a ws:// / wss:// endpoint (default: finney)")
+        parser.add_argument("--replay", default=d(None), help="answer from recorded chain payloads (tests; see replay_substrate.py)")
+        parser.add_argument("--attempts", type=int, default=d(4), help="tries per chain read on RPC failures (4)")
+        parser.add_argument("--retry-delay", type=float, default=d(2.0), help="first backoff in seconds, doubling (2)")
+
+    chain_options(p, True)
+    common = argparse.ArgumentParser(add_help=False)
+    chain_options(common, False)
     s = p.add_subparsers(dest="cmd", required=True)
-    c = s.add_parser("commitments", help="one commitment record per registered hotkey")
+    c = s.add_parser("commitments", parents=[common], help="one commitment record per registered hotkey")
     c.add_argument("--netuid", type=int, required=True)
     c.add_argument("--ledger", help="first commitment of every hotkey ever seen (read and extended)")
     c.add_argument("--rejects", help="write rejected commitments here (JSON lines)")
     c.add_argument("-o", "--out")
-    b = s.add_parser("block", help="a finalized block and its hash")
+    b = s.add_parser("block", parents=[common], help="a finalized block and its hash")
     b.add_argument("--lag", type=int, default=0, help="blocks behind the finalized head (0)")
     b.add_argument("-o", "--out")
-    w = s.add_parser("set-weights", help="set the verdict's weights through the SDK")
+    w = s.add_parser("set-weights", parents=[common], help="set the verdict's weights through the SDK")
     w.add_argument("--verdict", required=True)
     w.add_argument("--netuid", type=int, required=True)
     w.add_argument("--wallet-name", required=True)

@@ -239,6 +239,15 @@ class AdapterTest(unittest.TestCase):
         self.assertEqual((rc, out), (distil_chain.EXIT_INPUT, ""))
         self.assertIn("cannot read the verdict", err)
 
+    def test_chain_options_go_before_or_after_the_subcommand(self):
+        rc, out, err, _ = self.run_cli(["commitments", "--netuid", "97", "--network", "finney", "--attempts", "2"])
+        self.assertEqual((rc, out), (0, text(os.path.join(SAMPLES, "commitments.jsonl"))), err)
+        # The real entry point, as validator.sh calls it: --replay after the subcommand, on the file.
+        import subprocess
+        r = subprocess.run([sys.executable, os.path.join(CHAIN, "distil_chain.py"), "block", "--lag", "3", "--replay", REPLAY],
+                           capture_output=True, text=True, env=dict(os.environ, DISTIL_CHAIN_REPLAY=""))
+        self.assertEqual((r.returncode, r.stdout), (0, text(os.path.join(SAMPLES, "block.jsonl"))), r.stderr)
+
     def test_usage(self):
         self.assertEqual(self.run_cli(["commitments"])[0], distil_chain.EXIT_USAGE)
         self.assertEqual(self.run_cli(["nope"])[0], distil_chain.EXIT_USAGE)
