@@ -131,6 +131,8 @@ struct PageHeader {
     var definitionLevelsByteLength: Int32 = 0
     var repetitionLevelsByteLength: Int32 = 0
     var isCompressed = true
+    /// CRC-32 of the page as stored (after the header; v2 levels included), when the writer set it.
+    var crc: UInt32?
     /// Which sub-header was present: 5 DataPageHeader, 7 DictionaryPageHeader, 8 DataPageHeaderV2 (0 none).
     var subHeader: Int16 = 0
 }
@@ -254,6 +256,7 @@ extension PageHeader {
             case 1: h.type = try r.i32(t)
             case 2: h.uncompressedSize = try r.i32(t)
             case 3: h.compressedSize = try r.i32(t)
+            case 4: h.crc = UInt32(bitPattern: try r.i32(t))
             case 5, 7, 8:
                 // 5 DataPageHeader, 7 DictionaryPageHeader, 8 DataPageHeaderV2: their common fields
                 // (num_values = 1, encoding = 2 or 4) are decoded by field id per kind.

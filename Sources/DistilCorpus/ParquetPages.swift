@@ -210,6 +210,14 @@ struct ColumnChunkDecoder {
     func decompress(_ p: PageRef, page: Int, _ src: UnsafeRawBufferPointer, _ dst: UnsafeMutableRawBufferPointer,
                     _ zstd: ZstdContext) throws {
         let h = p.header
+        // The page checksum, when the writer set one (pyarrow's write_page_checksum): a page that
+        // fails it is refused, as pyarrow's reader refuses it with page_checksum_verification.
+        if let crc = h.crc {
+            let got = CRC32.update(0, UnsafeRawBufferPointer(rebasing: src[p.body..<(p.body + Int(h.compressedSize))]))
+            guard got == crc else {
+                throw place.error("page checksum mismatch (CRC-32 \(String(got, radix: 16)), the header says \(String(crc, radix: 16)))", page: page)
+            }
+        }
         var inStart = p.body, inCount = Int(h.compressedSize)
         var outStart = p.out, outCount = Int(h.uncompressedSize)
         if h.type == ParquetPageType.dataPageV2.rawValue {

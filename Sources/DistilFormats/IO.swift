@@ -57,20 +57,31 @@ public final class FileReader: ByteReader {
     let fd: Int32
     let owns: Bool
 
-    /// `path` "-" means stdin.
-    public init(path: String) throws {
+    /// `path` "-" means stdin. With `regularOnly` anything but a regular file (a FIFO, a device, a
+    /// socket) is refused: a file of a model directory must never block the reader.
+    public init(path: String, regularOnly: Bool = false) throws {
         if path == "-" {
             name = "stdin"; fd = 0; owns = false
         } else {
             name = path
-            fd = open(path, O_RDONLY | O_CLOEXEC)
+            // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait forever, before
+            // fstat could tell what it is. It is cleared again for the reads.
+            fd = open(path, O_RDONLY | O_CLOEXEC | (regularOnly ? O_NONBLOCK : 0))
             owns = true
             if fd < 0 { throw DistilError.input(path, "cannot open: \(String(cString: strerror(errno)))") }
             var st = stat()
-            if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-                close(fd)
-                throw DistilError.input(path, "is a directory, expected a file")
+            if fstat(fd, &st) == 0 {
+                let type = st.st_mode & S_IFMT
+                if type == S_IFDIR {
+                    close(fd)
+                    throw DistilError.input(path, "is a directory, expected a file")
+                }
+                if regularOnly && type != S_IFREG {
+                    close(fd)
+                    throw DistilError.input(path, "is not a regular file (a FIFO, device or socket)")
+                }
             }
+            if regularOnly { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
         }
     }
 
@@ -114,7 +125,9 @@ public final class MemoryWriter: ByteWriter {
 
 /// Writes to stdout ("-" or nil) or to a file that appears only when complete:
 /// the bytes go to `PATH.tmp-PID` beside it and are renamed onto PATH by `close()`.
-/// If the process fails before `close()`, `abort()` (or the atexit cleanup) removes the temporary.
+/// If the process fails before `close()`, `abort()` (or the atexit cleanup) removes the temporary;
+/// a process killed outright (SIGKILL, power loss) cannot, so each new writer of PATH removes the
+/// `PATH.tmp-PID` files of processes that no longer exist (`removeStaleTemps`).
 public final class FileWriter: ByteWriter {
     public let name: String
     let fd: Int32
@@ -132,6 +145,7 @@ public final class FileWriter: ByteWriter {
         } else {
             let p = path!
             name = p
+            FileWriter.removeStaleTemps(of: p)
             let tmp = p + ".tmp-\(getpid())"
             fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             if fd < 0 { throw DistilError.input(p, "cannot create: \(String(cString: strerror(errno)))") }
@@ -143,6 +157,21 @@ public final class FileWriter: ByteWriter {
             }
         }
         buffer.reserveCapacity(1 << 20)
+    }
+
+    /// Removes `path.tmp-PID` files left by processes that are gone (kill -9 of an earlier run).
+    /// A PID that is alive (or not ours to signal) keeps its file: it may be a writer running now.
+    /// The PID test is this machine's, so a folder written by two machines at once (a shared
+    /// file system) must not use the same output names on both.
+    public static func removeStaleTemps(of path: String) {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for n in names where n.hasPrefix(prefix) {
+            let digits = n.dropFirst(prefix.count)
+            guard let pid = Int32(digits), pid > 0, String(pid) == digits, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + n) }
+        }
     }
 
     /// Removes temporaries of writers that never closed (called at exit and by the error path).
@@ -210,7 +239,7 @@ public func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
 
 /// Reads a whole small file with a size bound (configs, headers, JSON documents).
 public func readFile(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
-    let r = try FileReader(path: path)
+    let r = try FileReader(path: path, regularOnly: path != "-")
     var st = stat()
     if r.owns, fstat(r.fd, &st) == 0, Int(st.st_size) > limit {
         throw DistilError.input(path, "\(st.st_size) bytes, more than the \(limit)-byte limit")

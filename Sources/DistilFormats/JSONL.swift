@@ -86,18 +86,74 @@ public final class JSONLReader<T: Decodable> {
     }
 }
 
+/// A record type with rules its Swift types cannot express (a uid is not negative, a size is not
+/// negative): checked after every decode, so a record that breaks one is refused by the field.
+public protocol CheckedRecord {
+    /// The first field that breaks a rule, and how; nil when the record is valid.
+    func invalidField() -> (field: String, problem: String)?
+}
+
 /// Decodes one JSON document, turning DecodingError into one readable line.
 public func decodeJSONLine<T: Decodable>(_ type: T.Type, _ data: Data, decoder: JSONDecoder = JSONDecoder(),
                                          where place: String) throws -> T {
+    if let bad = JSONKeys.firstInvalidUTF8(data) {
+        throw DistilError("\(place): not valid UTF-8 (byte \(bad))")
+    }
+    let value: T
     do {
-        return try decoder.decode(T.self, from: data)
+        value = try decoder.decode(T.self, from: data)
     } catch let e as DecodingError {
+        if case .dataCorrupted(let ctx) = e, ctx.codingPath.isEmpty, let field = unrepresentableNumber(T.self, data, decoder) {
+            throw DistilError("\(place): field '\(field.path)': \(field.problem)")
+        }
         throw DistilError("\(place): \(describe(e))")
     } catch let e as DistilError {
         throw DistilError("\(place): \(e.message)")
     } catch {
         throw DistilError("\(place): invalid JSON: \(error)")
     }
+    if let c = value as? CheckedRecord, let bad = c.invalidField() {
+        throw DistilError("\(place): field '\(bad.field)': \(bad.problem)")
+    }
+    return value
+}
+
+/// Foundation's decoder reports a number that does not fit its field (1.5 or 2^64 for an Int) as
+/// "not valid JSON" without a field. When the text is valid JSON, the number at fault is found by
+/// replacing each candidate (not an integer, or beyond 64 bits) with 0 until the decode gets
+/// past it. Error path only; records are small.
+func unrepresentableNumber<T: Decodable>(_: T.Type, _ data: Data, _ decoder: JSONDecoder) -> (path: String, problem: String)? {
+    guard let root = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return nil }
+    var candidates: [([Any], NSNumber)] = []
+    func walk(_ v: Any, _ path: [Any]) {
+        if let d = v as? [String: Any] { for k in d.keys.sorted() { walk(d[k]!, path + [k]) } }
+        else if let a = v as? [Any] { for (i, x) in a.enumerated() { walk(x, path + [i]) } }
+        else if let n = v as? NSNumber, !(String(describing: type(of: v)).contains("Bool")) {
+            let d = n.doubleValue
+            if d != d.rounded() || abs(d) >= 9.2e18 || !d.isFinite || n is NSDecimalNumber { candidates.append((path, n)) }
+        }
+    }
+    walk(root, [])
+    func replacing(_ v: Any, _ path: ArraySlice<Any>) -> Any {
+        guard let head = path.first else { return 0 }
+        if var d = v as? [String: Any], let k = head as? String { d[k] = replacing(d[k]!, path.dropFirst()); return d }
+        if var a = v as? [Any], let i = head as? Int { a[i] = replacing(a[i], path.dropFirst()); return a }
+        return v
+    }
+    for (path, n) in candidates {
+        guard let patched = try? JSONSerialization.data(withJSONObject: replacing(root, path[...]), options: [.fragmentsAllowed]) else { continue }
+        var fixed = true
+        do { _ = try decoder.decode(T.self, from: patched) } catch DecodingError.dataCorrupted(let c) where c.codingPath.isEmpty {
+            fixed = false
+        } catch {}
+        if fixed {
+            let name = path.map { k in (k as? Int).map { "[\($0)]" } ?? ".\(k)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+            let text = n.stringValue
+            let d = n.doubleValue
+            return (name, d == d.rounded() && d.isFinite ? "\(text) is out of the field's range" : "expected an integer, got \(text)")
+        }
+    }
+    return nil
 }
 
 func pathString(_ path: [CodingKey]) -> String {

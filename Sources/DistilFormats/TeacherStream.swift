@@ -30,6 +30,11 @@ public enum TeacherStream {
     public static let maxExact = 4096
     public static let valueDType = "f16+f32top"
     static let maxJSONRecord = 64 << 20
+    /// A row's probabilities (exp of its log-probs, exact entries applied) must sum to 1 within
+    /// this: the binary16 rounding of the tail moves the sum by at most ~0.004 (spacing 2^-7 at
+    /// |log p| in 8...16, where every value outside the exact entries lies), so a row outside
+    /// [0.99, 1.01] was not made from log-probabilities. See docs/FORMATS.md.
+    public static let massTolerance = 0.01
 }
 
 /// Generation settings recorded in the header.
@@ -213,6 +218,7 @@ public final class TeacherStreamReader {
     var rowBufNext = 0
     var rowOffset = 0
     var peeked: (String, [UInt8])?
+    var massScratch: [Float] = []
 
     public convenience init(path: String) throws { try self.init(openInput(path)) }
 
@@ -307,6 +313,12 @@ public final class TeacherStreamReader {
             guard promptsRead == header.n_prompts else {
                 throw DistilError.input(name, "header announces \(header.n_prompts) prompts, stream has \(promptsRead)")
             }
+            // DONE ends the stream: anything after it (a second stream appended, stray bytes) means
+            // the file is not what one dl-teacher run wrote.
+            var extra = [UInt8](repeating: 0, count: 1)
+            if try extra.withUnsafeMutableBytes({ try input.read(into: $0) }) > 0 {
+                throw DistilError.input(name, "corrupt stream: bytes after the DONE trailer (a second stream appended?)")
+            }
             done = true
             current = nil
             return nil
@@ -361,6 +373,12 @@ public final class TeacherStreamReader {
                     last = id
                 }
             }
+            let mass = rowPayload.withUnsafeBytes { raw in
+                TeacherStreamReader.probabilityMass(raw.baseAddress! + rowOffset, vocab: v, exact: nExact, scratch: &massScratch)
+            }
+            guard abs(mass - 1) <= TeacherStream.massTolerance else {
+                throw DistilError.input(name, "prompt '\(c.id)' row \(rowsRead): not log-probabilities (the probabilities sum to \(mass), not 1 ± \(TeacherStream.massTolerance))")
+            }
             out.rows.append(TeacherRawRows.Row(payload: rowPayload, offset: rowOffset, exact: nExact))
             rowOffset += 2 * v + 4 + 8 * nExact
             if rowBufNext + 1 == rowBufRows && rowOffset != rowPayload.count {
@@ -371,6 +389,33 @@ public final class TeacherStreamReader {
             totalRows += 1
         }
         return out
+    }
+}
+
+extension TeacherStreamReader {
+    /// Σ exp(log p) over a stored row (binary16 values with the exact entries applied): NaN when
+    /// a value is NaN. `scratch` is resized to the vocabulary and reused across rows.
+    static func probabilityMass(_ row: UnsafeRawPointer, vocab v: Int, exact: Int, scratch: inout [Float]) -> Double {
+        if scratch.count < v + 16 { scratch = [Float](repeating: -.infinity, count: v + 16) }
+        return scratch.withUnsafeMutableBufferPointer { buf -> Double in
+            let p = buf.baseAddress!
+            KLTeacherRow(binary16: row, exact: row + 2 * v + 4, exactCount: exact).decode(into: p, count: v)
+            for i in v..<(v + 16) { p[i] = -.infinity }   // the last group's padding adds nothing
+            var total = 0.0
+            var i = 0
+            while i < v {
+                let end = min(v, i + 512)
+                var sum = SIMD16<Float>(repeating: 0)
+                while i < end {
+                    let x = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+                    if any(x .!= x) { return .nan }
+                    sum += FastExp.exp(x).replacing(with: 0, where: x .< -87)
+                    i += 16
+                }
+                total += Double(sum.sum())
+            }
+            return total
+        }
     }
 }
 

@@ -42,15 +42,8 @@ public struct RepoCache {
     /// A repo file name is untrusted: it must be a relative path of ordinary components that
     /// stays inside the snapshot folder.
     public static func validate(path: String) throws {
-        guard !path.isEmpty, path.utf8.count <= 1024 else { throw HubFailure.refused("file name of \(path.utf8.count) bytes") }
-        guard !path.hasPrefix("/"), !path.contains("\\") else { throw HubFailure.refused("unsafe file name '\(escaped(path))' (absolute or backslash)") }
-        guard path.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
-            throw HubFailure.refused("unsafe file name '\(escaped(path))' (control characters)")
-        }
-        for c in path.split(separator: "/", omittingEmptySubsequences: false) {
-            guard !c.isEmpty, c != ".", c != "..", c.utf8.count <= 255 else {
-                throw HubFailure.refused("unsafe file name '\(escaped(path))' (would leave the snapshot folder)")
-            }
+        if let p = RepoPath.problem(path) {
+            throw HubFailure.refused(p.hasPrefix("file name of") ? p : "unsafe file name '\(escaped(path))' (\(p))")
         }
     }
 

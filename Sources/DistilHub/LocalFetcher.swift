@@ -12,11 +12,7 @@ public enum LocalFetcher {
             || FileManager.default.fileExists(atPath: repo)
     }
 
-    public static func directory(of repo: String) -> String {
-        var p = repo
-        if p.hasPrefix("file://") { p.removeFirst(7) }
-        return URL(fileURLWithPath: p).standardizedFileURL.path
-    }
+    public static func directory(of repo: String) -> String { RepoPath.localDirectory(of: repo) }
 
     public static func fetch(_ c: Commitment, progress: Bool = true) -> Manifest {
         let dir = directory(of: c.repo)
@@ -33,6 +29,7 @@ public enum LocalFetcher {
             for n in names {
                 let full = dir + "/" + n
                 guard let size = fileSize(full) else { throw DistilError.input(full, "cannot read") }
+                if n.hasSuffix(".safetensors") { try checkSafetensorsHeaderLength(full, size: size) }
                 files.append(ManifestFile(name: n, size: size, sha256: try Hashing.sha256Hex(file: full)))
             }
             let weights = WeightFiles.identity(files.map { ($0.name, $0.sha256!) })
@@ -41,6 +38,20 @@ public enum LocalFetcher {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: e.message)
         } catch {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: "\(dir): \(error)")
+        }
+    }
+
+    /// The rule the Hub fetch applies before downloading (docs/FORMATS.md, outcome `error`): a
+    /// safetensors header length beyond the file or beyond 100 MB. (A file too short to hold the
+    /// length is dl-check's FORMAT refusal, as for a downloaded one.)
+    static func checkSafetensorsHeaderLength(_ path: String, size: Int64) throws {
+        let r = try FileReader(path: path, regularOnly: true)
+        var first = [UInt8](repeating: 0, count: 8)
+        guard size >= 8, try first.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else { return }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
+        guard n <= UInt64(HubClient.maxHeaderBytes), n <= UInt64(size - 8) else {
+            throw DistilError.input(path, "safetensors header length \(n) is out of bounds (file \(size) bytes)")
         }
     }
 

@@ -53,6 +53,11 @@ public struct SafetensorsHeader: Sendable {
         guard let obj = try? JSONSerialization.jsonObject(with: json), let dict = obj as? [String: Any] else {
             throw DistilError.input(name, "safetensors header is not a JSON object")
         }
+        // JSONSerialization keeps one of two equal keys silently: a header naming a tensor twice
+        // would describe the file in two ways.
+        if let dup = JSONKeys.firstDuplicateTopLevelKey(bytes[8..<(8 + Int(n))]) {
+            throw DistilError.input(name, "safetensors header names '\(dup)' twice")
+        }
         var tensors: [TensorInfo] = []
         var metadata: [String: String] = [:]
         for (key, value) in dict {
@@ -124,11 +129,13 @@ public final class SafetensorsFile {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO in place of a weights file would block open() for ever.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw DistilError.input(path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw DistilError.input(path, "cannot stat") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw DistilError.input(path, "is not a regular file") }
         size = Int(st.st_size)
         guard size >= 8 else { throw DistilError.input(path, "not a safetensors file (\(size) bytes)") }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {

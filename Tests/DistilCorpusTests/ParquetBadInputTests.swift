@@ -101,6 +101,15 @@ final class ParquetBadInputTests: XCTestCase {
         try assertFixtureFails("bad_page_size_none", "row group 0, column 'text', page 0: uncompressed page declares")
     }
 
+    /// One stored byte changed inside a page whose header carries a CRC (uncompressed, so only the
+    /// checksum can tell; scripts/dev/make_parquet_fixtures.py asserts pyarrow refuses both with
+    /// page_checksum_verification). The intact shards with checksums read like pyarrow
+    /// (testEveryFixtureMatchesPyarrow covers none_v1_crc, snappy_v2_crc, none_v1_dict_crc).
+    func testPageChecksumMismatch() throws {
+        try assertFixtureFails("bad_page_crc_data", "row group 0, column 'text', page 0: page checksum mismatch")
+        try assertFixtureFails("bad_page_crc_dict", "row group 0, column 'text', page 0: page checksum mismatch")
+    }
+
     func testUnsupportedFeaturesAreNamed() throws {
         try assertFixtureFails("refuse_gzip", "compression codec GZIP is not supported")
         try assertFixtureFails("refuse_brotli", "compression codec BROTLI is not supported")

@@ -45,6 +45,39 @@ final class JSONLTests: XCTestCase {
         }
     }
 
+    /// Values that parse but are not what the field may hold are refused by the field, not as
+    /// "invalid JSON": a negative uid or block, an integer beyond 64 bits, a fraction for an
+    /// integer, a file name that leaves the model folder; bytes that are not UTF-8 are named as such.
+    func testOutOfRangeValuesNameTheField() throws {
+        func message(_ line: String, _ type: (some Decodable).Type = Commitment.self) -> String {
+            do { _ = try decodeJSONLine(type, Data(line.utf8), where: "c.jsonl:1"); return "accepted" } catch {
+                return (error as? DistilError)?.message ?? "\(error)"
+            }
+        }
+        let ok = "\"hotkey\":\"h\",\"repo\":\"a/b\""
+        XCTAssertEqual(message("{\"uid\":-1,\"block\":5,\(ok)}"), "c.jsonl:1: field 'uid': -1 is not a uid (0...65535)")
+        XCTAssertEqual(message("{\"uid\":65536,\"block\":5,\(ok)}"), "c.jsonl:1: field 'uid': 65536 is not a uid (0...65535)")
+        XCTAssertEqual(message("{\"uid\":1,\"block\":-1,\(ok)}"), "c.jsonl:1: field 'block': -1 is negative")
+        XCTAssertEqual(message("{\"uid\":18446744073709551616,\"block\":5,\(ok)}"),
+                       "c.jsonl:1: field 'uid': 18446744073709551616 is out of the field's range")
+        XCTAssertEqual(message("{\"uid\":1.5,\"block\":5,\(ok)}"), "c.jsonl:1: field 'uid': expected an integer, got 1.5")
+        XCTAssertEqual(message("{\"uid\":1,\"block\":5e30,\(ok)}").hasPrefix("c.jsonl:1: field 'block': "), true)
+        XCTAssertEqual(message("{\"uid\":1,\"block\":5,\"hotkey\":\"h\",\"repo\":\"\"}"), "c.jsonl:1: field 'repo': empty")
+        XCTAssertEqual(message("{\"id\":\"x\",\"text\":\"t\",\"tokens\":[1,2.5]}", PromptRecord.self),
+                       "c.jsonl:1: field 'tokens[1]': expected an integer, got 2.5")
+        XCTAssertEqual(message("{\"uid\":1,\"block\":5,\"hotkey\":\"h\",\"repo\":\"a/b\",\"files\":[{\"name\":\"./x\",\"size\":1}],\"outcome\":\"ok\",\"tool\":\"t\"}", Manifest.self),
+                       "c.jsonl:1: field 'files[0].name': unsafe file name './x' (would leave the snapshot folder)")
+        XCTAssertEqual(message("{\"uid\":1,\"block\":5,\"hotkey\":\"h\",\"repo\":\"/m/a\",\"commit\":\"local\",\"path\":\"/m/b\",\"files\":[],\"outcome\":\"ok\",\"tool\":\"t\"}", Manifest.self),
+                       "c.jsonl:1: field 'path': '/m/b' is not the committed directory '/m/a'")
+        // Invalid UTF-8 inside a string, an overlong encoding, an encoded surrogate.
+        for bad: [UInt8] in [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80]] {
+            let line = Array("{\"uid\":1,\"block\":5,\"hotkey\":\"h".utf8) + bad + Array("\",\"repo\":\"a/b\"}".utf8)
+            XCTAssertThrowsError(try decodeJSONLine(Commitment.self, Data(line), where: "c.jsonl:1")) { e in
+                XCTAssertEqual((e as? DistilError)?.message, "c.jsonl:1: not valid UTF-8 (byte 30)")
+            }
+        }
+    }
+
     func testUnknownFieldsIgnoredAndOutputCanonical() throws {
         let line = "{\"zzz\":[1,2],\"uid\":3,\"hotkey\":\"h\",\"block\":9,\"repo\":\"x/y\",\"revision\":\"abc\"}"
         let c = try JSONLReader<Commitment>(MemoryReader(Array(line.utf8))).next()!

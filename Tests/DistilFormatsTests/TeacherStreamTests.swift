@@ -114,6 +114,46 @@ final class TeacherStreamTests: XCTestCase {
         }
     }
 
+    func testBytesAfterDoneAreRefused() throws {
+        let one = try makeStream([2])
+        // A whole second stream appended (a second zstd frame), or a stray byte inside the frame.
+        XCTAssertThrowsError(try readAll(one + one)) { e in
+            XCTAssertTrue("\(e)".contains("t.dlt: corrupt stream: bytes after the DONE trailer"), "\(e)")
+        }
+        let raw = try Zstd.decompress(one)
+        XCTAssertThrowsError(try readAll(try Zstd.compress(raw + [0]))) { e in
+            XCTAssertTrue("\(e)".contains("bytes after the DONE trailer"), "\(e)")
+        }
+        XCTAssertThrowsError(try readAll(one + [0x28, 0xB5])) { _ in }   // not zstd: the decoder refuses
+    }
+
+    func testRowsThatAreNotLogProbabilitiesAreRefused() throws {
+        // Rows shifted by +0.5 (probabilities summing to e^0.5) and by -0.02 (0.980): beyond the
+        // ±0.01 tolerance; -0.005 (0.995) is inside it and reads.
+        for (shift, refused) in [(Float(0.5), true), (-0.02, true), (-0.005, false)] {
+            let m = MemoryWriter()
+            let w = try TeacherStreamWriter(m, header: header(1))
+            try w.beginPrompt(TeacherPrompt(id: "p0", promptTokens: [1], continuationTokens: [1, 2], finish: "length"))
+            for r in 0..<2 { try row(r).map { $0 + shift }.withUnsafeBufferPointer { try w.writeRow($0.baseAddress!) } }
+            try w.finish()
+            if refused {
+                XCTAssertThrowsError(try readAll(m.bytes), "shift \(shift)") { e in
+                    XCTAssertTrue("\(e)".contains("prompt 'p0' row 0: not log-probabilities"), "\(e)")
+                }
+            } else {
+                XCTAssertEqual(try readAll(m.bytes).first?.1.count, 2)
+            }
+        }
+        // A NaN value.
+        let m = MemoryWriter()
+        let w = try TeacherStreamWriter(m, header: header(1))
+        try w.beginPrompt(TeacherPrompt(id: "p0", promptTokens: [1], continuationTokens: [1], finish: "length"))
+        var r = row(0); r[7] = .nan
+        try r.withUnsafeBufferPointer { try w.writeRow($0.baseAddress!) }
+        try w.finish()
+        XCTAssertThrowsError(try readAll(m.bytes)) { e in XCTAssertTrue("\(e)".contains("sum to nan"), "\(e)") }
+    }
+
     func testCommittedSampleStreamReads() throws {
         let r = try TeacherStreamReader(path: samplePath("teacher.dlt"))
         XCTAssertEqual(r.header.format, "distil-teacher/1")

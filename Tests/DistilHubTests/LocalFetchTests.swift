@@ -29,6 +29,33 @@ final class LocalFetchTests: XCTestCase {
         XCTAssertEqual(m.outcome, "not_found")
     }
 
+    /// A header length of 2^63 (or beyond the file) is the fetch's `error`, as for a Hub repo.
+    func testImpossibleSafetensorsHeaderLengthIsAnError() throws {
+        for n: UInt64 in [1 << 63, 9, 100 << 20 + 1] {
+            var bytes = withUnsafeBytes(of: n.littleEndian) { Array($0) }
+            bytes += Array("{}      ".utf8)
+            try writeFileAtomically(dir + "/model/model.safetensors", bytes)
+            let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))
+            XCTAssertEqual(m.outcome, "error", "\(n)")
+            XCTAssertTrue(m.message?.contains("safetensors header length \(n) is out of bounds") == true, m.message ?? "")
+        }
+        var ok = withUnsafeBytes(of: UInt64(8).littleEndian) { Array($0) }
+        ok += Array("{}      ".utf8)
+        try writeFileAtomically(dir + "/model/model.safetensors", ok)
+        XCTAssertEqual(LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model")).outcome, "ok")
+    }
+
+    /// A FIFO in place of a file is refused, never opened for reading (that would block).
+    func testFIFOIsRefusedWithoutBlocking() throws {
+        XCTAssertEqual(mkfifo(dir + "/model/weights.safetensors", 0o644), 0)
+        let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))
+        XCTAssertEqual(m.outcome, "error")
+        XCTAssertTrue(m.message!.contains("not a regular file"), m.message!)
+        XCTAssertThrowsError(try readFile(dir + "/model/weights.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("is not a regular file"), "\(e)")
+        }
+    }
+
     func testSymlinkOutOfTheDirectoryIsRefused() throws {
         try FileManager.default.createSymbolicLink(atPath: dir + "/model/escape", withDestinationPath: "/etc/passwd")
         let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))

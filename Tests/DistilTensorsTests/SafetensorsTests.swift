@@ -44,6 +44,21 @@ final class SafetensorsTests: XCTestCase {
         expectError(file(#"[1,2,3]"#, data: 0), "not a JSON object")
         expectError(file(#"{"a":{"dtype":"F32"}}"#, data: 0), "needs dtype, shape and two data_offsets")
         expectError([1, 2, 3], "shorter than 8 bytes")
+        // One tensor named twice (JSONSerialization would keep one entry silently), also when the
+        // second spelling is escaped; "__metadata__" twice too. Equal names in nested objects are fine.
+        expectError(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8), "names 'a' twice")
+        expectError(file(#"{"w\u00e9":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"wé":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 4), "names 'wé' twice")
+        expectError(file(#"{"__metadata__":{"x":"1"},"__metadata__":{"x":"2"}}"#, data: 0), "names '__metadata__' twice")
+        XCTAssertNoThrow(try parse(file(#"{"__metadata__":{"dtype":"a","shape":"b"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: 4)))
+    }
+
+    /// A FIFO in place of a weights file is refused at once (open() would otherwise wait for a writer).
+    func testFIFOWeightsFileIsRefused() throws {
+        let d = NSTemporaryDirectory() + "st-fifo-\(getpid())"
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        XCTAssertEqual(mkfifo(d + "/model.safetensors", 0o644), 0)
+        XCTAssertThrowsError(try WeightStore(directory: d)) { e in XCTAssertTrue("\(e)".contains("is not a regular file"), "\(e)") }
     }
 
     func testWeightIdentitySurvivesResharding() throws {

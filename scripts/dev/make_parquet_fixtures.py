@@ -2,7 +2,7 @@
 """Parquet conformance fixtures for DistilCorpus (dev-only; CI never runs this).
 
 Run from the repository root:
-    /opt/distil-venv/bin/python scripts/dev/make_parquet_fixtures.py
+    /opt/distil-venv/bin/python scripts/dev/make_parquet_fixtures.py [--crc-only]
 It (re)writes Tests/DistilCorpusTests/Fixtures/parquet/: small shards written by pyarrow covering
 every codec the reader accepts (none, snappy, zstd), data pages v1 and v2, dictionary on and off,
 dictionary fallback to PLAIN inside a chunk, small pages, many row groups, nulls, empty and
@@ -369,9 +369,51 @@ def make_fixtures():
         data[off:r.pos] = w.out
         open(p, "wb").write(bytes(data))
 
+    make_crc_fixtures()
+
     total = sum(os.path.getsize(f) for f in glob.glob(os.path.join(OUT, "*")))
     print("fixtures: %d files, %d bytes in %s" % (len(os.listdir(OUT)), total, os.path.normpath(OUT)))
     assert total < 2_000_000
+
+
+def make_crc_fixtures():
+    """Page checksums (PageHeader.crc, pyarrow's write_page_checksum): shards that carry them and
+    must read, and copies with one stored byte changed inside a page, uncompressed so that nothing
+    but the checksum can tell. pyarrow itself refuses the damaged ones when asked to verify
+    (page_checksum_verification=True), and reads them silently wrong when not: asserted here."""
+    tm = TextMaker(15)
+    t = texts(tm, 60, 20, 300, nulls=0.05)
+    table = pa.table({"text": pa.array(t, pa.string())})
+    kw = dict(write_page_checksum=True, row_group_size=30)
+    write("none_v1_crc", table, compression="none", use_dictionary=False, data_page_version="1.0", **kw)
+    write("snappy_v2_crc", table, compression="snappy", use_dictionary=False, data_page_version="2.0", **kw)
+    pool = texts(tm, 6, 20, 100)
+    dict_table = pa.table({"text": pa.array([tm.rng.choice(pool) for _ in range(60)], pa.string())})
+    write("none_v1_dict_crc", dict_table, compression="none", use_dictionary=True, data_page_version="1.0", **kw)
+
+    def damage(src, name, page_field):
+        data = bytearray(open(os.path.join(OUT, src + ".parquet"), "rb").read())
+        m, _ = read_footer(bytes(data))
+        off = field(column_meta(m, 0, 0), page_field)[2]
+        r = TReader(bytes(data), off)
+        hdr = r.struct()
+        assert field(hdr, 4)[2] is not None, "no crc in the page header"
+        body, size = r.pos, field(hdr, 3)[2]
+        k = body + size - 3                        # a byte of the last value's text
+        data[k] = data[k] ^ 0x01 if 0x20 < (data[k] ^ 0x01) < 0x7F else data[k] ^ 0x02
+        path = os.path.join(OUT, name + ".parquet")
+        open(path, "wb").write(bytes(data))
+        pq.read_table(path)                        # reads, wrong, without verification
+        try:
+            pq.read_table(path, page_checksum_verification=True)
+        except OSError as e:
+            print("pyarrow refuses %s: %s" % (name, e))
+        else:
+            raise AssertionError("pyarrow accepted " + name)
+    damage("none_v1_crc", "bad_page_crc_data", 9)          # data_page_offset
+    damage("none_v1_dict_crc", "bad_page_crc_dict", 11)    # dictionary_page_offset
+    for good in ("none_v1_crc", "snappy_v2_crc", "none_v1_dict_crc"):
+        pq.read_table(os.path.join(OUT, good + ".parquet"), page_checksum_verification=True)
 
 
 def make_bench_shard(path, mb, rows_per_group, cycle):
@@ -407,8 +449,11 @@ if __name__ == "__main__":
     ap.add_argument("--mb", type=int, default=300)
     ap.add_argument("--rows-per-group", type=int, default=2000)
     ap.add_argument("--cycle", type=int, default=0, help="generate only this many distinct row groups, then repeat them")
+    ap.add_argument("--crc-only", action="store_true", help="(re)write only the page-checksum fixtures")
     a = ap.parse_args()
-    if a.bench_shard:
+    if a.crc_only:
+        make_crc_fixtures()
+    elif a.bench_shard:
         make_bench_shard(a.bench_shard, a.mb, a.rows_per_group, a.cycle)
     else:
         make_fixtures()
