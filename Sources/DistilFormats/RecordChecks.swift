@@ -18,7 +18,7 @@ extension Manifest: CheckedRecord {
         }
         // A local model is re-hashed from its committed directory before weights are set: the
         // directory that was checked and scored must be that one.
-        if commit == "local", let path, path != RepoPath.localDirectory(of: repo) {
+        if commit == "local", let path, RepoPath.localDirectory(of: path) != RepoPath.localDirectory(of: repo) {
             return ("path", "'\(path)' is not the committed directory '\(RepoPath.localDirectory(of: repo))'")
         }
         return nil
