@@ -390,7 +390,7 @@ struct Renderer {
             h += "</tr></thead>\n<tbody>\n"
             for p in o.ids {
                 let pr = promptByID[p]
-                let src = pr?.source.map { "\($0.shard):\($0.row)" } ?? "—"
+                let src = pr?.source.map { "\($0.shard):\($0.row)" + ($0.row_group.map { " (row group \($0))" } ?? "") } ?? "—"
                 let dropped = v.dropped_prompts.contains(p)
                 let tokens = rows.first?.records[p]?.n_tokens ?? rows.first?.verdict.per_prompt.first { $0.prompt_id == p }?.n_tokens
                 h += "<tr\(dropped ? " class=\"dropped\"" : "")><td>\(Markup.esc(p))</td><td class=\"repo\">\(Markup.esc(src))</td>"
