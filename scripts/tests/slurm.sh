@@ -271,9 +271,10 @@ printf '#!/bin/sh\necho "dl-teacher: broken on purpose" >&2\nexit 1\n' > "$tmp/b
 chmod +x "$tmp/bin-noteacher/dl-teacher"
 cached_epoch "$tmp/noteacher"
 rm "$tmp/noteacher/epoch-200/teacher.dlt"
-rc=0; submit "$tmp/noteacher" 200 "$tmp/bin-noteacher" > /dev/null 2> "$tmp/log/submit-noteacher.log" || rc=$?
+rc=0; submit "$tmp/noteacher" 200 "$tmp/bin-noteacher" --teacher-mem 1G > /dev/null 2> "$tmp/log/submit-noteacher.log" || rc=$?
 ((rc == 1)) || fail "an epoch whose teacher fails exited $rc, not 1"
 [[ ! -e "$tmp/noteacher/epoch-200/verdict.json" ]] || fail "an epoch whose teacher failed wrote a verdict"
+grep -q "broken on purpose" "$tmp/noteacher/epoch-200"/slurm/teacher-*.log || fail "the teacher job did not run"
 ! ls "$tmp/noteacher/epoch-200/slurm/" | grep -q '^student-\|^finish-' || fail "student or finish jobs ran after the teacher failed"
 say "students failing twice, or the teacher failing, fail the epoch: exit 1, no verdict.json, the jobs after never ran"
 
