@@ -87,6 +87,8 @@ let package = Package(
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
         .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
                           path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
+        .executableTarget(name: "bench-teacher", dependencies: ["DistilFormats"], path: "Benchmarks/bench-teacher",
+                          exclude: ["peer_transformers.py"], swiftSettings: fast),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore", "BenchSupport"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py", "fit_exp.py"], swiftSettings: fast),
 
         // Tests: one target per library, plus the end-to-end pipeline.

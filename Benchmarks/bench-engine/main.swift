@@ -42,7 +42,8 @@ while let a = args.popFirst() {
         exit(2)
     }
 }
-let python = "/opt/distil-venv/bin/python"
+// The peer's Python (torch + transformers): DISTIL_PYTHON, else the venv the docs name.
+let python = ProcessInfo.processInfo.environment["DISTIL_PYTHON"] ?? "/opt/distil-venv/bin/python"
 let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
 func now() -> Double { var t = timespec(); clock_gettime(CLOCK_MONOTONIC, &t); return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9 }
