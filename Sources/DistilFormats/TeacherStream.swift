@@ -28,6 +28,9 @@ public enum TeacherStream {
     public static let exactThreshold: Float = -12
     /// At most this many exact entries per row.
     public static let maxExact = 4096
+    /// libzstd worker threads of the writer: compression (~2 bytes per vocabulary entry per row)
+    /// off the generating thread.
+    public static let compressionWorkers: Int32 = 2
     public static let valueDType = "f16+f32top"
     static let maxJSONRecord = 64 << 20
     /// A row's probabilities (exp of its log-probs, exact entries applied) must sum to 1 within
@@ -99,9 +102,11 @@ public final class TeacherStreamWriter {
     var promptsWritten = 0
     var totalRows = 0
 
-    /// `out` receives the compressed stream (wrap a FileWriter; this class adds zstd).
-    public init(_ sink: ByteWriter, header: TeacherHeader, level: Int32 = 3) throws {
-        out = ZstdWriter(sink, level: level)
+    /// `out` receives the compressed stream (wrap a FileWriter; this class adds zstd). Compression
+    /// runs on `workers` libzstd threads beside the caller (the engine keeps generating while a
+    /// batch's rows are compressed); the bytes are the same for any `workers` ≥ 1 (ZstdWriter).
+    public init(_ sink: ByteWriter, header: TeacherHeader, level: Int32 = 3, workers: Int32 = TeacherStream.compressionWorkers) throws {
+        out = ZstdWriter(sink, level: level, workers: workers)
         self.header = header
         try out.write(TeacherStream.magic)
         try writeRecord("HEAD", encodeJSON(header))

@@ -62,11 +62,16 @@ public final class ZstdWriter: ByteWriter {
     let outCap: Int
     var closed = false
 
-    public init(_ inner: ByteWriter, level: Int32 = 3) {
+    /// `workers` ≥ 1: libzstd compresses on that many threads of its own (ZSTD_c_nbWorkers), so a
+    /// write hands the bytes over and returns while earlier ones are still being compressed. Its
+    /// output does not depend on how many workers there are (jobs are cut by size, not by thread),
+    /// but differs from the single-threaded output (0); both decompress to the same bytes.
+    public init(_ inner: ByteWriter, level: Int32 = 3, workers: Int32 = 0) {
         self.inner = inner
         cctx = ZSTD_createCCtx()!
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
+        if workers > 0 { ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, workers) }
         outCap = ZSTD_CStreamOutSize()
         outBuf = UnsafeMutableRawPointer.allocate(byteCount: outCap, alignment: 16)
     }
