@@ -14,7 +14,7 @@
 #     none, and every connection the proxy saw must be in the net log (so it is complete). A control
 #     page with one external image must be caught, so the check can fail;
 #   - the per-prompt table's orderings work without script: #by-id and #by-diff-2 show different tables;
-#   - the page carries a CSP that forbids fetching;
+#   - the page carries a CSP that forbids fetching; each epoch's page is well-formed XML (Python's parser);
 # and the metrics the demo's epoch wrote are parsed by prometheus_client's parser.
 # --save-screenshots DIR copies the screenshots there (docs/report-light.png, docs/report-dark.png).
 set -euo pipefail
@@ -65,6 +65,10 @@ page="$work/epoch-200/report.html"
 grep -q "$page" "$tmp/demo.err" || fail "the demo does not say where the report is"
 for b in 120 260; do [[ -s "$work/epoch-$b/report.html" ]] || fail "no report for the block-$b epoch"; done
 grep -q "http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'" "$page" || fail "no CSP forbidding fetches in $page"
+for b in 120 200 260; do
+  python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$work/epoch-$b/report.html" \
+    || fail "$work/epoch-$b/report.html is not well-formed XML"
+done
 echo "report: the demo wrote $page ($(wc -c < "$page") bytes) and the other epochs' reports" >&2
 
 # The recording proxy.
