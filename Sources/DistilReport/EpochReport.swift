@@ -51,6 +51,10 @@ struct Renderer {
         promptByID = p
     }
 
+    /// A dictionary keeping the first of repeated keys: the judge never writes a uid or a prompt twice,
+    /// but a verdict edited by hand must not crash the page.
+    func firstByKey<K: Hashable, V>(_ pairs: [(K, V)]) -> [K: V] { Dictionary(pairs, uniquingKeysWith: { a, _ in a }) }
+
     static func short(_ repo: String, max: Int = 30) -> String {
         repo.count <= max ? repo : "…" + String(repo.suffix(max - 1))
     }
@@ -207,7 +211,7 @@ struct Renderer {
         let challengers = rows.filter { !$0.isKingBefore && $0.verdict.vs_king != nil }
         guard !challengers.isEmpty else { return "<p>The king was scored alone this epoch.</p>\n" }
         var h = ""
-        let kingKL = Dictionary(uniqueKeysWithValues: king.verdict.per_prompt.map { ($0.prompt_id, $0.kl_mean) })
+        let kingKL = firstByKey(king.verdict.per_prompt.map { ($0.prompt_id, $0.kl_mean) })
         for c in challengers {
             let vk = c.verdict.vs_king!
             let diffs: [(String, Double)] = c.verdict.per_prompt.compactMap { p in kingKL[p.prompt_id].map { (p.prompt_id, p.kl_mean - $0) } }
@@ -357,7 +361,7 @@ struct Renderer {
     func promptTable() -> String {
         let ids = v.prompts + v.dropped_prompts
         guard !ids.isEmpty, !rows.isEmpty else { return "<p>No prompt was scored this epoch.</p>\n" }
-        let byUID = Dictionary(uniqueKeysWithValues: rows.map { ($0.uid, Dictionary(uniqueKeysWithValues: $0.verdict.per_prompt.map { ($0.prompt_id, $0) })) })
+        let byUID = firstByKey(rows.map { ($0.uid, firstByKey($0.verdict.per_prompt.map { ($0.prompt_id, $0) })) })
         func kl(_ uid: Int, _ p: String) -> Double? { byUID[uid]?[p]?.kl_mean ?? rows.first { $0.uid == uid }?.records[p]?.kl_mean }
         // Orderings: by id (the default, drawn last so `:target ~` can hide it), by each model's KL
         // (highest first: the hardest prompts), by each challenger's difference to the king.

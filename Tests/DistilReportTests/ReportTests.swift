@@ -129,6 +129,19 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("&lt;script&gt;"))
     }
 
+    /// A verdict edited by hand (a uid twice, a prompt twice, no records, no prompts) still gives a page.
+    func testOddInputsDoNotCrash() throws {
+        var input = try ReportInput.load(epoch: epoch(200))
+        input.verdict.models.append(input.verdict.models[0])
+        input.verdict.models[1].per_prompt.append(input.verdict.models[1].per_prompt[0])
+        input.verdict.prompts.append(input.verdict.prompts[0])
+        _ = try parse(EpochReport.render(input))
+        input.records = []; input.prompts = []; input.checks = []; input.state = nil; input.history = []
+        let html = EpochReport.render(input)
+        _ = try parse(html)
+        XCTAssertTrue(html.contains("The KL records were not given"))
+    }
+
     /// Every number comes from the inputs: one KL record changed, the epoch judged again, and the page
     /// shows the new figures and none of the old.
     func testChangingAKLRecordChangesThePage() throws {
