@@ -1,5 +1,6 @@
 // swift-tools-version:6.0
 // The Distil scoring pipeline: six Unix tools over a handful of libraries.
+import Foundation
 import PackageDescription
 
 // Numeric kernels are compiled optimised even in debug builds: an -Onone forward
@@ -103,6 +104,22 @@ let package = Package(
         .testTarget(name: "DistilCheckTests", dependencies: ["DistilCheck", "DistilFormats", "DistilTensors", "DistilTokenizer", "DistilHub", "HubTestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "DistilReportTests", dependencies: ["DistilReport", "DistilScore", "DistilFormats"], exclude: ["Fixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["DistilFormats"]),
+
+        // Fuzzing: every parser of untrusted bytes as one entry point (Fuzz/DistilFuzz); the
+        // corpora and crash regressions under Fuzz/ are replayed through it by DistilFuzzTests.
+        .target(name: "DistilFuzz", dependencies: ["DistilFormats", "DistilTensors", "DistilTokenizer", "DistilCorpus", "DistilHub",
+                                                   "DistilModel", "DistilCheck", "DistilScore"], path: "Fuzz/DistilFuzz"),
+        .testTarget(name: "DistilFuzzTests", dependencies: ["DistilFuzz"]),
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The libFuzzer binary exists only in scripts/fuzz.sh's build (DISTIL_FUZZ=1, its own scratch path,
+// -sanitize=fuzzer,address): an ordinary build has no libFuzzer to link it against.
+if ProcessInfo.processInfo.environment["DISTIL_FUZZ"] != nil {
+    package.targets += [
+        .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
+        .executableTarget(name: "fuzz-distil", dependencies: ["DistilFuzz", "CFuzzer"], path: "Fuzz/fuzz-distil"),
+    ]
+    package.products.append(.executable(name: "fuzz-distil", targets: ["fuzz-distil"]))
+}

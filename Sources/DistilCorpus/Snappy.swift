@@ -13,11 +13,11 @@ import Foundation
 /// itself, which repeats a pattern). The decoder writes only into the caller's buffer of the
 /// declared size, checks every literal and offset against both buffers, and fails unless the
 /// output is exactly the declared size.
-enum Snappy {
-    struct Failure: Error { let what: String }
+public enum Snappy {
+    public struct Failure: Error { public let what: String }
 
     /// The uncompressed length stored at the start of a block, and the size of that varint.
-    static func declaredLength(_ src: UnsafeRawBufferPointer) throws -> (length: Int, headerSize: Int) {
+    public static func declaredLength(_ src: UnsafeRawBufferPointer) throws -> (length: Int, headerSize: Int) {
         var v: UInt64 = 0
         var shift: UInt64 = 0
         var i = 0
@@ -36,7 +36,7 @@ enum Snappy {
 
     /// Decompresses `src` into exactly `dst.count` bytes; throws when the block declares
     /// another length, is malformed, or produces a different number of bytes.
-    static func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws {
+    public static func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws {
         let (declared, header) = try declaredLength(src)
         guard declared == dst.count else {
             throw Failure(what: "snappy block declares \(declared) bytes, the page header says \(dst.count)")

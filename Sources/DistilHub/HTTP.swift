@@ -9,6 +9,7 @@ public struct HTTPResponse: Sendable {
     public var headers: [String: String]
     public var url: String
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
+    public init(status: Int, headers: [String: String], url: String) { self.status = status; self.headers = headers; self.url = url }
 }
 
 /// What went wrong below HTTP: no connection, a dropped body, a timeout. Always transient.

@@ -297,12 +297,18 @@ public final class HubClient: @unchecked Sendable {
         }
     }
 
-    static func contentRangeStart(_ v: String?) -> Int64? {
+    public static func contentRangeStart(_ v: String?) -> Int64? {
         // "bytes 100-199/200"
         guard let v, v.hasPrefix("bytes ") else { return nil }
         let rest = v.dropFirst(6)
         guard let dash = rest.firstIndex(of: "-") else { return nil }
         return Int64(rest[..<dash])
+    }
+
+    /// The total size a Content-Range states ("bytes 100-199/200": 200; "*" or garbage: nil).
+    public static func contentRangeTotal(_ v: String?) -> Int64? {
+        guard let v, let slash = v.lastIndex(of: "/") else { return nil }
+        return Int64(v[v.index(after: slash)...])
     }
 
     // MARK: safetensors headers

@@ -97,8 +97,7 @@ public final class RemoteFile: RandomAccessSource, @unchecked Sendable {
             throw DistilError.input(name, "asked for \(length) bytes at \(from), got \(out.count)")
         }
         // "bytes a-b/total"
-        var total: Int64?
-        if let cr = r.header("content-range"), let slash = cr.lastIndex(of: "/") { total = Int64(cr[cr.index(after: slash)...]) }
+        let total = HubClient.contentRangeTotal(r.header("content-range"))
         if let total, size > 0, total != size { throw DistilError.input(name, "the file changed size while being read (\(size) → \(total))") }
         return (out, total)
     }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Fuzz one parser of untrusted bytes with libFuzzer (address sanitizer on).
+#
+#   scripts/fuzz.sh TARGET [SECONDS]     run TARGET for SECONDS (default 60); FUZZ_RUNS=N: stop after N inputs
+#   scripts/fuzz.sh --list               the targets (Fuzz/DistilFuzz/FuzzTargets.swift)
+#   scripts/fuzz.sh --build              only build the fuzzer
+#
+# The binary is built in .build-fuzz (its own scratch path: every module is instrumented) with
+#   DISTIL_FUZZ=1 swift build --scratch-path .build-fuzz --product fuzz-distil \
+#     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xlinker --allow-multiple-definition
+# (Swift 6.3's libFuzzer: -parse-as-library so no module emits a `main`; SwiftPM's --defsym main= and
+# libFuzzer's own main meet at link time, hence --allow-multiple-definition; ld.gold would crash
+# formatting that error otherwise). The corpus grows in .build-fuzz/corpus/TARGET, seeded from the
+# committed Fuzz/corpus/TARGET. A crash, a sanitizer report, a timeout (10 s per input) or more than
+# 2 GB of memory stops the run: the input is saved as .build-fuzz/crashes/TARGET/crash-* (or timeout-,
+# oom-), the script exits 1, and the input belongs in Fuzz/regressions/TARGET/ (DistilFuzzTests replays
+# it) once fixed. Leak reports are off: a parser that throws may leave Swift runtime caches behind.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bin=.build-fuzz/debug/fuzz-distil
+
+build() {
+  DISTIL_FUZZ=1 nice swift build --scratch-path .build-fuzz --product fuzz-distil \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xlinker --allow-multiple-definition \
+    2>&1 | grep -v -e "Cannot export local symbol" -e "^warning: " || true
+  [[ -x "$bin" ]] || { echo "fuzz: the build did not produce $bin" >&2; exit 1; }
+}
+
+targets() { sed -n 's/^ *FuzzTarget(name: "\([a-z0-9-]*\)".*/\1/p' Fuzz/DistilFuzz/FuzzTargets.swift; }
+
+case "${1:-}" in
+  --list) targets; exit 0 ;;
+  --build) build; exit 0 ;;
+  ""|-h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2 ;;
+esac
+target=$1 seconds=${2:-60}
+targets | grep -qx -- "$target" || { echo "fuzz: unknown target '$target' (scripts/fuzz.sh --list)" >&2; exit 2; }
+[[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2; }
+[[ -x "$bin" && -z "${FUZZ_REBUILD:-}" && "$bin" -nt Fuzz/DistilFuzz/FuzzTargets.swift ]] || build
+
+corpus=.build-fuzz/corpus/$target crashes=.build-fuzz/crashes/$target
+mkdir -p "$corpus" "$crashes"
+log=.build-fuzz/$target.log
+limit=(-max_total_time="$seconds")
+[[ -n "${FUZZ_RUNS:-}" ]] && limit+=(-runs="$FUZZ_RUNS")
+set +e
+DISTIL_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+  "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
+  "$corpus" "Fuzz/corpus/$target" > "$log" 2>&1
+rc=$?
+set -e
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+secs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+found=$(ls "$crashes" | wc -l)
+if ((rc != 0)); then
+  grep -m1 -E "ERROR: |Fatal error|==ERROR|deadly signal|timeout|out-of-memory" "$log" >&2 || tail -5 "$log" >&2
+  echo "fuzz $target: FAILED after ${runs:-?} executions (exit $rc); input(s) in $crashes, log $log" >&2
+  exit 1
+fi
+echo "fuzz $target: ${runs:-?} executions (${secs:-?}/s), corpus $(ls "$corpus" | wc -l) inputs, 0 crashes"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# A smoke run of every fuzz target (scripts/fuzz.sh): the libFuzzer build with the address sanitizer,
+# then each target for FUZZ_SMOKE_SECONDS (default 5) from its committed seed corpus. Fails on any
+# crash, sanitizer report, timeout or memory blow-up; prints each target's executions. The long runs
+# (>= 1M executions per target) are recorded in docs/RELIABILITY.md with their commands.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${FUZZ_SMOKE_SECONDS:-5}
+start=$SECONDS
+scripts/fuzz.sh --build > /dev/null
+echo "fuzz smoke: built in $((SECONDS - start)) s"
+failed=()
+for t in $(scripts/fuzz.sh --list); do
+  scripts/fuzz.sh "$t" "$seconds" || failed+=("$t")
+done
+echo "fuzz smoke: $(scripts/fuzz.sh --list | wc -l) targets in $((SECONDS - start)) s (build included)"
+((${#failed[@]} == 0)) || { echo "fuzz smoke: FAILED: ${failed[*]}" >&2; exit 1; }
