@@ -176,6 +176,38 @@ final class CacheIntegrityTests: XCTestCase {
         XCTAssertFalse(names.contains { $0.contains(".incomplete") }, "\(names)")
     }
 
+    func testTwoDlFetchProcessesOnOneCache() throws {
+        // The built tool, twice, at once: separate processes, one cache, one Hub.
+        var bin = Bundle.main.bundleURL
+        if !FileManager.default.fileExists(atPath: bin.appendingPathComponent("dl-fetch").path) {
+            bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        }
+        let tool = bin.appendingPathComponent("dl-fetch")
+        guard FileManager.default.isExecutableFile(atPath: tool.path) else { return XCTFail("dl-fetch not built in \(bin.path)") }
+        server.bytesPerSecond = 1_500_000
+        let input = tmp + "/commitments.jsonl"
+        try writeFileAtomically(input, try encodeJSON(commitment) + [0x0A])
+        var runs: [(Process, String)] = []
+        for i in 0..<2 {
+            let p = Process()
+            p.executableURL = tool
+            p.arguments = ["-q", "-o", tmp + "/m\(i).jsonl", input]
+            p.environment = ["HF_ENDPOINT": server.endpoint, "HF_HUB_CACHE": tmp + "/hub", "PATH": "/usr/bin:/bin"]
+            try p.run()
+            runs.append((p, tmp + "/m\(i).jsonl"))
+        }
+        for (p, out) in runs {
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+            let m = try JSONLReader<Manifest>(path: out).readAll()
+            XCTAssertEqual(m.map(\.outcome), ["ok"], m.compactMap(\.message).joined())
+        }
+        XCTAssertEqual(weightGets, 1, "the second process downloaded the weights again")
+        XCTAssertEqual(try readFile(blob, limit: 1 << 24), weights)
+        let names = try FileManager.default.contentsOfDirectory(atPath: cache.folder + "/blobs")
+        XCTAssertFalse(names.contains { $0.contains(".incomplete") }, "\(names)")
+    }
+
     func testAFetchWaitsWhileAnotherToolHoldsTheBlobLock() throws {
         // huggingface_hub takes .locks/models--ORG--NAME/ETAG.lock with flock (filelock) while it
         // writes a blob: hold it the same way and the fetch must wait, then finish.
