@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "DistilCLI", dependencies: ["DistilFormats", "DistilHub", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "DistilTensors", dependencies: ["DistilFormats", "DistilKernels", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilTokenizer", dependencies: ["DistilFormats"], swiftSettings: fast),
-        .target(name: "DistilHub", dependencies: ["DistilFormats", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "DistilHub", dependencies: ["DistilFormats", "DistilTensors", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
         .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS"], swiftSettings: fast),
         .target(name: "DistilScore", dependencies: ["DistilFormats", "DistilKernels", "DistilKernelsX86v3", "DistilKernelsX86v4"],

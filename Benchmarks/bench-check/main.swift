@@ -115,7 +115,7 @@ for n in ["config.json", "model.safetensors.index.json", "tokenizer.json"] {
 }
 files.sort { $0.name < $1.name }
 var manifest = Manifest(commitment: Commitment(uid: 7, hotkey: "hk", block: 100, repo: "miner/qwen35-4b-shaped"),
-                        commit: String(repeating: "c", count: 40), path: model, files: files, outcome: "ok",
+                        commit: String(repeating: "c", count: 40), path: model, files: files, outcome: .ok,
                         weightsSHA256: WeightFiles.identity(files.filter { $0.name.hasSuffix(".safetensors") }.map { ($0.name, $0.sha256!) }),
                         metadataOnly: true)
 manifest.headers_path = headers
@@ -141,7 +141,7 @@ for _ in 0..<runs {
 guard let v = verdict, v.ok else { print("check failed: \(verdict.map { "\($0.reason) \($0.message)" } ?? "")"); exit(1) }
 times.sort()
 print(String(format: "Checker.check (all checks; the model's tokenizer.json is byte-identical to the teacher's): best %.3f s, median %.3f s — %@, %@",
-             times[0], times[times.count / 2], v.reason, v.message))
+             times[0], times[times.count / 2], v.reason.rawValue, v.message))
 
 // The whole tool as a pipeline runs it.
 let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/dl-check"

@@ -95,7 +95,7 @@ for round in 0..<rounds {
         let m = hub.fetch(Commitment(uid: 0, hotkey: "h", block: 0, repo: "bench/model", revision: "main"))
         let t = now() - t0
         let s = server.cpuSeconds - s0, c = cpuSeconds() - c0 - s
-        guard m.outcome == "ok" else { print("distil fetch failed: \(m.message ?? m.outcome)"); exit(1) }
+        guard m.outcome == .ok else { print("distil fetch failed: \(m.message ?? m.outcome.rawValue)"); exit(1) }
         return (bytes / t / 1e6, c / bytes * 1e9, s / bytes * 1e9)
     }
     /// The same for `curl -sSfL -o FILE URL`, timed from the process start to its exit.

@@ -37,27 +37,35 @@ public struct CheckRun {
         let w = JSONLWriter(try FileWriter(path: out))
         for v in verdicts {
             try w.write(v)
-            Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason) \(v.message)")
+            Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason.rawValue) \(v.message)")
         }
         try w.close()
         if let registry { try checker.registry.save(path: registry) }
     }
 
-    /// The fields that name a model in a listing (check verdicts, a plan).
-    struct Listed: Decodable, Hashable {
+    /// A line of a listing: a uid and the model's identity (`ModelRef.Key`), read from the same flat
+    /// fields every record that names a model has; nothing else of the line is needed.
+    struct Listed: Decodable {
         var uid: Int
-        var hotkey: String
-        var repo: String
-        var commit: String?
+        var key: ModelRef.Key
+        enum CodingKeys: String, CodingKey { case uid, hotkey, repo, revision, commit }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            uid = try c.decode(Int.self, forKey: .uid)
+            let commit = try c.decodeIfPresent(String.self, forKey: .commit) ?? c.decodeIfPresent(String.self, forKey: .revision)
+            key = ModelRef.Key(hotkey: try c.decode(String.self, forKey: .hotkey), repo: try c.decode(String.self, forKey: .repo),
+                               commit: commit ?? "")
+        }
     }
 
-    /// The manifests of the models listed in `path`, in the listing's order; a listed model without a
-    /// manifest is an error (the listing and the manifests are not of the same epoch).
+    /// The manifests of the models listed in `path` (check verdicts, a plan), matched by uid and
+    /// identity (hotkey, repo, commit), in the listing's order; a listed model without a manifest is
+    /// an error (the listing and the manifests are not of the same epoch).
     public static func select(_ manifests: [Manifest], listedIn path: String, from source: String) throws -> [Manifest] {
         var out: [Manifest] = []
         for l in try JSONLReader<Listed>(path: path).readAll() {
-            guard let m = manifests.first(where: { $0.uid == l.uid && $0.hotkey == l.hotkey && $0.repo == l.repo && $0.commit == l.commit }) else {
-                throw DistilError.input(path, "uid \(l.uid) (\(l.repo) at \(l.commit ?? "no commit")) has no manifest in \(source)")
+            guard let m = manifests.first(where: { $0.uid == l.uid && $0.ref.key == l.key }) else {
+                throw DistilError.input(path, "uid \(l.uid) (\(l.key.repo) at \(l.key.commit.isEmpty ? "no commit" : l.key.commit)) has no manifest in \(source)")
             }
             out.append(m)
         }

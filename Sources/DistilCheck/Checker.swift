@@ -21,18 +21,18 @@ public struct CheckOptions {
     /// A different chat template is a rejection instead of a warning.
     public var requireChatTemplate = false
     /// The integrity re-check: asks where the model lives whether it is still there, public, at the
-    /// committed revision with the same files. Returns a fetch outcome ("ok", "not_found",
-    /// "private", "changed", "transient") and a message. nil: not re-checked.
-    public var recheck: ((Manifest) -> (outcome: String, message: String?))?
+    /// committed revision with the same files. Returns a fetch outcome and a message. nil: not
+    /// re-checked.
+    public var recheck: ((Manifest) -> (outcome: FetchOutcome, message: String?))?
     public init() {}
 
 }
 
 /// One rejection: a stable code and a message with the figure.
 public struct Rejection: Error {
-    public let code: String
+    public let code: ReasonCode
     public let message: String
-    public init(_ code: String, _ message: String) { self.code = code; self.message = message }
+    public init(_ code: ReasonCode, _ message: String) { self.code = code; self.message = message }
 }
 
 /// dl-check's pre-checks, run before any compute is spent on a model. Each model gets a verdict
@@ -41,17 +41,15 @@ public struct Rejection: Error {
 public final class Checker {
     let options: CheckOptions
     /// Weight identity → the owner (earliest block, then lower uid) seen so far.
-    var owners: [String: Registry.Owner] = [:]
+    var owners: [String: ModelRef] = [:]
     /// Sketches of the accepted models, in commitment order.
     var sketches: [(owner: CheckVerdict, sketch: [String: [Float]])] = []
     /// Hotkeys that already have a commitment.
-    var hotkeys: [String: Registry.Owner] = [:]
+    var hotkeys: [String: ModelRef] = [:]
 
-    public static let allowedDTypes: Set<String> = ["BF16", "F16", "F32"]
     /// Tensor-name fragments of quantized layouts (GPTQ, AWQ, bitsandbytes, FP8, ...).
     public static let quantizedNames = ["qweight", "qzeros", "scales", "g_idx", "absmax", "quant_map", "quant_state",
                                         "weight_scale", "weight_scale_inv", "input_scale", "SCB", "weight_format"]
-    static let maxHeaderBytes: UInt64 = 100 << 20
 
     public init(options: CheckOptions, registry: Registry = Registry()) {
         self.options = options
@@ -72,13 +70,14 @@ public final class Checker {
     }
 
     public func check(_ m: Manifest) -> CheckVerdict {
-        let me = Registry.Owner(m)
+        let me = m.commitment.ref
         if let first = hotkeys[m.hotkey], !first.isSameCommitment(me) {
-            return CheckVerdict(manifest: m, ok: false, reason: "DUPLICATE_HOTKEY",
+            Log.debug("uid \(m.uid): hotkey \(m.hotkey) already committed \(first.repo) at block \(first.block)")
+            return CheckVerdict(manifest: m, ok: false, reason: .duplicateHotkey,
                                 message: "hotkey \(m.hotkey) already committed \(first.repo) at block \(first.block); later commitments are ignored")
         }
         if hotkeys[m.hotkey] == nil { hotkeys[m.hotkey] = me }
-        var v = CheckVerdict(manifest: m, ok: true, reason: "OK", message: "")
+        var v = CheckVerdict(manifest: m, ok: true, reason: .ok, message: "")
         do {
             let summary = try inspect(m)
             v.params = summary.params
@@ -89,7 +88,7 @@ public final class Checker {
             // they are sharded and named (from the tensor bytes); the earliest committer owns both.
             for id in [m.weights_sha256, summary.weightIdentity.map { "tensors:" + $0 }].compactMap({ $0 }) {
                 if let owner = owners[id], !owner.isSameCommitment(me), owner.precedes(me) {
-                    throw Rejection("COPY", "weights identical to uid \(owner.uid) (\(owner.repo), committed at block \(owner.block))")
+                    throw Rejection(.copy, "weights identical to uid \(owner.uid) (\(owner.repo), committed at block \(owner.block))")
                 }
             }
             if let sk = summary.sketch { try nearCopy(sk) }
@@ -101,10 +100,11 @@ public final class Checker {
         } catch let r as Rejection {
             v.ok = false; v.reason = r.code; v.message = r.message
         } catch let e as DistilError {
-            v.ok = false; v.reason = "FORMAT"; v.message = e.message
+            v.ok = false; v.reason = .format; v.message = e.message
         } catch {
-            v.ok = false; v.reason = "FORMAT"; v.message = "\(error)"
+            v.ok = false; v.reason = .format; v.message = "\(error)"
         }
+        Log.debug("uid \(m.uid) \(m.repo): \(v.reason.rawValue) \(v.message)")
         return v
     }
 
@@ -117,27 +117,34 @@ public final class Checker {
         var warnings: [String] = []
     }
 
+    /// The rejection a fetch's or a re-check's outcome amounts to (nil: ok). One table for both,
+    /// with one difference: a re-check that fails in a way the fetch would call refused (`error`) is
+    /// RETRY, never a rejection, because the model already passed its fetch this epoch.
+    static func rejection(_ outcome: FetchOutcome, _ message: String?, recheck: Bool) -> Rejection? {
+        let reason: ReasonCode = recheck && outcome == .error ? .retry : outcome.reason
+        switch reason {
+        case .ok: return nil
+        case .removed: return Rejection(.removed, message ?? "the repository is gone or private")
+        case .changed:
+            return Rejection(.changed, message ?? (recheck ? "the repository changed after it was fetched"
+                                                           : "the repository changed after its commitment"))
+        case .retry:
+            return Rejection(.retry, message ?? (recheck ? "the integrity re-check failed transiently; check again later"
+                                                         : "transient fetch failure; check again later"))
+        default: return Rejection(reason, message ?? "fetch failed (\(outcome.rawValue))")
+        }
+    }
+
     /// The fetch's outcome: ok, or the rejection it amounts to.
     static func fetched(_ m: Manifest) throws {
-        switch m.outcome {
-        case "ok": break
-        case "not_found", "private": throw Rejection("REMOVED", m.message ?? "the repository is gone or private")
-        case "changed": throw Rejection("CHANGED", m.message ?? "the repository changed after its commitment")
-        case "transient": throw Rejection("RETRY", m.message ?? "transient fetch failure; check again later")
-        default: throw Rejection("FETCH", m.message ?? "fetch failed (\(m.outcome))")
-        }
+        if let r = rejection(m.outcome, m.message, recheck: false) { throw r }
     }
 
     /// The integrity re-check's outcome: ok, REMOVED, CHANGED, or RETRY (anything transient).
     func rechecked(_ m: Manifest) throws {
         guard let recheck = options.recheck else { return }
         let (outcome, message) = recheck(m)
-        switch outcome {
-        case "ok": break
-        case "not_found", "private": throw Rejection("REMOVED", message ?? "the repository is gone or private")
-        case "changed": throw Rejection("CHANGED", message ?? "the repository changed after it was fetched")
-        default: throw Rejection("RETRY", message ?? "the integrity re-check failed transiently; check again later")
-        }
+        if let r = Checker.rejection(outcome, message, recheck: true) { throw r }
     }
 
     /// The integrity re-check alone, for models that already passed every pre-check this epoch and
@@ -145,13 +152,13 @@ public final class Checker {
     /// commit with the same files and hashes), `REMOVED`, `CHANGED`, or `RETRY` (transient: never a
     /// rejection). Nothing else is checked again; without `options.recheck` every verdict is RETRY.
     public func recheckOnly(_ m: Manifest) -> CheckVerdict {
-        var v = CheckVerdict(manifest: m, ok: false, reason: "RETRY", message: "")
+        var v = CheckVerdict(manifest: m, ok: false, reason: .retry, message: "")
         do {
             try Checker.fetched(m)
-            guard options.recheck != nil else { throw Rejection("RETRY", "no integrity re-check was configured") }
+            guard options.recheck != nil else { throw Rejection(.retry, "no integrity re-check was configured") }
             try rechecked(m)
             v.ok = true
-            v.reason = "OK"
+            v.reason = .ok
             v.message = "unchanged: commit \((m.commit ?? "-").prefix(12)), \(m.files.count) file\(m.files.count == 1 ? "" : "s") with the same sizes and hashes"
         } catch let r as Rejection {
             v.reason = r.code; v.message = r.message
@@ -161,138 +168,166 @@ public final class Checker {
         return v
     }
 
+    /// Every pre-check of one model, in order, each a step below: the fetch (and re-check), the
+    /// repository's files, config.json, the safetensors headers and the parameter limit, the
+    /// architecture and its tensors, the tokenizer, the chat template, and the weights themselves.
     func inspect(_ m: Manifest) throws -> Summary {
         try Checker.fetched(m)
         try rechecked(m)
-        guard let dir = m.path else { throw Rejection("FETCH", "the manifest has no local path") }
+        guard let dir = m.path else { throw Rejection(.fetch, "the manifest has no local path") }
         let names = m.files.map(\.name)
+        let weights = try Checker.weightFiles(names)
+        let config = try checkConfig(dir, names: names)
+        var s = Summary()
+        let shapes = try readHeaders(m, directory: dir, weights: weights, into: &s)
+        guard s.params <= options.maxParams else {
+            throw Rejection(.params, String(format: "%.2fB parameters > %.2fB", Double(s.params) / 1e9, Double(options.maxParams) / 1e9))
+        }
+        try Checker.checkArchitecture(config, directory: dir, shapes: shapes)
+        s.tokenizerHash = try checkTokenizer(dir, names: names)
+        if try !checkChatTemplate(dir) { s.warnings.append(ReasonCode.chatTemplate.rawValue) }
+        // The re-shard-proof identity, from the local weights (skipped when only headers were fetched).
+        if m.metadata_only != true, let store = try? WeightStore(directory: dir) {
+            if let bad = store.firstNonFinite() { throw Rejection(.nanWeights, "tensor \(bad) holds NaN or infinite values") }
+            s.weightIdentity = store.identity()
+            s.sketch = try store.sketch()
+        }
+        Log.debug("uid \(m.uid): \(s.params) parameters in \(weights.count) shard\(weights.count == 1 ? "" : "s"), "
+            + "dtypes \(s.dtypes.sorted().joined(separator: "/")), tokenizer \(s.tokenizerHash?.prefix(12) ?? "-")")
+        return s
+    }
+
+    /// The repository's files: nothing outside it, no code, safetensors weights only. Returns the
+    /// weight files.
+    static func weightFiles(_ names: [String]) throws -> [String] {
         for n in names where n.hasPrefix("/") || n.split(separator: "/").contains("..") {
-            throw Rejection("FORMAT", "file name '\(n)' leaves the repository")
+            throw Rejection(.format, "file name '\(n)' leaves the repository")
         }
         if let py = names.first(where: { $0.hasSuffix(".py") }) {
-            throw Rejection("CUSTOM_CODE", "the repository contains code (\(py)); no code from a model repo is ever run")
+            throw Rejection(.customCode, "the repository contains code (\(py)); no code from a model repo is ever run")
         }
         let weights = names.filter(WeightFiles.isWeightFile)
         if let other = weights.first(where: { !$0.hasSuffix(".safetensors") }) {
-            throw Rejection("FORMAT", "weight file \(other) is not safetensors; weights must be safetensors only")
+            throw Rejection(.format, "weight file \(other) is not safetensors; weights must be safetensors only")
         }
-        guard !weights.isEmpty else { throw Rejection("FORMAT", "no .safetensors weight files") }
+        guard !weights.isEmpty else { throw Rejection(.format, "no .safetensors weight files") }
+        return weights
+    }
 
-        // config.json
-        guard names.contains("config.json") else { throw Rejection("FORMAT", "no config.json") }
+    /// config.json: present, no custom code, not quantized, the teacher's vocabulary size; and no
+    /// custom code in tokenizer_config.json. Returns the parsed config.
+    func checkConfig(_ dir: String, names: [String]) throws -> [String: Any] {
+        guard names.contains("config.json") else { throw Rejection(.format, "no config.json") }
         let config = try jsonObject("\(dir)/config.json")
-        if config["auto_map"] != nil { throw Rejection("CUSTOM_CODE", "config.json has auto_map (custom code)") }
+        if config["auto_map"] != nil { throw Rejection(.customCode, "config.json has auto_map (custom code)") }
         let text = (config["text_config"] as? [String: Any]) ?? [:]
         if config["quantization_config"] != nil || text["quantization_config"] != nil {
-            throw Rejection("QUANTIZED", "config.json has a quantization_config")
+            throw Rejection(.quantized, "config.json has a quantization_config")
         }
         let vocab = (text["vocab_size"] ?? config["vocab_size"]) as? Int
-        guard let vocab else { throw Rejection("VOCAB", "config.json has no vocab_size") }
+        guard let vocab else { throw Rejection(.vocab, "config.json has no vocab_size") }
         guard vocab == options.vocabSize else {
-            throw Rejection("VOCAB", "vocab_size \(vocab) != the teacher's \(options.vocabSize)")
+            throw Rejection(.vocab, "vocab_size \(vocab) != the teacher's \(options.vocabSize)")
         }
         if names.contains("tokenizer_config.json"), let tc = try? jsonObject("\(dir)/tokenizer_config.json"), tc["auto_map"] != nil {
-            throw Rejection("CUSTOM_CODE", "tokenizer_config.json has auto_map (custom code)")
+            throw Rejection(.customCode, "tokenizer_config.json has auto_map (custom code)")
         }
+        return config
+    }
 
-        // Safetensors headers: parameters, dtypes, quantized layouts.
-        var s = Summary()
+    /// Every shard's safetensors header: the file holds exactly its header and tensors, dtypes are
+    /// BF16/F16/F32, no quantized layout, each tensor in one shard; counts the parameters and checks
+    /// the index's total size. Returns each tensor's shape.
+    func readHeaders(_ m: Manifest, directory dir: String, weights: [String], into s: inout Summary) throws -> [String: [Int]] {
         var tensorBytes: Int64 = 0
         var shapes: [String: [Int]] = [:]
         for w in weights.sorted() {
             // Metadata-only manifests keep each shard's header apart from the (absent) weights.
             let listed = m.files.first(where: { $0.name == w })?.size
             let header = m.metadata_only == true
-                ? try readHeader("\(m.headers_path ?? dir)/\(w)", fileSize: listed)
-                : try readHeader("\(dir)/\(w)", fileSize: nil)
+                ? try SafetensorsHeader.read(path: "\(m.headers_path ?? dir)/\(w)", fileSize: listed)
+                : try SafetensorsHeader.read(path: "\(dir)/\(w)")
             // The file holds exactly the header and the tensors: no hidden payload behind them.
             let dataEnd = header.tensors.map(\.end).max() ?? 0
             if let size = listed, size != Int64(header.dataStart + dataEnd) {
-                throw Rejection("FORMAT", "\(w): \(size) bytes, but its header and tensors account for \(header.dataStart + dataEnd)")
+                throw Rejection(.format, "\(w): \(size) bytes, but its header and tensors account for \(header.dataStart + dataEnd)")
             }
             tensorBytes += Int64(header.tensors.reduce(0) { $0 + ($1.end - $1.begin) })
             for t in header.tensors {
-                guard Checker.allowedDTypes.contains(t.dtype) else {
-                    throw Rejection("QUANTIZED", "tensor \(t.name) has dtype \(t.dtype); only BF16, F16 and F32 are allowed")
+                guard let dtype = t.type, DType.allowedWeights.contains(dtype) else {
+                    throw Rejection(.quantized, "tensor \(t.name) has dtype \(t.dtype); only BF16, F16 and F32 are allowed")
                 }
                 let leaf = t.name.split(separator: ".").last.map(String.init) ?? t.name
                 if Checker.quantizedNames.contains(leaf) {
-                    throw Rejection("QUANTIZED", "tensor \(t.name) belongs to a quantized layout")
+                    throw Rejection(.quantized, "tensor \(t.name) belongs to a quantized layout")
                 }
                 // One tensor, one place: the same name in two shards is ambiguous (the loader refuses it).
                 guard shapes.updateValue(t.shape, forKey: t.name) == nil else {
-                    throw Rejection("FORMAT", "tensor \(t.name) appears in two shards")
+                    throw Rejection(.format, "tensor \(t.name) appears in two shards")
                 }
                 var n: Int64 = 1
                 for d in t.shape {
                     let (r, o) = n.multipliedReportingOverflow(by: Int64(d))
-                    guard !o else { throw Rejection("FORMAT", "\(w): tensor \(t.name) has an absurd shape \(t.shape)") }
+                    guard !o else { throw Rejection(.format, "\(w): tensor \(t.name) has an absurd shape \(t.shape)") }
                     n = r
                 }
                 let (sum, o) = s.params.addingReportingOverflow(n)
-                guard !o else { throw Rejection("PARAMS", "parameter count overflows") }
+                guard !o else { throw Rejection(.params, "parameter count overflows") }
                 s.params = sum
                 s.dtypes.insert(t.dtype)
             }
         }
-        if names.contains("model.safetensors.index.json") {
+        if m.files.contains(where: { $0.name == "model.safetensors.index.json" }) {
             let index = try jsonObject("\(dir)/model.safetensors.index.json")
             if let total = ((index["metadata"] as? [String: Any])?["total_size"] as? NSNumber)?.int64Value, total != tensorBytes {
-                throw Rejection("FORMAT", "model.safetensors.index.json claims total_size \(total), the shards hold \(tensorBytes) bytes of tensors")
+                throw Rejection(.format, "model.safetensors.index.json claims total_size \(total), the shards hold \(tensorBytes) bytes of tensors")
             }
         }
-        guard s.params <= options.maxParams else {
-            throw Rejection("PARAMS", String(format: "%.2fB parameters > %.2fB", Double(s.params) / 1e9, Double(options.maxParams) / 1e9))
-        }
+        return shapes
+    }
 
-        // Architecture: one the engine runs; then every text-model tensor exactly as the config
-        // implies it: a missing tensor (an untied model without lm_head) or another shape is SHAPE,
-        // tensors the config does not explain (a hidden layer, a spare matrix) are PARAMS.
-        let modelConfig: ModelConfig
+    /// Architecture: one the engine runs; then every text-model tensor exactly as the config
+    /// implies it: a missing tensor (an untied model without lm_head) or another shape is SHAPE,
+    /// tensors the config does not explain (a hidden layer, a spare matrix) are PARAMS.
+    static func checkArchitecture(_ config: [String: Any], directory dir: String, shapes: [String: [Int]]) throws {
         let expected: ExpectedTensors
         do {
-            modelConfig = try ModelConfig.parse(config, path: "\(dir)/config.json")
+            let modelConfig = try ModelConfig.parse(config, path: "\(dir)/config.json")
             expected = try ExpectedTensors(config: modelConfig, names: shapes.keys)
         } catch let e as DistilError {
-            throw Rejection("ARCHITECTURE", e.message)
+            throw Rejection(.architecture, e.message)
         }
         if let d = expected.disagreement(with: shapes) {
-            throw Rejection(d.kind == .unexplained ? "PARAMS" : "SHAPE", d.message)
+            throw Rejection(d.kind == .unexplained ? .params : .shape, d.message)
         }
+    }
 
-        // Tokenizer: present, and the teacher's.
-        guard names.contains("tokenizer.json") else { throw Rejection("TOKENIZER", "no tokenizer.json") }
+    /// Tokenizer: present, and the teacher's. Returns its identity (semantic hash).
+    func checkTokenizer(_ dir: String, names: [String]) throws -> String {
+        guard names.contains("tokenizer.json") else { throw Rejection(.tokenizer, "no tokenizer.json") }
         // A tokenizer.json byte-identical to the teacher's is the teacher's tokenizer: no need to load it.
         let tokPath = "\(dir)/tokenizer.json"
         if let teacher = options.teacherTokenizer, let teacherSHA = options.teacherTokenizerSHA256,
            let mine = try? Hashing.sha256Hex(file: tokPath), mine == teacherSHA {
-            s.tokenizerHash = teacher.identity.semanticHash
-        } else {
-            let tok: Tokenizer
-            do { tok = try Tokenizer.load(path: tokPath) } catch let e as DistilError {
-                throw Rejection("TOKENIZER", e.message)
-            }
-            s.tokenizerHash = tok.identity.semanticHash
-            if let teacher = options.teacherTokenizer, tok.identity != teacher.identity {
-                throw Rejection("TOKENIZER", "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
-            }
+            return teacher.identity.semanticHash
         }
-
-        // The chat template, when the model has one, should be the teacher's.
-        if let teacher = options.teacherChatTemplate, let mine = Checker.chatTemplate(directory: dir),
-           Checker.normalizeTemplate(mine) != Checker.normalizeTemplate(teacher) {
-            if options.requireChatTemplate { throw Rejection("CHAT_TEMPLATE", "the chat template differs from the teacher's") }
-            s.warnings.append("CHAT_TEMPLATE")
+        let tok: Tokenizer
+        do { tok = try Tokenizer.load(path: tokPath) } catch let e as DistilError {
+            throw Rejection(.tokenizer, e.message)
         }
-
-        // The re-shard-proof identity, from the local weights (skipped when only headers were fetched).
-        if m.metadata_only != true, let store = try? WeightStore(directory: dir) {
-            if let bad = store.firstNonFinite() { throw Rejection("NAN_WEIGHTS", "tensor \(bad) holds NaN or infinite values") }
-            s.weightIdentity = store.identity()
-            s.sketch = try store.sketch()
+        if let teacher = options.teacherTokenizer, tok.identity != teacher.identity {
+            throw Rejection(.tokenizer, "tokenizer differs from the teacher's (identity \(tok.identity.semanticHash.prefix(12)) vs \(teacher.identity.semanticHash.prefix(12)))")
         }
+        return tok.identity.semanticHash
+    }
 
-        return s
+    /// The chat template, when the model has one, should be the teacher's: false when it differs
+    /// (a warning), a rejection with `requireChatTemplate`.
+    func checkChatTemplate(_ dir: String) throws -> Bool {
+        guard let teacher = options.teacherChatTemplate, let mine = Checker.chatTemplate(directory: dir),
+              Checker.normalizeTemplate(mine) != Checker.normalizeTemplate(teacher) else { return true }
+        if options.requireChatTemplate { throw Rejection(.chatTemplate, "the chat template differs from the teacher's") }
+        return false
     }
 
     /// Rejects a model that is an earlier model up to a bf16 round trip or a small perturbation: at
@@ -311,7 +346,7 @@ public final class Checker {
                 if worst >= options.nearCopyThreshold { break }
             }
             if shared > 0, shared * 10 >= sk.count * 9, worst < options.nearCopyThreshold {
-                throw Rejection("COPY", String(format: "near copy of uid %d (%@, block %d): every shared tensor within %.1e relative difference (< %.0e)",
+                throw Rejection(.copy, String(format: "near copy of uid %d (%@, block %d): every shared tensor within %.1e relative difference (< %.0e)",
                                                owner.uid, owner.repo, owner.block, worst, options.nearCopyThreshold))
             }
         }
@@ -320,29 +355,9 @@ public final class Checker {
     func jsonObject(_ path: String) throws -> [String: Any] {
         let bytes = try readFile(path, limit: 16 << 20)
         guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent) is not a JSON object")
+            throw Rejection(.format, "\((path as NSString).lastPathComponent) is not a JSON object")
         }
         return o
-    }
-
-    /// Reads only a shard's header (8-byte length, then the JSON), bounded before allocating.
-    func readHeader(_ path: String, fileSize: Int64?) throws -> SafetensorsHeader {
-        let r = try FileReader(path: path)
-        var len = [UInt8](repeating: 0, count: 8)
-        guard try len.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else {
-            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): empty file")
-        }
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(len[i]) << (8 * UInt64(i)) }
-        let size = fileSize ?? DistilFormats.fileSize(path)
-        guard n <= Checker.maxHeaderBytes, n + 8 <= UInt64(size ?? Int64.max) else {
-            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): header length \(n) is out of bounds")
-        }
-        var json = [UInt8](repeating: 0, count: Int(n))
-        guard try json.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header") }) else {
-            throw Rejection("FORMAT", "\((path as NSString).lastPathComponent): truncated header")
-        }
-        return try SafetensorsHeader.parse(len + json, name: (path as NSString).lastPathComponent, fileSize: size)
     }
 }
 
@@ -375,18 +390,8 @@ extension Checker {
 /// uid) and each hotkey's one commitment. dl-check reads it with --registry and writes it back
 /// atomically, so copies and repeated hotkeys are caught even when the original left the chain.
 public struct Registry: Codable, Equatable {
-    public struct Owner: Codable, Equatable {
-        public var uid: Int
-        public var hotkey: String
-        public var repo: String
-        public var revision: String?
-        public var block: Int
-
-        public init(_ m: Manifest) { uid = m.uid; hotkey = m.hotkey; repo = m.repo; revision = m.revision; block = m.block }
-
-        func isSameCommitment(_ o: Owner) -> Bool { hotkey == o.hotkey && repo == o.repo && revision == o.revision && block == o.block }
-        func precedes(_ o: Owner) -> Bool { (block, uid) < (o.block, o.uid) }
-    }
+    /// An owner is a commitment (`Commitment.ref`: no commit, which the registry never needed).
+    public typealias Owner = ModelRef
 
     public var version = 1
     /// Weight identity ("SHA256" of the weight files, or "tensors:SHA256") -> owner.

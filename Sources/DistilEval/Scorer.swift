@@ -16,8 +16,10 @@ public struct StudentIdentity: Sendable {
         self.weightsSHA256 = weightsSHA256
     }
 
+    /// A checked model's records: its reference, with the pinned commit as the revision scored.
     public init(check c: CheckVerdict) {
-        self.init(model: c.repo, uid: c.uid, hotkey: c.hotkey, block: c.block, revision: c.commit ?? c.revision,
+        let ref = c.ref
+        self.init(model: ref.repo, uid: ref.uid, hotkey: ref.hotkey, block: ref.block, revision: ref.commit ?? ref.revision,
                   weightsSHA256: c.weights_sha256)
     }
 }

@@ -41,8 +41,8 @@ public struct Manifest: Codable, Equatable, Sendable {
     /// Local snapshot directory holding the files (absent in metadata-only mode or on failure).
     public var path: String?
     public var files: [ManifestFile]
-    /// "ok", or a failure class: "not_found", "private", "changed", "transient", "error".
-    public var outcome: String
+    /// ok, or a failure class (see `FetchOutcome`).
+    public var outcome: FetchOutcome
     public var message: String?
     /// SHA-256 over the weight files' (name, sha256) pairs in name order: the cheap weight identity.
     public var weights_sha256: String?
@@ -53,7 +53,7 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var headers_path: String?
     public var tool: String
 
-    public init(commitment c: Commitment, commit: String?, path: String?, files: [ManifestFile], outcome: String,
+    public init(commitment c: Commitment, commit: String?, path: String?, files: [ManifestFile], outcome: FetchOutcome,
                 message: String? = nil, weightsSHA256: String? = nil, metadataOnly: Bool? = nil) {
         uid = c.uid; hotkey = c.hotkey; block = c.block; repo = c.repo; revision = c.revision
         self.commit = commit; self.path = path; self.files = files; self.outcome = outcome
@@ -75,9 +75,8 @@ public struct CheckVerdict: Codable, Equatable, Sendable {
     public var commit: String?
     public var path: String?
     public var ok: Bool
-    /// "OK", or a stable reason code: PARAMS, VOCAB, TOKENIZER, QUANTIZED, DTYPE, FORMAT, ARCHITECTURE,
-    /// CUSTOM_CODE, COPY, DUPLICATE_HOTKEY, REMOVED, CHANGED, FETCH, RETRY, ...
-    public var reason: String
+    /// OK, or the stable code of a rejection (see `ReasonCode`).
+    public var reason: ReasonCode
     public var message: String
     public var params: Int64?
     public var weights_sha256: String?
@@ -86,7 +85,7 @@ public struct CheckVerdict: Codable, Equatable, Sendable {
     public var warnings: [String]?
     public var tool: String
 
-    public init(manifest m: Manifest, ok: Bool, reason: String, message: String) {
+    public init(manifest m: Manifest, ok: Bool, reason: ReasonCode, message: String) {
         uid = m.uid; hotkey = m.hotkey; block = m.block; repo = m.repo; revision = m.revision
         commit = m.commit; path = m.path; self.ok = ok; self.reason = reason; self.message = message
         weights_sha256 = m.weights_sha256

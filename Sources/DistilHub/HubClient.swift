@@ -1,5 +1,6 @@
 import Crypto
 import DistilFormats
+import DistilTensors
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -36,8 +37,6 @@ public final class HubClient: @unchecked Sendable {
     public let config: HubConfig
     public var options: FetchOptions
     public static let maxFiles = 10_000
-    /// safetensors' own bound on a header.
-    public static let maxHeaderBytes = 100 << 20
     static let maxListingBytes = 32 << 20
     /// Requests sent and body bytes received by this client's transfers (all threads).
     public private(set) var requests = 0
@@ -344,12 +343,11 @@ public final class HubClient: @unchecked Sendable {
             return out
         }
         let first = try ranged(0, min(file.size, 256 << 10))
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
-        guard n <= UInt64(HubClient.maxHeaderBytes), Int64(n) + 8 <= file.size else {
-            throw HubFailure.refused("\(file.path): safetensors header length \(n) is out of bounds (file \(file.size) bytes)")
+        let n: Int
+        do { n = try SafetensorsHeader.announcedLength(first, name: file.path, fileSize: file.size) } catch let e as DistilError {
+            throw HubFailure.refused(e.message)
         }
-        let need = Int(n) + 8
+        let need = n + 8
         if need <= first.count { return Array(first.prefix(need)) }
         return first + (try ranged(Int64(first.count), Int64(need - first.count)))
     }

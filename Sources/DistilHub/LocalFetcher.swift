@@ -18,10 +18,10 @@ public enum LocalFetcher {
         let dir = directory(of: c.repo)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "not_found", message: "\(dir): no such directory")
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .notFound, message: "\(dir): no such directory")
         }
         guard isDir.boolValue else {
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: "\(dir): not a directory")
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(dir): not a directory")
         }
         do {
             let names = try listFiles(dir)
@@ -33,11 +33,11 @@ public enum LocalFetcher {
                 files.append(ManifestFile(name: n, size: size, sha256: try Hashing.sha256Hex(file: full)))
             }
             let weights = WeightFiles.identity(files.map { ($0.name, $0.sha256!) })
-            return Manifest(commitment: c, commit: "local", path: dir, files: files, outcome: "ok", weightsSHA256: weights)
+            return Manifest(commitment: c, commit: "local", path: dir, files: files, outcome: .ok, weightsSHA256: weights)
         } catch let e as DistilError {
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: e.message)
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: e.message)
         } catch {
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: "\(dir): \(error)")
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(dir): \(error)")
         }
     }
 

@@ -8,7 +8,7 @@ extension HubClient {
     public func fetch(_ c: Commitment) -> Manifest {
         let repo: RepoRef
         do { repo = try RepoRef(c.repo, revision: c.revision) } catch {
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "error", message: "\(error)")
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(error)")
         }
         do {
             return try fetchOrThrow(c, repo: repo)
@@ -17,9 +17,9 @@ extension HubClient {
                             metadataOnly: options.metadataOnly ? true : nil)
         } catch let e as DistilError {
             // Local trouble (disk full, permissions): not the model's fault.
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "transient", message: e.message)
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient, message: e.message)
         } catch {
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "transient", message: "\(c.repo): \(error)")
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient, message: "\(c.repo): \(error)")
         }
     }
 
@@ -85,7 +85,7 @@ extension HubClient {
         let weightHashes = files.filter { WeightFiles.isWeightFile($0.path) }.map { ($0.path, $0.lfsSHA256) }
         let identity = weightHashes.allSatisfy({ $0.1 != nil }) && !weightHashes.isEmpty
             ? WeightFiles.identity(weightHashes.map { ($0.0, $0.1!) }) : nil
-        var m = Manifest(commitment: c, commit: commit, path: cache.snapshot(commit), files: mfiles, outcome: "ok",
+        var m = Manifest(commitment: c, commit: commit, path: cache.snapshot(commit), files: mfiles, outcome: .ok,
                          weightsSHA256: identity, metadataOnly: options.metadataOnly ? true : nil)
         m.headers_path = headersPath
         return m

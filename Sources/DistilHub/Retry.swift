@@ -16,13 +16,13 @@ public enum HubFailure: Error, CustomStringConvertible, Sendable {
     /// Something refused before any request (bad repo id, unsafe file name, too large).
     case refused(String)
 
-    public var outcome: String {
+    public var outcome: FetchOutcome {
         switch self {
-        case .notFound: return "not_found"
-        case .privateOrGated: return "private"
-        case .changed: return "changed"
-        case .transient: return "transient"
-        case .refused: return "error"
+        case .notFound: return .notFound
+        case .privateOrGated: return .private
+        case .changed: return .changed
+        case .transient: return .transient
+        case .refused: return .error
         }
     }
 

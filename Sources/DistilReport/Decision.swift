@@ -9,11 +9,11 @@ public enum Decision {
         guard let m = v.models.first(where: { $0.uid == uid }) else {
             throw DistilError("uid \(uid) was not scored in this verdict (scored: \(v.models.map { String($0.uid) }.joined(separator: ", ")))")
         }
-        let takes = v.winner == uid && m.outcome == "new_king"
+        let takes = v.winner == uid && m.outcome == .newKing
         let need = "more than \(Markup.percent(v.epsilon, digits: 0)) below the king's mean KL is needed"
         var by = ""
         if let c = m.vs_king, let rel = c.relative {
-            let king = v.models.first { $0.uid != uid && ($0.outcome == "king" || $0.outcome == "dethroned") }?.score.mean_kl
+            let king = v.models.first { $0.uid != uid && ($0.outcome == .king || $0.outcome == .dethroned) }?.score.mean_kl
             by = (rel < 0 ? "\(Markup.percent(-rel)) below" : rel > 0 ? "\(Markup.percent(rel)) above" : "0.00%, level with") + " the king's mean KL"
                 + (king.map { " (\(Markup.num(m.score.mean_kl)) vs \(Markup.num($0)))" } ?? "") + ", p = \(Markup.p(c.p_value))"
         }
@@ -25,7 +25,7 @@ public enum Decision {
             let words = m.flags.map(Renderer.flagWords).joined(separator: "; ")
             return (false, plain("would not take the crown: flagged \(m.flags.joined(separator: ",")) (\(words))" + (by.isEmpty ? "" : "; \(by)")))
         }
-        if m.outcome == "pending" { return (false, "would not be judged this epoch: " + v.reason) }
+        if m.outcome == .pending { return (false, "would not be judged this epoch: " + v.reason) }
         return (false, plain(by.isEmpty ? "would not take the crown: \(v.reason)" : "would not take the crown, by \(by); \(need)"))
     }
 }

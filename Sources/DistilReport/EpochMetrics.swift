@@ -66,9 +66,9 @@ public enum EpochMetrics {
 
         out.append(MetricFamily("distil_epoch_models_committed", .gauge, help: "Commitments fetched for in the last epoch.", value: Double(manifests.count)))
         out.append(MetricFamily("distil_epoch_models_fetched", .gauge, help: "Models fetched (manifest outcome ok) in the last epoch.",
-                                value: Double(manifests.filter { $0.outcome == "ok" }.count)))
+                                value: Double(manifests.filter { $0.outcome == .ok }.count)))
         var rejected: [String: Int] = [:]
-        for c in checks where !c.ok { rejected[c.reason, default: 0] += 1 }
+        for c in checks where !c.ok { rejected[c.reason.rawValue, default: 0] += 1 }
         out.append(MetricFamily("distil_epoch_models_rejected", .gauge, help: "Models whose pre-check failed in the last epoch, by reason code.",
                                 samples: rejected.keys.sorted().map { .init(name: "distil_epoch_models_rejected", labels: ["reason": $0], value: Double(rejected[$0]!)) }))
         out.append(MetricFamily("distil_epoch_models_scored", .gauge, help: "Models scored (KL over the teacher stream) in the last epoch.",
@@ -76,7 +76,7 @@ public enum EpochMetrics {
         if let k = verdict?.king_after {
             out.append(MetricFamily("distil_king_uid", .gauge, help: "uid of the king after the last epoch.", value: Double(k.uid)))
             let scored = verdict?.models.first { $0.uid == k.uid }?.score.mean_kl
-            let remembered = (try? JudgeIO.readState(exists("state.json") ? path("state.json") : nil))?.scored(k.identity)?.score.mean_kl
+            let remembered = (try? JudgeIO.readState(exists("state.json") ? path("state.json") : nil))?.scored(k.model.key)?.score.mean_kl
             if let kl = scored ?? remembered {
                 out.append(MetricFamily("distil_king_mean_kl_nats", .gauge, help: "The king's mean KL(teacher || student) in nats, in the last epoch it was scored.", value: kl))
             }
@@ -91,7 +91,7 @@ public enum EpochMetrics {
                                         value: Double(tokens) / t.seconds))
             }
         }
-        let bytes = manifests.filter { $0.outcome == "ok" }.reduce(Int64(0)) { $0 + $1.files.reduce(Int64(0)) { $0 + $1.size } }
+        let bytes = manifests.filter { $0.outcome == .ok }.reduce(Int64(0)) { $0 + $1.files.reduce(Int64(0)) { $0 + $1.size } }
         out.append(MetricFamily("distil_epoch_fetched_bytes", .gauge,
                                 help: "Bytes of the fetched models' files in the last epoch (what a cold cache downloads; cached files count too).",
                                 value: Double(bytes)))

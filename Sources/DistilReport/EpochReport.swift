@@ -431,7 +431,7 @@ struct Renderer {
 
     func reigns() -> [Reign] {
         var out: [Reign] = []
-        func same(_ a: KingRecord, _ b: KingRecord) -> Bool { a.identity == b.identity }
+        func same(_ a: KingRecord, _ b: KingRecord) -> Bool { a.model.key == b.model.key }
         // Epoch by epoch from the verdicts at hand.
         for e in input.history {
             guard let k = e.king_after else {
@@ -448,14 +448,14 @@ struct Renderer {
         }
         // Crown holders the state remembers that no verdict at hand shows (earlier epochs).
         if let st = input.state {
-            for m in st.models where m.outcome == "dethroned" || m.outcome == "king" {
+            for m in st.models where m.outcome == .dethroned || m.outcome == .king {
                 if out.contains(where: { $0.repo == m.repo && $0.uid == m.uid }) {
                     if let i = out.firstIndex(where: { $0.repo == m.repo && $0.uid == m.uid }), out[i].meanKL == nil {
                         out[i].meanKL = m.score.mean_kl; out[i].n = m.score.n_prompts
                     }
                     continue
                 }
-                let isKing = st.king.map { $0.identity == m.identity } ?? false
+                let isKing = st.king.map { $0.model.key == m.model.key } ?? false
                 out.insert(Reign(uid: m.uid, repo: m.repo, from: isKing ? st.king?.crowned_block : nil,
                                  until: isKing ? nil : m.scored_block, meanKL: m.score.mean_kl, n: m.score.n_prompts), at: 0)
             }
@@ -522,10 +522,10 @@ struct Renderer {
             + (input.recheck.isEmpty ? "" : "<th>re-check before the weights</th>") + "</tr></thead>\n<tbody>\n"
         for c in input.checks.sorted(by: { $0.uid < $1.uid }) {
             h += "<tr class=\"\(c.ok ? "pass" : "fail")\"><td class=\"n\">\(c.uid)</td><td class=\"repo\">\(Markup.esc(c.repo))</td>"
-                + "<td>\(c.ok ? "passed" : "rejected")</td><td><code>\(Markup.esc(c.reason))</code></td>"
+                + "<td>\(c.ok ? "passed" : "rejected")</td><td><code>\(Markup.esc(c.reason.rawValue))</code></td>"
                 + "<td>\(Markup.esc(Self.reasonWords(c.reason)))</td><td class=\"text\">\(Markup.esc(c.message))</td>"
             if !input.recheck.isEmpty {
-                h += "<td>" + (rechecked[c.uid].map { "<code>\(Markup.esc($0.reason))</code> \(Markup.esc($0.ok ? "unchanged since the check" : Self.reasonWords($0.reason)))" } ?? "—") + "</td>"
+                h += "<td>" + (rechecked[c.uid].map { "<code>\(Markup.esc($0.reason.rawValue))</code> \(Markup.esc($0.ok ? "unchanged since the check" : Self.reasonWords($0.reason)))" } ?? "—") + "</td>"
             }
             h += "</tr>\n"
         }
@@ -534,29 +534,30 @@ struct Renderer {
 
     // MARK: words
 
-    static func reasonWords(_ code: String) -> String {
+    static func reasonWords(_ code: ReasonCode) -> String {
         switch code {
-        case "OK": return "passed every pre-check"
-        case "PARAMS": return "more parameters than allowed, or tensors its config does not explain"
-        case "VOCAB": return "its vocabulary size is not the teacher's"
-        case "TOKENIZER": return "its tokenizer does not encode as the teacher's"
-        case "QUANTIZED": return "quantized weights, which are not allowed"
-        case "DTYPE": return "a weight type that is not allowed"
-        case "FORMAT": return "malformed or inconsistent weight files"
-        case "CUSTOM_CODE": return "it ships code to execute, which is never run"
-        case "ARCHITECTURE": return "an architecture the engine does not run"
-        case "COPY": return "the same weights as an earlier commitment"
-        case "NAN_WEIGHTS": return "weights that are NaN or infinite"
-        case "SHAPE": return "tensor shapes that do not match its config"
-        case "CHAT_TEMPLATE": return "its chat template is not the teacher's"
-        case "DUPLICATE_HOTKEY": return "the hotkey already committed another model"
-        case "REMOVED": return "the repo is gone or private"
-        case "CHANGED": return "the repo changed since it was committed"
-        case "RETRY": return "a transient failure: tried again next epoch, never a rejection"
-        case "FETCH": return "it could not be fetched"
-        default: return "reason code \(code)"
+        case .ok: return "passed every pre-check"
+        case .params: return "more parameters than allowed, or tensors its config does not explain"
+        case .vocab: return "its vocabulary size is not the teacher's"
+        case .tokenizer: return "its tokenizer does not encode as the teacher's"
+        case .quantized: return "quantized weights, or a weight type that is not allowed"
+        case .format: return "malformed or inconsistent weight files"
+        case .customCode: return "it ships code to execute, which is never run"
+        case .architecture: return "an architecture the engine does not run"
+        case .copy: return "the same weights as an earlier commitment"
+        case .nanWeights: return "weights that are NaN or infinite"
+        case .shape: return "tensor shapes that do not match its config"
+        case .chatTemplate: return "its chat template is not the teacher's"
+        case .duplicateHotkey: return "the hotkey already committed another model"
+        case .removed: return "the repo is gone or private"
+        case .changed: return "the repo changed since it was committed"
+        case .retry: return "a transient failure: tried again next epoch, never a rejection"
+        case .fetch: return "it could not be fetched"
         }
     }
+
+    /// A reason as a flag spells it (DISQUALIFIED:<code>).
+    static func reasonWords(_ raw: String) -> String { ReasonCode(rawValue: raw).map(reasonWords) ?? "reason code \(raw)" }
 
     static func flagWords(_ flag: String) -> String {
         if flag.hasPrefix("DISQUALIFIED:") { return "disqualified (\(reasonWords(String(flag.dropFirst(13)))))" }
@@ -570,15 +571,14 @@ struct Renderer {
         }
     }
 
-    static func outcomeWords(_ o: String) -> String {
+    static func outcomeWords(_ o: ModelOutcome) -> String {
         switch o {
-        case "king": return "kept the crown"
-        case "new_king": return "took the crown"
-        case "dethroned": return "lost the crown"
-        case "lost": return "did not beat the king"
-        case "no_weight": return "cannot get weight"
-        case "pending": return "not judged this epoch"
-        default: return o
+        case .king: return "kept the crown"
+        case .newKing: return "took the crown"
+        case .dethroned: return "lost the crown"
+        case .lost: return "did not beat the king"
+        case .noWeight: return "cannot get weight"
+        case .pending: return "not judged this epoch"
         }
     }
 

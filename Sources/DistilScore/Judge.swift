@@ -24,6 +24,9 @@ public struct SourcedKL: Sendable {
 }
 
 /// The rules of the competition: who gets scored (`plan`) and who wins (`judge`).
+///
+/// `judge` runs five named steps over one epoch's inputs: score and flag every model, resolve the
+/// king, pick the winner, write each model's verdict, and derive the next state.
 public enum Judge {
     public static let verdictFormat = "distil-verdict/1"
 
@@ -34,18 +37,15 @@ public enum Judge {
     /// the epoch spends no teacher or student compute.
     public static func plan(checks: [CheckVerdict], state: JudgeState) -> [CheckVerdict] {
         let ok = checks.filter(\.ok)
-        let kingID = state.king?.identity
-        let king = kingID.flatMap { id in
-            ok.first { ModelIdentity($0) == id && $0.uid == state.king?.uid } ?? ok.first { ModelIdentity($0) == id }
-        }
+        let king = state.king.flatMap { k in kingCheck(k, in: ok) }
         // The king could not be checked this epoch (a transient fetch or re-check failure): spend no
         // compute; challengers are scored against it once it can be checked again.
         if king == nil, let k = state.king, retryCheck(for: k, in: checks) != nil { return [] }
-        var seen = Set<ModelIdentity>()
+        var seen = Set<ModelRef.Key>()
         let fresh = ok.filter { c in
-            let id = ModelIdentity(c)
-            guard id != kingID, state.scored(id) == nil, !seen.contains(id) else { return false }
-            seen.insert(id)
+            let key = c.ref.key
+            guard key != state.king?.model.key, state.scored(key) == nil, !seen.contains(key) else { return false }
+            seen.insert(key)
             return true
         }.sorted { ($0.block, $0.uid) < ($1.block, $1.uid) }
         guard !fresh.isEmpty else { return [] }
@@ -55,17 +55,23 @@ public enum Judge {
     /// The flag of a model whose re-check was RETRY: not judged this epoch.
     public static let pendingFlag = "RECHECK_RETRY"
 
+    /// The king's check: the same model under the same uid, else the same model under another uid
+    /// (a miner may re-register).
+    static func kingCheck(_ k: KingRecord, in checks: [CheckVerdict]) -> CheckVerdict? {
+        checks.first { $0.ref.key == k.model.key && $0.uid == k.uid } ?? checks.first { $0.ref.key == k.model.key }
+    }
+
     /// A model's re-check verdict: by uid and identity, or a RETRY by uid, hotkey and repo (a failed
     /// listing may not know the commit).
-    static func recheckVerdict(uid: Int, identity: ModelIdentity, in recheck: [CheckVerdict]) -> CheckVerdict? {
-        recheck.first { $0.uid == uid && ModelIdentity($0) == identity }
-            ?? recheck.first { $0.uid == uid && $0.reason == "RETRY" && $0.hotkey == identity.hotkey && $0.repo == identity.repo }
+    static func recheckVerdict(uid: Int, key: ModelRef.Key, in recheck: [CheckVerdict]) -> CheckVerdict? {
+        recheck.first { $0.uid == uid && $0.ref.key == key }
+            ?? recheck.first { $0.uid == uid && $0.reason == .retry && $0.hotkey == key.hotkey && $0.repo == key.repo }
     }
 
     /// The king's check when it says RETRY (transient): matched by hotkey, repo and uid, because a
     /// failed fetch may not know the commit.
     static func retryCheck(for k: KingRecord, in checks: [CheckVerdict]) -> CheckVerdict? {
-        checks.first { $0.reason == "RETRY" && $0.hotkey == k.hotkey && $0.repo == k.repo && $0.uid == k.uid }
+        checks.first { $0.reason == .retry && $0.hotkey == k.hotkey && $0.repo == k.repo && $0.uid == k.uid }
     }
 
     // MARK: judge
@@ -80,7 +86,7 @@ public enum Judge {
         var perPrompt: [PromptScore] = []
         var summary = SampleSummary([])
         var flags: [String] = []
-        var identity: ModelIdentity
+        var key: ModelRef.Key
         var block: Int? { check?.block ?? first.record.block }
         var repo: String { check?.repo ?? first.record.model }
         var eligible: Bool { flags.isEmpty }
@@ -100,15 +106,8 @@ public enum Judge {
         guard options.epsilon >= 0, options.epsilon < 1 else {
             throw DistilError.usage("--epsilon must be in [0, 1), got \(options.epsilon)")
         }
-        var checkByUID: [Int: CheckVerdict] = [:]
-        for c in checks {
-            if checkByUID[c.uid] != nil { throw DistilError("checks: uid \(c.uid) appears twice") }
-            checkByUID[c.uid] = c
-        }
-        var recheckUIDs = Set<Int>()
-        for r in recheck ?? [] where !recheckUIDs.insert(r.uid).inserted {
-            throw DistilError("recheck: uid \(r.uid) appears twice")
-        }
+        let checkByUID = try byUID(checks, what: "checks")
+        _ = try byUID(recheck ?? [], what: "recheck")
 
         var models = try group(records, checks: checks, checkByUID: checkByUID)
         let teacher = try sameTeacher(models)
@@ -116,8 +115,43 @@ public enum Judge {
         if !models.isEmpty && kept.isEmpty {
             throw DistilError("no prompt has a non-empty teacher continuation (\(dropped.count) dropped): nothing to score")
         }
+        let block = options.block ?? teacher?.block
 
-        // Scores and flags.
+        try scoreAndFlag(&models, prompts: kept, recheck: recheck, options: options)
+        let king = try resolveKing(state.king, checks: checks, recheck: recheck, models: models)
+        let (winner, winnerIndex, reason) = pickWinner(models, king: king, epsilon: options.epsilon)
+        let verdicts = modelVerdicts(models, king: king, winnerIndex: winnerIndex)
+        let kingAfter = nextKing(models, king: king, winner: winner, winnerIndex: winnerIndex, crownedBlock: block)
+
+        // Weights over every uid in the checks.
+        let uids = checkByUID.keys.sorted()
+        let values = uids.map { $0 == winner ? 1.0 : 0.0 }
+        let verdict = Verdict(format: verdictFormat, block: block, epsilon: options.epsilon, teacher: teacher, prompts: kept,
+                              dropped_prompts: dropped, king_before: state.king, king_after: kingAfter, winner: winner,
+                              reason: reason, models: verdicts, weights: zip(uids, values).map { WeightEntry(uid: $0, weight: $1) },
+                              uids: uids, values: values, tool: DistilVersion.tool)
+        let after = nextState(state, models: models, verdicts: verdicts, king: king, kingAfter: kingAfter, block: block)
+        Log.debug("verdict: \(reason)")
+        return (verdict, after)
+    }
+
+    /// The records by uid, refusing a uid that appears twice.
+    static func byUID(_ checks: [CheckVerdict], what: String) throws -> [Int: CheckVerdict] {
+        var out: [Int: CheckVerdict] = [:]
+        for c in checks {
+            if out[c.uid] != nil { throw DistilError("\(what): uid \(c.uid) appears twice") }
+            out[c.uid] = c
+        }
+        return out
+    }
+
+    // MARK: step 1: score and flag
+
+    /// Each model's per-prompt scores over the kept prompts, its summary, and the flags that keep it
+    /// from weight: STALE, DISQUALIFIED:<reason> (check or re-check), RECHECK_RETRY, NOT_IN_CHECKS,
+    /// TEACHER_IN_DISGUISE, COPY_OF:<uid>.
+    static func scoreAndFlag(_ models: inout [Scored], prompts kept: [String], recheck: [CheckVerdict]?,
+                             options: JudgeOptions) throws {
         for i in models.indices {
             var m = models[i]
             m.perPrompt = kept.map { p in
@@ -128,173 +162,196 @@ public enum Judge {
             m.summary = SampleSummary(m.vector)
             if let c = m.check {
                 if !matches(m.first.record, c) { m.flags.append("STALE") }
-                if !c.ok { m.flags.append("DISQUALIFIED:\(c.reason)") }
+                if !c.ok { m.flags.append("DISQUALIFIED:\(c.reason.rawValue)") }
                 // The re-check of a model that was fit to score: gone or changed since is a
                 // disqualification; a transient failure leaves it pending.
                 if let recheck, c.ok, !m.flags.contains("STALE") {
-                    guard let r = recheckVerdict(uid: m.uid, identity: m.identity, in: recheck) else {
+                    guard let r = recheckVerdict(uid: m.uid, key: m.key, in: recheck) else {
                         throw DistilError("recheck: uid \(m.uid) (\(m.repo)) was scored but has no re-check verdict; re-check every "
                             + "scored model (dl-check --recheck-only --only plan.jsonl)")
                     }
-                    if r.reason == "RETRY" { m.flags.append(pendingFlag) } else if !r.ok { m.flags.append("DISQUALIFIED:\(r.reason)") }
+                    if r.reason == .retry { m.flags.append(pendingFlag) } else if !r.ok { m.flags.append("DISQUALIFIED:\(r.reason.rawValue)") }
                 }
             } else {
                 m.flags.append("NOT_IN_CHECKS")
             }
             if m.summary.mean <= options.teacherThreshold { m.flags.append("TEACHER_IN_DISGUISE") }
             models[i] = m
+            Log.debug("uid \(m.uid) \(m.repo): mean KL \(fmt(m.summary.mean)) over \(m.summary.n) prompts"
+                + (m.flags.isEmpty ? "" : " [\(m.flags.joined(separator: ","))]"))
         }
         flagCopies(&models, options: options)
+    }
 
-        // The king.
-        let kingBefore = state.king
-        let exactKingCheck: CheckVerdict? = kingBefore.flatMap { k in
-            checks.first { ModelIdentity($0) == k.identity && $0.uid == k.uid } ?? checks.first { ModelIdentity($0) == k.identity }
-        }
-        // The king's re-check (only asked of a king whose check was ok).
-        let kingRecheck: CheckVerdict? = exactKingCheck?.ok == true
-            ? kingBefore.flatMap { k in recheck.flatMap { recheckVerdict(uid: exactKingCheck!.uid, identity: k.identity, in: $0) } } : nil
-        // A transient failure (RETRY) of the king's check or re-check never costs it the crown: it
-        // keeps the weight, and the challengers scored this epoch wait for an epoch in which it can
-        // be checked (they are not recorded, so they are planned again).
-        let kingRetry: CheckVerdict?
-        if exactKingCheck?.ok == true {
-            kingRetry = kingRecheck?.reason == "RETRY" ? kingRecheck : nil
+    // MARK: step 2: resolve the king
+
+    /// The king this epoch: its check and re-check, whether it waits on a transient failure, and
+    /// whether it may keep the crown.
+    struct KingStatus {
+        /// The king before this epoch.
+        var before: KingRecord?
+        /// The check of exactly the king's model.
+        var exactCheck: CheckVerdict?
+        /// Its re-check (only asked of a king whose check was ok).
+        var recheck: CheckVerdict?
+        /// The RETRY (check or re-check) the king waits on, if any.
+        var retry: CheckVerdict?
+        var recheckFailed: Bool
+        /// The check that stands for the king: the RETRY it waits on, else its exact check.
+        var check: CheckVerdict?
+        /// Its scored records this epoch (nil: none, or it cannot keep the crown).
+        var index: Int?
+        var valid: Bool
+        /// Its flags this epoch (for the reason it lost the crown).
+        var flags: [String]
+        /// A transient failure (RETRY) of the king's check or re-check never costs it the crown: it
+        /// keeps the weight, and the challengers scored this epoch wait (they are not recorded, so
+        /// they are planned again).
+        var waiting: Bool { retry != nil }
+    }
+
+    static func resolveKing(_ before: KingRecord?, checks: [CheckVerdict], recheck: [CheckVerdict]?,
+                            models: [Scored]) throws -> KingStatus {
+        let exact = before.flatMap { kingCheck($0, in: checks) }
+        let kingRecheck: CheckVerdict? = exact?.ok == true
+            ? before.flatMap { k in recheck.flatMap { recheckVerdict(uid: exact!.uid, key: k.model.key, in: $0) } } : nil
+        let retry: CheckVerdict?
+        if exact?.ok == true {
+            retry = kingRecheck?.reason == .retry ? kingRecheck : nil
         } else {
-            kingRetry = kingBefore.flatMap { k in exactKingCheck?.reason == "RETRY" ? exactKingCheck : retryCheck(for: k, in: checks) }
+            retry = before.flatMap { k in exact?.reason == .retry ? exact : retryCheck(for: k, in: checks) }
         }
-        let waiting = kingRetry != nil
-        let kingRecheckFailed = kingRecheck.map { !$0.ok && $0.reason != "RETRY" } ?? false
-        let kingCheck = kingRetry ?? exactKingCheck
-        var kingIndex = kingCheck.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.identity == ModelIdentity(kc) } }
-        var kingValid = (kingCheck?.ok == true && !kingRecheckFailed) || waiting
-        if kingValid, !waiting, !models.isEmpty, kingIndex == nil, let k = kingBefore {
-            throw DistilError("the king (uid \(kingCheck!.uid), \(k.repo)) has no KL records this epoch: challengers must be "
+        let recheckFailed = kingRecheck.map { !$0.ok && $0.reason != .retry } ?? false
+        let check = retry ?? exact
+        var s = KingStatus(before: before, exactCheck: exact, recheck: kingRecheck, retry: retry, recheckFailed: recheckFailed,
+                           check: check, index: check.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.key == kc.ref.key } },
+                           valid: false, flags: [])
+        s.valid = (check?.ok == true && !recheckFailed) || s.waiting
+        if s.valid, !s.waiting, !models.isEmpty, s.index == nil, let k = before {
+            throw DistilError("the king (uid \(check!.uid), \(k.repo)) has no KL records this epoch: challengers must be "
                 + "scored with the king on the same prompts (dl-judge plan lists it)")
         }
-        let kingFlags = kingIndex.map { models[$0].flags } ?? []
-        if !waiting, let ki = kingIndex, !models[ki].eligible { kingValid = false }
-        if !kingValid { kingIndex = nil }
+        s.flags = s.index.map { models[$0].flags } ?? []
+        if !s.waiting, let ki = s.index, !models[ki].eligible { s.valid = false }
+        if !s.valid { s.index = nil }
+        Log.debug("king: " + (before.map { "uid \($0.uid) \($0.repo)" } ?? "none")
+            + (s.waiting ? ", waiting on RETRY" : "") + (before != nil && !s.valid ? ", cannot keep the crown" : ""))
+        return s
+    }
 
-        // The winner.
-        let eps = options.epsilon
+    // MARK: step 3: pick the winner
+
+    /// The uid that gets the weight (nil: nobody), the index of its records if it was scored, and one
+    /// sentence saying why.
+    static func pickWinner(_ models: [Scored], king: KingStatus, epsilon eps: Double) -> (Int?, Int?, String) {
         func better(_ a: Scored, _ b: Scored) -> Bool {
             (a.summary.mean, a.block ?? Int.max, a.uid) < (b.summary.mean, b.block ?? Int.max, b.uid)
         }
-        var winner: Int?
-        var winnerIndex: Int?
-        var reason: String
-        if kingValid, let kc = kingCheck {
-            if let r = kingRetry {
-                winner = kc.uid
-                winnerIndex = kingIndex
-                let what = exactKingCheck?.ok == true ? "re-checked before the weights are set" : "checked this epoch"
-                let challengers = models.indices.filter { $0 != kingIndex }.count
-                reason = "the king (uid \(kc.uid)) could not be \(what) (RETRY: \(r.message)); it keeps the weight"
+        if king.valid, let kc = king.check {
+            if let r = king.retry {
+                let what = king.exactCheck?.ok == true ? "re-checked before the weights are set" : "checked this epoch"
+                let challengers = models.indices.filter { $0 != king.index }.count
+                let reason = "the king (uid \(kc.uid)) could not be \(what) (RETRY: \(r.message)); it keeps the weight"
                     + (challengers > 0 ? " and the \(challengers) challenger\(challengers == 1 ? "" : "s") scored this epoch wait for the next epoch"
                                        : " and challengers wait")
-            } else if let ki = kingIndex {
-                let k = models[ki].summary.mean
-                let bar = (1 - eps) * k
-                let qualifying = models.indices.filter { $0 != ki && models[$0].eligible && models[$0].summary.mean < bar }
-                if let best = qualifying.min(by: { better(models[$0], models[$1]) }) {
-                    winnerIndex = best
-                    let w = models[best]
-                    reason = "uid \(w.uid) takes the crown: mean KL \(fmt(w.summary.mean)) < (1 - \(eps)) x king's \(fmt(k)) = \(fmt(bar))"
-                } else {
-                    winnerIndex = ki
-                    reason = models.count > 1
-                        ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
-                        : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch"
-                }
-            } else {
-                winner = kc.uid
-                reason = "no new challenger: the king (uid \(kc.uid)) keeps the weight"
+                return (king.index.map { models[$0].uid } ?? kc.uid, king.index, reason)
             }
-        } else {
-            let why: String
-            if let k = kingBefore {
-                let code = kingRecheckFailed ? "re-check: \(kingRecheck!.reason)"
-                    : kingCheck.map { $0.ok ? (kingFlags.isEmpty ? "flagged this epoch" : kingFlags.joined(separator: ",")) : $0.reason }
-                    ?? "absent from the checks"
-                why = "the king (uid \(k.uid), \(k.repo)) lost the crown (\(code))"
-            } else {
-                why = "no king yet"
+            guard let ki = king.index else {
+                return (kc.uid, nil, "no new challenger: the king (uid \(kc.uid)) keeps the weight")
             }
-            if let best = models.indices.filter({ models[$0].eligible }).min(by: { better(models[$0], models[$1]) }) {
-                winnerIndex = best
-                reason = "\(why): the lowest mean KL wins, uid \(models[best].uid) (\(fmt(models[best].summary.mean)))"
-            } else {
-                reason = "\(why) and no eligible model was scored: no weight this epoch"
+            let k = models[ki].summary.mean
+            let bar = (1 - eps) * k
+            let qualifying = models.indices.filter { $0 != ki && models[$0].eligible && models[$0].summary.mean < bar }
+            if let best = qualifying.min(by: { better(models[$0], models[$1]) }) {
+                let w = models[best]
+                return (w.uid, best, "uid \(w.uid) takes the crown: mean KL \(fmt(w.summary.mean)) < (1 - \(eps)) x king's \(fmt(k)) = \(fmt(bar))")
             }
+            return (models[ki].uid, ki, models.count > 1
+                ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
+                : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch")
         }
-        if let wi = winnerIndex { winner = models[wi].uid }
+        let why: String
+        if let k = king.before {
+            let code = king.recheckFailed ? "re-check: \(king.recheck!.reason.rawValue)"
+                : king.check.map { $0.ok ? (king.flags.isEmpty ? "flagged this epoch" : king.flags.joined(separator: ",")) : $0.reason.rawValue }
+                ?? "absent from the checks"
+            why = "the king (uid \(k.uid), \(k.repo)) lost the crown (\(code))"
+        } else {
+            why = "no king yet"
+        }
+        if let best = models.indices.filter({ models[$0].eligible }).min(by: { better(models[$0], models[$1]) }) {
+            return (models[best].uid, best, "\(why): the lowest mean KL wins, uid \(models[best].uid) (\(fmt(models[best].summary.mean)))")
+        }
+        return (nil, nil, "\(why) and no eligible model was scored: no weight this epoch")
+    }
 
-        // Per-model verdicts.
-        let kingVector = kingIndex.map { models[$0].vector }
-        let verdicts: [ModelVerdict] = models.enumerated().map { i, m in
-            let wasKing = kingBefore.map { $0.identity == m.identity } ?? false
-            let outcome: String
-            if i == winnerIndex { outcome = wasKing ? "king" : "new_king" }
-            else if wasKing { outcome = waiting ? "king" : "dethroned" }
-            else if m.flags.contains(pendingFlag) || (waiting && m.eligible) { outcome = "pending" }
-            else if !m.eligible { outcome = "no_weight" }
-            else { outcome = "lost" }
+    // MARK: step 4: verdicts
+
+    /// Each scored model's outcome, score, flags and comparison with the king.
+    static func modelVerdicts(_ models: [Scored], king: KingStatus, winnerIndex: Int?) -> [ModelVerdict] {
+        let kingVector = king.index.map { models[$0].vector }
+        return models.enumerated().map { i, m in
+            let wasKing = king.before.map { $0.model.key == m.key } ?? false
+            let outcome: ModelOutcome
+            if i == winnerIndex { outcome = wasKing ? .king : .newKing }
+            else if wasKing { outcome = king.waiting ? .king : .dethroned }
+            else if m.flags.contains(pendingFlag) || (king.waiting && m.eligible) { outcome = .pending }
+            else if !m.eligible { outcome = .noWeight }
+            else { outcome = .lost }
             let r = m.first.record
             return ModelVerdict(uid: m.uid, hotkey: m.check?.hotkey ?? r.hotkey, repo: m.repo,
                                 revision: m.check?.revision ?? r.revision, commit: m.check?.commit, block: m.block,
                                 score: ScoreSummary(m.summary), flags: m.flags, eligible: m.eligible, outcome: outcome,
-                                vs_king: (kingVector != nil && i != kingIndex) ? PairedComparison(m.vector, kingVector!) : nil,
+                                vs_king: (kingVector != nil && i != king.index) ? PairedComparison(m.vector, kingVector!) : nil,
                                 per_prompt: m.perPrompt)
         }
+    }
 
-        // The king after.
-        var kingAfter: KingRecord?
+    // MARK: step 5: the next king and state
+
+    /// The king after this epoch: the winner (the same record, under its current uid, if it was the
+    /// king already), or the waiting king.
+    static func nextKing(_ models: [Scored], king: KingStatus, winner: Int?, winnerIndex: Int?, crownedBlock: Int?) -> KingRecord? {
         if let wi = winnerIndex {
             let m = models[wi]
-            if let k = kingBefore, k.identity == m.identity {
-                kingAfter = k; kingAfter!.uid = m.uid
-            } else {
-                kingAfter = KingRecord(uid: m.uid, hotkey: m.identity.hotkey, repo: m.repo, revision: m.check?.revision,
-                                       commit: m.check?.commit, block: m.block ?? 0, crownedBlock: options.block ?? teacher?.block)
+            if var k = king.before, k.model.key == m.key {
+                k.uid = m.uid
+                return k
             }
-        } else if winner != nil, var k = kingBefore, let kc = kingCheck {
+            return KingRecord(uid: m.uid, hotkey: m.key.hotkey, repo: m.repo, revision: m.check?.revision,
+                              commit: m.check?.commit, block: m.block ?? 0, crownedBlock: crownedBlock)
+        }
+        if winner != nil, var k = king.before, let kc = king.check {
             k.uid = kc.uid
-            kingAfter = k
+            return k
         }
+        return nil
+    }
 
-        // Weights over every uid in the checks.
-        let uids = checkByUID.keys.sorted()
-        let values = uids.map { $0 == winner ? 1.0 : 0.0 }
-        let block = options.block ?? teacher?.block
-
-        let verdict = Verdict(format: verdictFormat, block: block, epsilon: eps, teacher: teacher, prompts: kept,
-                              dropped_prompts: dropped, king_before: kingBefore, king_after: kingAfter, winner: winner,
-                              reason: reason, models: verdicts, weights: zip(uids, values).map { WeightEntry(uid: $0, weight: $1) },
-                              uids: uids, values: values, tool: DistilVersion.tool)
-
-        // The new state: every model judged this epoch keeps its score; a dethroned king is marked.
-        // Nothing is recorded of a model left pending, nor of anyone while the king waits on a RETRY.
-        var newState = state
-        newState.version = JudgeState.currentVersion
-        newState.king = kingAfter
-        for (m, v) in zip(models, verdicts) where m.check != nil && !m.flags.contains("STALE") && v.outcome != "pending" && !waiting {
-            let rec = ScoredModel(uid: m.uid, hotkey: m.identity.hotkey, repo: m.repo, revision: m.check?.revision,
-                                  commit: m.check?.commit, block: m.block, scored_block: block,
-                                  score: ScoreSummary(m.summary), flags: m.flags,
-                                  outcome: v.outcome == "new_king" ? "king" : v.outcome)
-            if let j = newState.models.firstIndex(where: { $0.identity == m.identity }) {
-                newState.models[j] = rec
+    /// The new state: every model judged this epoch keeps its score; a dethroned king is marked.
+    /// Nothing is recorded of a model left pending, nor of anyone while the king waits on a RETRY.
+    static func nextState(_ state: JudgeState, models: [Scored], verdicts: [ModelVerdict], king: KingStatus,
+                          kingAfter: KingRecord?, block: Int?) -> JudgeState {
+        var s = state
+        s.version = JudgeState.currentVersion
+        s.king = kingAfter
+        for (m, v) in zip(models, verdicts) where !king.waiting && v.outcome != .pending && !m.flags.contains("STALE") {
+            guard let c = m.check else { continue }
+            let rec = ScoredModel(model: ModelRef(uid: m.uid, hotkey: m.key.hotkey, repo: m.repo, revision: c.revision,
+                                                  commit: c.commit, block: c.block),
+                                  scored_block: block, score: ScoreSummary(m.summary), flags: m.flags, outcome: v.outcome.recorded)
+            if let j = s.models.firstIndex(where: { $0.model.key == m.key }) {
+                s.models[j] = rec
             } else {
-                newState.models.append(rec)
+                s.models.append(rec)
             }
         }
-        if let k = kingBefore, kingAfter?.identity != k.identity,
-           let j = newState.models.firstIndex(where: { $0.identity == k.identity }) {
-            newState.models[j].outcome = "dethroned"
+        if let k = king.before, kingAfter?.model.key != k.model.key,
+           let j = s.models.firstIndex(where: { $0.model.key == k.model.key }) {
+            s.models[j].outcome = .dethroned
         }
-        newState.models.sort { ($0.repo, $0.hotkey, $0.commit ?? $0.revision ?? "") < ($1.repo, $1.hotkey, $1.commit ?? $1.revision ?? "") }
-        return (verdict, newState)
+        s.models.sort { ModelRef.stateOrder($0.model, $1.model) }
+        return s
     }
 
     // MARK: validation
@@ -330,8 +387,8 @@ public enum Judge {
                 byUID[uid] = m
             } else {
                 let c = checkByUID[uid]
-                let id = c.map(ModelIdentity.init) ?? ModelIdentity(hotkey: r.hotkey ?? "", repo: r.model, commit: r.revision ?? "")
-                byUID[uid] = Scored(uid: uid, first: s, check: c, byPrompt: [r.prompt_id: s], identity: id)
+                let key = c?.ref.key ?? ModelRef.Key(hotkey: r.hotkey ?? "", repo: r.model, commit: r.revision ?? "")
+                byUID[uid] = Scored(uid: uid, first: s, check: c, byPrompt: [r.prompt_id: s], key: key)
             }
         }
         return byUID.keys.sorted().map { byUID[$0]! }

@@ -37,7 +37,7 @@ public enum JudgeIO {
         for m in v.models {
             let s = m.score
             let ci = String(format: "%.6f ± %.6f", s.mean_kl, (s.ci_high - s.ci_low) / 2)
-            var what = m.outcome.replacingOccurrences(of: "_", with: " ")
+            var what = m.outcome.rawValue.replacingOccurrences(of: "_", with: " ")
             if let c = m.vs_king, let rel = c.relative {
                 what += String(format: " (%+.2f%% vs king", rel * 100)
                 if let p = c.p_value { what += String(format: ", p=%.3g", p) }
@@ -75,7 +75,7 @@ public enum JudgeIO {
         out += row("uid", "model", "mean KL ± 95% CI", "n", "outcome (scored at block)") + "\n"
         for m in s.models {
             let ci = String(format: "%.6f ± %.6f", m.score.mean_kl, (m.score.ci_high - m.score.ci_low) / 2)
-            var what = m.outcome + (m.scored_block.map { " (\($0))" } ?? "")
+            var what = m.outcome.rawValue + (m.scored_block.map { " (\($0))" } ?? "")
             if !m.flags.isEmpty { what += " [" + m.flags.joined(separator: ",") + "]" }
             out += row(String(m.uid), m.repo, ci, String(m.score.n_prompts), what) + "\n"
         }

@@ -1,43 +1,31 @@
 import DistilFormats
 
-/// Who a model is: the same (hotkey, repo, commit) is the same model forever; a new commit is a new
-/// model. `commit` is the check verdict's pinned commit, else the committed revision, else "".
-public struct ModelIdentity: Codable, Hashable, Comparable, Sendable {
-    public var hotkey: String
-    public var repo: String
-    public var commit: String
-
-    public init(hotkey: String, repo: String, commit: String) {
-        self.hotkey = hotkey; self.repo = repo; self.commit = commit
-    }
-
-    public init(_ c: CheckVerdict) {
-        self.init(hotkey: c.hotkey, repo: c.repo, commit: c.commit ?? c.revision ?? "")
-    }
-
-    public static func < (a: ModelIdentity, b: ModelIdentity) -> Bool {
-        (a.hotkey, a.repo, a.commit) < (b.hotkey, b.repo, b.commit)
-    }
-}
-
-/// The king as the state and the verdict record it.
-public struct KingRecord: Codable, Equatable, Sendable {
-    public var uid: Int
-    public var hotkey: String
-    public var repo: String
-    public var revision: String?
-    public var commit: String?
-    /// The model's commitment block.
-    public var block: Int
+/// The king as the state and the verdict record it: the model, and when it took the crown.
+public struct KingRecord: HoldsModelRef, Codable, Equatable, Sendable {
+    public var model: ModelRef
     /// The epoch block in which it took the crown (nil when no block was given).
     public var crowned_block: Int?
 
+    public init(model: ModelRef, crownedBlock: Int?) { self.model = model; crowned_block = crownedBlock }
+
     public init(uid: Int, hotkey: String, repo: String, revision: String?, commit: String?, block: Int, crownedBlock: Int?) {
-        self.uid = uid; self.hotkey = hotkey; self.repo = repo; self.revision = revision; self.commit = commit
-        self.block = block; crowned_block = crownedBlock
+        self.init(model: ModelRef(uid: uid, hotkey: hotkey, repo: repo, revision: revision, commit: commit, block: block),
+                  crownedBlock: crownedBlock)
     }
 
-    public var identity: ModelIdentity { ModelIdentity(hotkey: hotkey, repo: repo, commit: commit ?? revision ?? "") }
+    enum CodingKeys: String, CodingKey { case crowned_block }
+
+    // Flat, as it always was: the model's fields and crowned_block in one object.
+    public init(from decoder: Decoder) throws {
+        model = try ModelRef(from: decoder)
+        crowned_block = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Int.self, forKey: .crowned_block)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try model.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(crowned_block, forKey: .crowned_block)
+    }
 }
 
 /// A model's score over one epoch's prompts.
@@ -60,23 +48,46 @@ public struct ScoreSummary: Codable, Equatable, Sendable {
 }
 
 /// One scored model in the state: kept forever so a model is scored once.
-public struct ScoredModel: Codable, Equatable, Sendable {
-    public var uid: Int
-    public var hotkey: String
-    public var repo: String
-    public var revision: String?
-    public var commit: String?
-    /// Commitment block.
-    public var block: Int?
+public struct ScoredModel: HoldsModelRef, Codable, Equatable, Sendable {
+    public var model: ModelRef
     /// The epoch block it was (last) scored in.
     public var scored_block: Int?
     public var score: ScoreSummary
     /// Flags of that epoch (see `ModelVerdict.flags`).
     public var flags: [String]
     /// `king`, `lost`, `dethroned` or `no_weight`.
-    public var outcome: String
+    public var outcome: ModelOutcome
 
-    public var identity: ModelIdentity { ModelIdentity(hotkey: hotkey, repo: repo, commit: commit ?? revision ?? "") }
+    public init(model: ModelRef, scored_block: Int?, score: ScoreSummary, flags: [String], outcome: ModelOutcome) {
+        self.model = model; self.scored_block = scored_block; self.score = score; self.flags = flags; self.outcome = outcome
+    }
+
+    public init(uid: Int, hotkey: String, repo: String, revision: String?, commit: String?, block: Int, scored_block: Int?,
+                score: ScoreSummary, flags: [String], outcome: ModelOutcome) {
+        self.init(model: ModelRef(uid: uid, hotkey: hotkey, repo: repo, revision: revision, commit: commit, block: block),
+                  scored_block: scored_block, score: score, flags: flags, outcome: outcome)
+    }
+
+    enum CodingKeys: String, CodingKey { case scored_block, score, flags, outcome }
+
+    // Flat, as it always was: the model's fields beside its score.
+    public init(from decoder: Decoder) throws {
+        model = try ModelRef(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        scored_block = try c.decodeIfPresent(Int.self, forKey: .scored_block)
+        score = try c.decode(ScoreSummary.self, forKey: .score)
+        flags = try c.decode([String].self, forKey: .flags)
+        outcome = try c.decode(ModelOutcome.self, forKey: .outcome)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try model.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(scored_block, forKey: .scored_block)
+        try c.encode(score, forKey: .score)
+        try c.encode(flags, forKey: .flags)
+        try c.encode(outcome, forKey: .outcome)
+    }
 }
 
 /// The judge's memory across epochs (`state.json`). An empty object `{}` is the empty state.
@@ -111,7 +122,7 @@ public struct JudgeState: Codable, Equatable, Sendable {
     }
 
     /// The stored record of a model, if it was ever scored.
-    public func scored(_ id: ModelIdentity) -> ScoredModel? { models.first { $0.identity == id } }
+    public func scored(_ key: ModelRef.Key) -> ScoredModel? { models.first { $0.model.key == key } }
 }
 
 /// One prompt's KL for one model.
@@ -140,7 +151,7 @@ public struct ModelVerdict: Codable, Equatable, Sendable {
     /// `king` (kept the crown), `new_king`, `dethroned`, `lost`, `no_weight` (flagged), `pending`
     /// (not judged this epoch: its re-check, or the king's check or re-check, was RETRY; not recorded
     /// in the state, so it is planned again).
-    public var outcome: String
+    public var outcome: ModelOutcome
     /// This model minus the king, prompt by prompt (absent for the king and without a king).
     public var vs_king: PairedComparison?
     public var per_prompt: [PromptScore]

@@ -13,16 +13,11 @@ public struct TensorInfo: Sendable, Equatable {
 
     public var elementCount: Int { shape.reduce(1, *) }
 
+    /// The dtype, when it is one safetensors defines (nil: unknown).
+    public var type: DType? { DType(rawValue: dtype) }
+
     /// Bytes per element of the dtypes this project knows (nil: unknown).
-    public static func elementSize(_ dtype: String) -> Int? {
-        switch dtype {
-        case "F64", "I64", "U64": return 8
-        case "F32", "I32", "U32": return 4
-        case "F16", "BF16", "I16", "U16": return 2
-        case "F8_E4M3", "F8_E5M2", "I8", "U8", "BOOL": return 1
-        default: return nil
-        }
-    }
+    public static func elementSize(_ dtype: String) -> Int? { DType(rawValue: dtype)?.size }
 }
 
 /// A parsed safetensors header: 8-byte little-endian length N, then N bytes of JSON mapping tensor
@@ -39,15 +34,7 @@ public struct SafetensorsHeader: Sendable {
     /// `fileSize`, when known, bounds the data offsets. Every figure is checked with overflow-safe
     /// arithmetic: offsets inside the data region, byte length = elements x dtype size, no overlaps.
     public static func parse(_ bytes: [UInt8], name: String, fileSize: Int64?) throws -> SafetensorsHeader {
-        guard bytes.count >= 8 else { throw DistilError.input(name, "not a safetensors file (shorter than 8 bytes)") }
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
-        guard n >= 2, n <= UInt64(maxHeaderBytes) else {
-            throw DistilError.input(name, "safetensors header length \(n) is out of bounds (2...\(maxHeaderBytes))")
-        }
-        if let fileSize, n > UInt64(max(0, fileSize - 8)) {
-            throw DistilError.input(name, "safetensors header length \(n) exceeds the file (\(fileSize) bytes)")
-        }
+        let n = try announcedLength(bytes, name: name, fileSize: fileSize)
         guard bytes.count >= 8 + Int(n) else { throw DistilError.input(name, "truncated safetensors header") }
         let json = Data(bytes[8..<(8 + Int(n))])
         guard let obj = try? JSONSerialization.jsonObject(with: json), let dict = obj as? [String: Any] else {
@@ -106,6 +93,41 @@ public struct SafetensorsHeader: Sendable {
             }
         }
         return SafetensorsHeader(tensors: tensors, metadata: metadata, dataStart: 8 + Int(n))
+    }
+
+    /// The header length N a file's first 8 bytes announce (little-endian), checked against
+    /// safetensors' bound and the file's size before anything of that size is allocated or fetched.
+    /// The one place that bound is applied: local files, cached headers and ranged Hub reads.
+    public static func announcedLength(_ prefix: [UInt8], name: String, fileSize: Int64?) throws -> Int {
+        guard prefix.count >= 8 else { throw DistilError.input(name, "not a safetensors file (shorter than 8 bytes)") }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(prefix[i]) << (8 * UInt64(i)) }
+        guard n >= 2, n <= UInt64(maxHeaderBytes) else {
+            throw DistilError.input(name, "safetensors header length \(n) is out of bounds (2...\(maxHeaderBytes))")
+        }
+        if let fileSize, n > UInt64(max(0, fileSize - 8)) {
+            throw DistilError.input(name, "safetensors header length \(n) exceeds the file (\(fileSize) bytes)")
+        }
+        return Int(n)
+    }
+
+    /// Reads only a local file's header (the 8-byte length, then the JSON), bounded before
+    /// allocating; `fileSize` (default: the file's own) bounds the data offsets. A metadata-only
+    /// fetch keeps headers apart from the weights: then pass the listed size of the real file.
+    public static func read(path: String, fileSize: Int64? = nil) throws -> SafetensorsHeader {
+        let name = (path as NSString).lastPathComponent
+        let r = try FileReader(path: path)
+        var prefix = [UInt8](repeating: 0, count: 8)
+        guard try prefix.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else {
+            throw DistilError.input(name, "empty file")
+        }
+        let size = fileSize ?? DistilFormats.fileSize(path)
+        let n = try announcedLength(prefix, name: name, fileSize: size)
+        var json = [UInt8](repeating: 0, count: n)
+        guard try json.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header") }) else {
+            throw DistilError.input(name, "truncated header")
+        }
+        return try parse(prefix + json, name: name, fileSize: size)
     }
 
     static func intValue(_ v: Any) -> Int? {

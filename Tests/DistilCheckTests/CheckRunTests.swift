@@ -17,13 +17,13 @@ final class CheckRunTests: XCTestCase {
 
     func manifest(_ uid: Int, commit: String?) -> Manifest {
         Manifest(commitment: Commitment(uid: uid, hotkey: "hk\(uid)", block: 7, repo: "org/m\(uid)", revision: "main"),
-                 commit: commit, path: "/m/\(uid)", files: [], outcome: "ok")
+                 commit: commit, path: "/m/\(uid)", files: [], outcome: .ok)
     }
 
     func listing(_ ms: [Manifest]) throws -> String {
         let path = dir + "/plan.jsonl"
         let w = JSONLWriter(try FileWriter(path: path))
-        for m in ms { try w.write(CheckVerdict(manifest: m, ok: true, reason: "OK", message: "")) }
+        for m in ms { try w.write(CheckVerdict(manifest: m, ok: true, reason: .ok, message: "")) }
         try w.close()
         return path
     }

@@ -94,7 +94,7 @@ final class CheckerTests: XCTestCase {
             list.append(ManifestFile(name: k, size: Int64(v.count), sha256: Hashing.sha256Hex(v)))
         }
         let c = Commitment(uid: uid, hotkey: hotkey ?? "hk\(uid)", block: block, repo: "test/\(name)")
-        return Manifest(commitment: c, commit: "local", path: dir, files: list, outcome: "ok",
+        return Manifest(commitment: c, commit: "local", path: dir, files: list, outcome: .ok,
                         weightsSHA256: WeightFiles.identity(list.map { ($0.name, $0.sha256!) }))
     }
 
@@ -110,41 +110,41 @@ final class CheckerTests: XCTestCase {
     func testGoodModelPassesWithParameterCount() throws {
         let v = verdict(try model("good", uid: 1, block: 10))
         XCTAssertTrue(v.ok, v.message)
-        XCTAssertEqual(v.reason, "OK")
+        XCTAssertEqual(v.reason.rawValue, "OK")
         let embed: Int64 = 512 * 64, norms: Int64 = 3 * 64 + 2 * 32, attention: Int64 = 2 * 64 * 64 + 2 * 32 * 64, mlp: Int64 = 3 * 128 * 64
         XCTAssertEqual(v.params, embed + norms + attention + mlp)
     }
 
     func testTooManyParameters() throws {
         let v = verdict(try model("big", uid: 1, block: 10), maxParams: 8000)
-        XCTAssertEqual(v.reason, "PARAMS")
+        XCTAssertEqual(v.reason.rawValue, "PARAMS")
         XCTAssertTrue(v.message.contains("> 0.00B") || v.message.contains("parameters >"), v.message)
     }
 
     func testFP8TensorIsQuantized() throws {
         let v = verdict(try model("fp8", uid: 1, block: 10, tensors: goodTensors(replacing: "model.layers.0.mlp.up_proj.weight", "F8_E4M3", [128, 64])))
-        XCTAssertEqual(v.reason, "QUANTIZED")
+        XCTAssertEqual(v.reason.rawValue, "QUANTIZED")
         XCTAssertTrue(v.message.contains("F8_E4M3"), v.message)
     }
 
     func testQuantizedTensorNamesAndConfig() throws {
         let names = verdict(try model("gptq", uid: 1, block: 10, tensors: goodTensors + [("model.layers.0.mlp.up_proj.qweight", "F32", [4, 4])]))
-        XCTAssertEqual(names.reason, "QUANTIZED")
+        XCTAssertEqual(names.reason.rawValue, "QUANTIZED")
         var c = config
         c["quantization_config"] = ["quant_method": "gptq"]
-        XCTAssertEqual(verdict(try model("qcfg", uid: 1, block: 10, config: c)).reason, "QUANTIZED")
+        XCTAssertEqual(verdict(try model("qcfg", uid: 1, block: 10, config: c)).reason.rawValue, "QUANTIZED")
     }
 
     func testCustomCode() throws {
-        XCTAssertEqual(verdict(try model("py", uid: 1, block: 10, files: ["modeling_evil.py": Array("import os".utf8)])).reason, "CUSTOM_CODE")
+        XCTAssertEqual(verdict(try model("py", uid: 1, block: 10, files: ["modeling_evil.py": Array("import os".utf8)])).reason.rawValue, "CUSTOM_CODE")
         var c = config
         c["auto_map"] = ["AutoModelForCausalLM": "modeling_evil.Evil"]
-        XCTAssertEqual(verdict(try model("automap", uid: 1, block: 10, config: c)).reason, "CUSTOM_CODE")
+        XCTAssertEqual(verdict(try model("automap", uid: 1, block: 10, config: c)).reason.rawValue, "CUSTOM_CODE")
     }
 
     func testBinWeightsBesideDecoySafetensors() throws {
         let v = verdict(try model("decoy", uid: 1, block: 10, files: ["pytorch_model.bin": [1, 2, 3]]))
-        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertEqual(v.reason.rawValue, "FORMAT")
         XCTAssertTrue(v.message.contains("pytorch_model.bin"), v.message)
     }
 
@@ -152,7 +152,7 @@ final class CheckerTests: XCTestCase {
         var c = config
         c["vocab_size"] = 1000
         let v = verdict(try model("vocab", uid: 1, block: 10, config: c))
-        XCTAssertEqual(v.reason, "VOCAB")
+        XCTAssertEqual(v.reason.rawValue, "VOCAB")
         XCTAssertEqual(v.message, "vocab_size 1000 != the teacher's 512")
     }
 
@@ -163,7 +163,7 @@ final class CheckerTests: XCTestCase {
         try writeFileAtomically(m.path! + "/model.safetensors", bytes)
         m.files = m.files.map { $0.name == "model.safetensors" ? ManifestFile(name: $0.name, size: 64, sha256: nil) : $0 }
         let v = verdict(m)
-        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertEqual(v.reason.rawValue, "FORMAT")
         XCTAssertFalse(v.ok)
     }
 
@@ -171,7 +171,7 @@ final class CheckerTests: XCTestCase {
         let original = try model("orig", uid: 7, block: 100)
         let copy = try model("copy", uid: 3, block: 200)   // identical bytes, later block
         let verdicts = checker().check([copy, original])
-        XCTAssertEqual(verdicts[0].reason, "COPY")
+        XCTAssertEqual(verdicts[0].reason.rawValue, "COPY")
         XCTAssertTrue(verdicts[0].message.contains("uid 7"), verdicts[0].message)
         XCTAssertTrue(verdicts[1].ok)
         // Different weights are no copy.
@@ -192,7 +192,7 @@ final class CheckerTests: XCTestCase {
         copy.weights_sha256 = WeightFiles.identity(copy.files.map { ($0.name, $0.sha256!) })
         XCTAssertNotEqual(copy.weights_sha256, original.weights_sha256, "the file hashes differ")
         let v = checker().check([copy, original])
-        XCTAssertEqual(v[0].reason, "COPY", v[0].message)
+        XCTAssertEqual(v[0].reason.rawValue, "COPY", v[0].message)
         XCTAssertTrue(v[1].ok)
         XCTAssertEqual(v[1].weight_identity?.count, 64)
     }
@@ -204,11 +204,11 @@ final class CheckerTests: XCTestCase {
         try writeFileAtomically(m.path! + "/model.safetensors", bytes)
         m.files = m.files.map { $0.name == "model.safetensors" ? ManifestFile(name: $0.name, size: Int64(bytes.count), sha256: Hashing.sha256Hex(bytes)) : $0 }
         let v = verdict(m)
-        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertEqual(v.reason.rawValue, "FORMAT")
         XCTAssertTrue(v.message.contains("account for"), v.message)
         let lie = #"{"metadata":{"total_size":1},"weight_map":{"model.embed_tokens.weight":"model.safetensors","model.norm.weight":"model.safetensors","model.layers.0.self_attn.q_proj.weight":"model.safetensors"}}"#
         let v2 = verdict(try model("lie", uid: 1, block: 10, files: ["model.safetensors.index.json": Array(lie.utf8)]))
-        XCTAssertEqual(v2.reason, "FORMAT")
+        XCTAssertEqual(v2.reason.rawValue, "FORMAT")
         XCTAssertTrue(v2.message.contains("total_size 1"), v2.message)
     }
 
@@ -218,17 +218,17 @@ final class CheckerTests: XCTestCase {
         var c = config
         c["intermediate_size"] = 64
         let small = verdict(try model("lie-mlp", uid: 1, block: 10, config: c))
-        XCTAssertEqual(small.reason, "SHAPE", small.message)
+        XCTAssertEqual(small.reason.rawValue, "SHAPE", small.message)
         XCTAssertTrue(small.message.contains("the config implies [64, 64]"), small.message)
         let layer1 = goodTensors.filter { $0.0.hasPrefix("model.layers.0.") }.map { ($0.0.replacingOccurrences(of: "layers.0.", with: "layers.1."), $0.1, $0.2) }
         let hidden = verdict(try model("lie-layers", uid: 2, block: 10, tensors: goodTensors + layer1))
-        XCTAssertEqual(hidden.reason, "PARAMS", hidden.message)
+        XCTAssertEqual(hidden.reason.rawValue, "PARAMS", hidden.message)
         XCTAssertTrue(hidden.message.contains("tensor(s) the config does not explain, e.g. model.layers.1."), hidden.message)
         let extra = verdict(try model("lie-extra", uid: 3, block: 10, tensors: goodTensors + [("model.layers.0.mlp.spare.weight", "BF16", [128, 64])]))
-        XCTAssertEqual(extra.reason, "PARAMS", extra.message)
+        XCTAssertEqual(extra.reason.rawValue, "PARAMS", extra.message)
         XCTAssertTrue(extra.message.contains("the config implies \(goodTensors.reduce(0) { $0 + $1.2.reduce(1, *) }) text-model parameters"), extra.message)
         let missing = verdict(try model("lie-missing", uid: 4, block: 10, tensors: goodTensors.filter { !$0.0.hasSuffix("k_norm.weight") }))
-        XCTAssertEqual(missing.reason, "SHAPE", missing.message)
+        XCTAssertEqual(missing.reason.rawValue, "SHAPE", missing.message)
         XCTAssertTrue(missing.message.contains("missing tensor model.layers.0.self_attn.k_norm.weight"), missing.message)
     }
 
@@ -239,7 +239,7 @@ final class CheckerTests: XCTestCase {
         var c = config
         c["intermediate_size"] = 64
         let half = verdict(try model("half", uid: 1, block: 10, config: c))
-        XCTAssertEqual(half.reason, "SHAPE")
+        XCTAssertEqual(half.reason.rawValue, "SHAPE")
         XCTAssertEqual(half.message, "model.layers.0.mlp.gate_proj.weight has shape [128, 64], the config implies [64, 64]; "
             + "the config implies \(held - 3 * 64 * 64) text-model parameters, the headers hold \(held)")
         // num_hidden_layers smaller than the layers the headers hold.
@@ -247,12 +247,12 @@ final class CheckerTests: XCTestCase {
         c = config
         c["num_hidden_layers"] = 1
         let fewer = verdict(try model("fewer", uid: 2, block: 10, config: c, tensors: goodTensors + layer1))
-        XCTAssertEqual(fewer.reason, "PARAMS")
+        XCTAssertEqual(fewer.reason.rawValue, "PARAMS")
         XCTAssertTrue(fewer.message.hasPrefix("\(layer1.count) tensor(s) the config does not explain, e.g. model.layers.1.input_layernorm.weight [64]"), fewer.message)
         XCTAssertTrue(fewer.message.hasSuffix("the config implies \(held) text-model parameters, the headers hold \(2 * held - 512 * 64 - 64)"), fewer.message)
         // A hidden tensor outside any known prefix is the text model's too; the vision tower and the MTP head are not.
         let junk = verdict(try model("junk", uid: 3, block: 10, tensors: goodTensors + [("extra.payload", "BF16", [64, 64])]))
-        XCTAssertEqual(junk.reason, "PARAMS", junk.message)
+        XCTAssertEqual(junk.reason.rawValue, "PARAMS", junk.message)
         let aux = verdict(try model("aux", uid: 4, block: 10, tensors: goodTensors + [("model.visual.proj.weight", "BF16", [64, 64]),
                                                                                      ("mtp.fc.weight", "BF16", [64, 128])]))
         XCTAssertTrue(aux.ok, aux.message)
@@ -261,19 +261,19 @@ final class CheckerTests: XCTestCase {
         c = config
         c["tie_word_embeddings"] = nil
         let absent = verdict(try model("absent-tie", uid: 5, block: 10, config: c))
-        XCTAssertEqual(absent.reason, "SHAPE")
+        XCTAssertEqual(absent.reason.rawValue, "SHAPE")
         XCTAssertTrue(absent.message.hasPrefix("no lm_head.weight while the embeddings are untied (tie_word_embeddings absent"), absent.message)
         c["tie_word_embeddings"] = false
         let untied = verdict(try model("untied-ok", uid: 6, block: 10, config: c, tensors: goodTensors + [("lm_head.weight", "BF16", [512, 64])]))
         XCTAssertTrue(untied.ok, untied.message)
         // Tied embeddings with an lm_head anyway: a matrix the config does not explain.
         let spareHead = verdict(try model("spare-head", uid: 7, block: 10, tensors: goodTensors + [("lm_head.weight", "BF16", [512, 64])]))
-        XCTAssertEqual(spareHead.reason, "PARAMS")
+        XCTAssertEqual(spareHead.reason.rawValue, "PARAMS")
         XCTAssertTrue(spareHead.message.contains("e.g. lm_head.weight [512, 64]"), spareHead.message)
         // An unsupported model_type is ARCHITECTURE, never a pass.
         c = config
         c["model_type"] = "gemma3"
-        XCTAssertEqual(verdict(try model("gemma", uid: 8, block: 10, config: c)).reason, "ARCHITECTURE")
+        XCTAssertEqual(verdict(try model("gemma", uid: 8, block: 10, config: c)).reason.rawValue, "ARCHITECTURE")
     }
 
     func testConfigLieIsFoundFromHeadersAlone() throws {
@@ -284,14 +284,14 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(m.metadata_only, true)
         XCTAssertFalse(FileManager.default.fileExists(atPath: m.path! + "/model.safetensors"))
         let v = verdict(m)
-        XCTAssertEqual(v.reason, "SHAPE")
+        XCTAssertEqual(v.reason.rawValue, "SHAPE")
         XCTAssertTrue(v.message.contains("the config implies [64, 64]"), v.message)
     }
 
     func testSameTensorInTwoShardsIsRefused() throws {
         let m = try model("dup", uid: 1, block: 10, files: ["extra.safetensors": safetensors([goodTensors[1]])])
         let v = verdict(m)
-        XCTAssertEqual(v.reason, "FORMAT")
+        XCTAssertEqual(v.reason.rawValue, "FORMAT")
         XCTAssertEqual(v.message, "tensor model.norm.weight appears in two shards")
     }
 
@@ -322,26 +322,26 @@ final class CheckerTests: XCTestCase {
         for (outcome, reason) in [("ok", "OK"), ("not_found", "REMOVED"), ("private", "REMOVED"), ("changed", "CHANGED"),
                                   ("transient", "RETRY"), ("error", "RETRY")] {
             var o = CheckOptions()
-            o.recheck = { _ in (outcome, outcome == "ok" ? nil : "because") }
+            o.recheck = { _ in (FetchOutcome(rawValue: outcome)!, outcome == "ok" ? nil : "because") }
             let v = Checker(options: o).recheckOnly(m)
-            XCTAssertEqual(v.reason, reason, outcome)
+            XCTAssertEqual(v.reason.rawValue, reason, outcome)
             XCTAssertEqual(v.ok, reason == "OK")
             XCTAssertEqual(v.commit, m.commit)
             XCTAssertEqual(v.message, reason == "OK" ? "unchanged: commit aaaaaaaaaaaa, 3 files with the same sizes and hashes" : "because")
         }
         // Without a re-check configured, or for a manifest whose fetch failed: never OK.
-        XCTAssertEqual(Checker(options: CheckOptions()).recheckOnly(m).reason, "RETRY")
+        XCTAssertEqual(Checker(options: CheckOptions()).recheckOnly(m).reason.rawValue, "RETRY")
         var failed = m
-        failed.outcome = "not_found"
+        failed.outcome = .notFound
         var o = CheckOptions()
-        o.recheck = { _ in ("ok", nil) }
-        XCTAssertEqual(Checker(options: o).recheckOnly(failed).reason, "REMOVED")
+        o.recheck = { _ in (.ok, nil) }
+        XCTAssertEqual(Checker(options: o).recheckOnly(failed).reason.rawValue, "REMOVED")
     }
 
     func testNaNWeights() throws {
         // 0x7FC0 is a bf16 NaN: every byte 0x7F/0xC0 pattern -> fill 0xFF gives 0xFFFF, a NaN too.
         let v = verdict(try model("nan", uid: 1, block: 10, fill: 0xFF))
-        XCTAssertEqual(v.reason, "NAN_WEIGHTS", v.message)
+        XCTAssertEqual(v.reason.rawValue, "NAN_WEIGHTS", v.message)
     }
 
     func testNearCopiesAreCopiesAndIndependentModelsAreNot() throws {
@@ -351,7 +351,7 @@ final class CheckerTests: XCTestCase {
         XCTAssertNotEqual(perturbed.weights_sha256, original.weights_sha256)
         let v = checker().check([independent, perturbed, original])
         XCTAssertTrue(v[2].ok, v[2].message)
-        XCTAssertEqual(v[1].reason, "COPY", v[1].message)
+        XCTAssertEqual(v[1].reason.rawValue, "COPY", v[1].message)
         XCTAssertTrue(v[1].message.contains("near copy of uid 5"), v[1].message)
         XCTAssertTrue(v[0].ok, v[0].message)
         // A 5% perturbation is a different model at the default threshold.
@@ -371,7 +371,7 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(v[1].ok); XCTAssertEqual(v[1].warnings, ["CHAT_TEMPLATE"])
         o.requireChatTemplate = true
         v = Checker(options: o).check([same, other])
-        XCTAssertEqual(v[1].reason, "CHAT_TEMPLATE")
+        XCTAssertEqual(v[1].reason.rawValue, "CHAT_TEMPLATE")
     }
 
     func testRegistryCarriesOwnershipAcrossEpochs() throws {
@@ -385,11 +385,11 @@ final class CheckerTests: XCTestCase {
         var o = CheckOptions(); o.vocabSize = 512
         let c2 = Checker(options: o, registry: try Registry.load(path: path))
         let v = c2.check([copy, original])
-        XCTAssertEqual(v[0].reason, "COPY", v[0].message)
+        XCTAssertEqual(v[0].reason.rawValue, "COPY", v[0].message)
         XCTAssertTrue(v[1].ok, v[1].message)
         // The hotkey's one commitment is remembered too.
         let again = try model("reg2", uid: 7, block: 300, hotkey: "hk7", fill: 6)
-        XCTAssertEqual(Checker(options: o, registry: c2.registry).check([again])[0].reason, "DUPLICATE_HOTKEY")
+        XCTAssertEqual(Checker(options: o, registry: c2.registry).check([again])[0].reason.rawValue, "DUPLICATE_HOTKEY")
         XCTAssertThrowsError(try Registry.load(path: root + "/reg0/config.json"), "a file that is not a registry")
     }
 
@@ -406,12 +406,12 @@ final class CheckerTests: XCTestCase {
         var c = config
         c["tie_word_embeddings"] = false
         let untied = verdict(try model("untied", uid: 1, block: 10, config: c))
-        XCTAssertEqual(untied.reason, "SHAPE")
+        XCTAssertEqual(untied.reason.rawValue, "SHAPE")
         XCTAssertTrue(untied.message.contains("no lm_head.weight"), untied.message)
         var h = config
         h["hidden_size"] = 32
         let wrong = verdict(try model("hidden", uid: 1, block: 10, config: h))
-        XCTAssertEqual(wrong.reason, "SHAPE")
+        XCTAssertEqual(wrong.reason.rawValue, "SHAPE")
         XCTAssertTrue(wrong.message.contains("the config implies [512, 32]"), wrong.message)
     }
 
@@ -429,7 +429,7 @@ final class CheckerTests: XCTestCase {
         opts.teacherTokenizer = try Tokenizer(json: tokenizerJSON, name: "teacher")
         let v = Checker(options: opts).check([try model("tok", uid: 1, block: 10, files: ["tokenizer.json": other]),
                                               try model("tok-ok", uid: 2, block: 20, fill: 8)])
-        XCTAssertEqual(v[0].reason, "TOKENIZER", v[0].message)
+        XCTAssertEqual(v[0].reason.rawValue, "TOKENIZER", v[0].message)
         XCTAssertTrue(v[1].ok, v[1].message)
     }
 
@@ -437,21 +437,21 @@ final class CheckerTests: XCTestCase {
         let a = try model("a", uid: 1, block: 10, hotkey: "same")
         let b = try model("b", uid: 1, block: 20, hotkey: "same", fill: 3)
         let v = checker().check([b, a])
-        XCTAssertEqual(v[0].reason, "DUPLICATE_HOTKEY")
+        XCTAssertEqual(v[0].reason.rawValue, "DUPLICATE_HOTKEY")
         XCTAssertTrue(v[1].ok)
     }
 
     func testFetchOutcomes() throws {
         let c = Commitment(uid: 1, hotkey: "h", block: 1, repo: "x/y")
-        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "not_found")).reason, "REMOVED")
-        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "transient")).reason, "RETRY")
-        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: "changed")).reason, "CHANGED")
+        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .notFound)).reason.rawValue, "REMOVED")
+        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient)).reason.rawValue, "RETRY")
+        XCTAssertEqual(verdict(Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .changed)).reason.rawValue, "CHANGED")
     }
 
     func testTraversalNameIsRefused() throws {
         var m = try model("trav", uid: 1, block: 10)
         m.files.append(ManifestFile(name: "../../etc/passwd", size: 1, sha256: nil))
-        XCTAssertEqual(verdict(m).reason, "FORMAT")
+        XCTAssertEqual(verdict(m).reason.rawValue, "FORMAT")
     }
 
     func testByteIdenticalTokenizerSkipsLoadingButAgreesWithLoading() throws {
@@ -491,7 +491,7 @@ final class CheckerTests: XCTestCase {
         o.retry.maxWait = 5
         let hub = HubClient(config: HubConfig(endpoint: server.endpoint, token: nil, cacheDir: root + "/hub", offline: false), options: o)
         let m = hub.fetch(Commitment(uid: 1, hotkey: "hk1", block: 10, repo: "miner/\(name)"))
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         return (server, hub, m)
     }
 
@@ -503,12 +503,12 @@ final class CheckerTests: XCTestCase {
         let v = verdict(m)
         XCTAssertTrue(v.ok, v.message)
         XCTAssertEqual(v.params, full.params)
-        XCTAssertEqual(verdict(m, maxParams: 100).reason, "PARAMS")
+        XCTAssertEqual(verdict(m, maxParams: 100).reason.rawValue, "PARAMS")
         // FP8 from the header alone.
         let (s2, _, fp8) = try hubModel("meta-fp8", metadataOnly: true,
                                        tensors: goodTensors(replacing: "model.layers.0.mlp.up_proj.weight", "F8_E4M3", [128, 64]))
         defer { s2.stop() }
-        XCTAssertEqual(verdict(fp8).reason, "QUANTIZED")
+        XCTAssertEqual(verdict(fp8).reason.rawValue, "QUANTIZED")
     }
 
     func testIntegrityRecheck() throws {
@@ -523,23 +523,23 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(recheckVerdict().ok, recheckVerdict().message)
         // A 429 whose wait is beyond what is allowed, or 5xx to the end: RETRY, never a rejection for good.
         server.inject("/api/models/", .status(429, ["Retry-After": "600"]))
-        XCTAssertEqual(recheckVerdict().reason, "RETRY")
+        XCTAssertEqual(recheckVerdict().reason.rawValue, "RETRY")
         server.inject("/api/models/", .status(503, [:])); server.inject("/api/models/", .status(503, [:]))
-        XCTAssertEqual(recheckVerdict().reason, "RETRY")
+        XCTAssertEqual(recheckVerdict().reason.rawValue, "RETRY")
         XCTAssertTrue(recheckVerdict().ok)
         // Made private, then deleted: REMOVED.
         var repo = LoopbackHub.Repo(id: "miner/re", commit: m.commit!, files: try m.files.map {
             LoopbackHub.File($0.name, try readFile(m.path! + "/" + $0.name, limit: 1 << 30)) })
         repo.token = "secret"
         server.add(repo)
-        XCTAssertEqual(recheckVerdict().reason, "REMOVED")
+        XCTAssertEqual(recheckVerdict().reason.rawValue, "REMOVED")
         repo.token = nil
         repo.id = "miner/elsewhere"
         server.add(repo)
         server.add(.init(id: "miner/re", commit: String(repeating: "d", count: 40), files: []))
         // Pushed a new commit to the committed branch: CHANGED.
         let changed = recheckVerdict()
-        XCTAssertEqual(changed.reason, "CHANGED")
+        XCTAssertEqual(changed.reason.rawValue, "CHANGED")
         XCTAssertTrue(changed.message.contains("now at commit"), changed.message)
     }
 }

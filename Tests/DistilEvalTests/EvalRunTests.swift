@@ -17,9 +17,9 @@ final class EvalRunTests: XCTestCase {
 
     func verdict(uid: Int, ok: Bool, path: String?) -> CheckVerdict {
         var m = Manifest(commitment: Commitment(uid: uid, hotkey: "hk\(uid)", block: 10 + uid, repo: "org/m\(uid)", revision: "main"),
-                         commit: String(repeating: "\(uid)", count: 40), path: path, files: [], outcome: "ok")
+                         commit: String(repeating: "\(uid)", count: 40), path: path, files: [], outcome: .ok)
         m.weights_sha256 = "w\(uid)"
-        return CheckVerdict(manifest: m, ok: ok, reason: ok ? "OK" : "PARAMS", message: "")
+        return CheckVerdict(manifest: m, ok: ok, reason: ok ? .ok : .params, message: "")
     }
 
     func writeChecks(_ vs: [CheckVerdict]) throws -> String {

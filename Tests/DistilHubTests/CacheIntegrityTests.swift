@@ -50,17 +50,17 @@ final class CacheIntegrityTests: XCTestCase {
     /// Fetches into a fresh cache, then damages it with `damage`; the next fetch must end with the
     /// right bytes behind the snapshot entry, having downloaded the weights once more.
     func assertRepaired(_ what: String, _ damage: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertEqual(client().fetch(commitment).outcome, "ok", file: file, line: line)
+        XCTAssertEqual(client().fetch(commitment).outcome.rawValue, "ok", file: file, line: line)
         try damage()
         server.clearLog()
         let m = client().fetch(commitment)
-        XCTAssertEqual(m.outcome, "ok", "\(what): \(m.message ?? "")", file: file, line: line)
+        XCTAssertEqual(m.outcome.rawValue, "ok", "\(what): \(m.message ?? "")", file: file, line: line)
         XCTAssertEqual(weightGets, 1, "\(what): the weights were not fetched again", file: file, line: line)
         XCTAssertEqual(try readFile(link, limit: 1 << 24), weights, what, file: file, line: line)
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link), "../../blobs/" + sha, what, file: file, line: line)
         // And a third fetch trusts the repaired blob: no request at all (the commit is pinned).
         server.clearLog()
-        XCTAssertEqual(client().fetch(commitment).outcome, "ok", file: file, line: line)
+        XCTAssertEqual(client().fetch(commitment).outcome.rawValue, "ok", file: file, line: line)
         XCTAssertEqual(server.requests.count, 0, "\(what): \(server.requests.map(\.target))", file: file, line: line)
     }
 
@@ -78,7 +78,7 @@ final class CacheIntegrityTests: XCTestCase {
         try assertRepaired("a flipped byte in a blob stamped as verified") {
             // Blobs are stamped once their ctime is 2 s old (CacheIntegrity.writeStamp): age it, stamp it.
             Thread.sleep(forTimeInterval: 2.2)
-            XCTAssertEqual(client().fetch(commitment).outcome, "ok")
+            XCTAssertEqual(client().fetch(commitment).outcome.rawValue, "ok")
             XCTAssertTrue(FileManager.default.fileExists(atPath: cache.stamp(sha)), "no stamp was written")
             let fd = open(blob, O_WRONLY)
             var b: UInt8 = weights[2000] ^ 0x10
@@ -107,13 +107,13 @@ final class CacheIntegrityTests: XCTestCase {
     }
 
     func testOfflineADamagedCacheIsRefusedWithAReasonNeverOk() throws {
-        XCTAssertEqual(client().fetch(commitment).outcome, "ok")
+        XCTAssertEqual(client().fetch(commitment).outcome.rawValue, "ok")
         let fd = open(blob, O_WRONLY)
         var b: UInt8 = weights[5] ^ 0x01
         XCTAssertEqual(pwrite(fd, &b, 1, 5), 1)
         close(fd)
         let m = client(offline: true).fetch(commitment)
-        XCTAssertEqual(m.outcome, "transient", m.message ?? "")      // our disk, not the miner: RETRY
+        XCTAssertEqual(m.outcome.rawValue, "transient", m.message ?? "")      // our disk, not the miner: RETRY
         XCTAssertTrue(m.message!.contains("HF_HUB_OFFLINE"), m.message!)
         XCTAssertFalse(FileManager.default.fileExists(atPath: blob), "the corrupt blob was kept")
         // Offline without a trees file the listing comes from the symlinks: one leading out is refused.
@@ -122,23 +122,23 @@ final class CacheIntegrityTests: XCTestCase {
         unlink(link)
         XCTAssertEqual(symlink("../../../../../outside/blobs/" + sha, link), 0)
         let m2 = client(offline: true).fetch(commitment)
-        XCTAssertEqual(m2.outcome, "error", m2.message ?? "")
+        XCTAssertEqual(m2.outcome.rawValue, "error", m2.message ?? "")
         XCTAssertTrue(m2.message!.contains("not into this repo's blobs/"), m2.message!)
     }
 
     func testOfflineAModelNeverFetchedIsRetryNotAnEmptyOk() throws {
         let m = client(offline: true).fetch(commitment)
-        XCTAssertEqual(m.outcome, "transient", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "transient", m.message ?? "")
         XCTAssertTrue(m.files.isEmpty)
         // And once a snapshot folder exists but holds nothing (every download failed): still not ok.
         try makeDirs(cache.snapshot(CacheIntegrityTests.commit))
-        XCTAssertEqual(client(offline: true).fetch(commitment).outcome, "transient")
+        XCTAssertEqual(client(offline: true).fetch(commitment).outcome.rawValue, "transient")
     }
 
     func testLockFilesAreGroupWritableAsHuggingfaceHubMakesThem() throws {
         let old = umask(0o022)
         defer { umask(old) }
-        XCTAssertEqual(client().fetch(commitment).outcome, "ok")
+        XCTAssertEqual(client().fetch(commitment).outcome.rawValue, "ok")
         var st = stat()
         XCTAssertEqual(stat(cache.lock(sha), &st), 0)
         XCTAssertEqual(st.st_mode & 0o777, 0o664)
@@ -148,7 +148,7 @@ final class CacheIntegrityTests: XCTestCase {
         server.inject("model.safetensors", .status(500, [:]))
         server.inject("model.safetensors", .status(500, [:]))
         let m = client().fetch(commitment)
-        XCTAssertEqual(m.outcome, "transient", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "transient", m.message ?? "")
         var isDir: ObjCBool = false
         XCTAssertTrue(FileManager.default.fileExists(atPath: cache.folder + "/snapshots", isDirectory: &isDir) && isDir.boolValue,
                       "no snapshots/ folder: huggingface_hub's scan calls the repo corrupted")
@@ -168,7 +168,7 @@ final class CacheIntegrityTests: XCTestCase {
             }
         }
         group.wait()
-        XCTAssertEqual(results.all.map(\.outcome), ["ok", "ok"], results.all.compactMap(\.message).joined(separator: "; "))
+        XCTAssertEqual(results.all.map(\.outcome.rawValue), ["ok", "ok"], results.all.compactMap(\.message).joined(separator: "; "))
         // One download: the second waited on the blob's lock and found it complete and verified.
         XCTAssertEqual(weightGets, 1)
         XCTAssertEqual(try readFile(blob, limit: 1 << 24), weights)
@@ -223,7 +223,7 @@ final class CacheIntegrityTests: XCTestCase {
         flock(fd, LOCK_UN)
         close(fd)
         XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(results.all.first?.outcome, "ok")
+        XCTAssertEqual(results.all.first?.outcome.rawValue, "ok")
         XCTAssertEqual(try readFile(blob, limit: 1 << 24), weights)
     }
 }

@@ -75,7 +75,7 @@ final class HubClientTests: XCTestCase {
 
     func testFetchWritesHuggingFaceCacheLayout() throws {
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(m.commit, HubClientTests.commit)
         XCTAssertEqual(m.files.map(\.name), ["config.json", "model.safetensors", "pytorch_model.bin", "sub/readme.md"])
         let sha = Hashing.sha256Hex(weights)
@@ -98,14 +98,14 @@ final class HubClientTests: XCTestCase {
     }
 
     func testPinnedCommitAlreadyCachedSendsNoRequest() throws {
-        XCTAssertEqual(client().fetch(commitment()).outcome, "ok")
+        XCTAssertEqual(client().fetch(commitment()).outcome.rawValue, "ok")
         server.clearLog()
         let m = client().fetch(commitment(revision: HubClientTests.commit))
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(server.requests.map(\.target), [])
         // A branch is re-resolved (one listing request) but nothing is downloaded again.
         let again = client().fetch(commitment())
-        XCTAssertEqual(again.outcome, "ok")
+        XCTAssertEqual(again.outcome.rawValue, "ok")
         XCTAssertEqual(server.requests.count, 1)
         XCTAssertTrue(server.requests[0].target.hasPrefix("/api/models/miner/model/revision/main"))
     }
@@ -115,7 +115,7 @@ final class HubClientTests: XCTestCase {
     func testDroppedConnectionResumesWithRange() throws {
         server.inject("model.safetensors", .dropAfter(1_000_000))
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         let ranges = server.requests.filter { $0.target.hasPrefix("/cdn/") }.compactMap { $0.headers["range"] }
         XCTAssertEqual(ranges, ["bytes=1000000-"])
         XCTAssertEqual(try readFile(m.path! + "/model.safetensors"), weights)
@@ -127,7 +127,7 @@ final class HubClientTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: repoFolder + "/blobs", withIntermediateDirectories: true)
         try writeFileAtomically(repoFolder + "/blobs/\(sha).incomplete", Array(weights[0..<123_456]))
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(server.requests.filter { $0.target.hasPrefix("/cdn/") }.compactMap { $0.headers["range"] }, ["bytes=123456-"])
         XCTAssertEqual(try readFile(m.path! + "/model.safetensors"), weights)
         assertNoPartials()
@@ -139,7 +139,7 @@ final class HubClientTests: XCTestCase {
         try writeFileAtomically(repoFolder + "/blobs/\(sha).incomplete", Array(weights[0..<5000]))
         server.inject("model.safetensors", .ignoreRange)
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(try readFile(m.path! + "/model.safetensors"), weights)
     }
 
@@ -147,7 +147,7 @@ final class HubClientTests: XCTestCase {
         server.inject("/api/models/", .status(429, ["Retry-After": "1"]))
         let t0 = Date()
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         // The client waited what the server asked (a lower bound, not a speed assertion).
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(t0), 0.95)
         XCTAssertEqual(server.requests.filter { $0.target.hasPrefix("/api/") }.count, 2)
@@ -156,7 +156,7 @@ final class HubClientTests: XCTestCase {
     func testRateLimitAskingTooLongIsTransientNotDisqualifying() throws {
         server.inject("/api/models/", .status(429, ["RateLimit": "\"api\";r=0;t=3600"]))
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertTrue(m.message!.contains("3600"), m.message!)
         XCTAssertEqual(cacheEntries().filter { $0.contains("blobs/") }, [])
     }
@@ -164,12 +164,12 @@ final class HubClientTests: XCTestCase {
     func testServerErrorsAreRetriedThenTransient() throws {
         server.inject("model.safetensors", .status(500, [:]))
         server.inject("model.safetensors", .status(503, [:]))
-        XCTAssertEqual(client().fetch(commitment()).outcome, "ok")
+        XCTAssertEqual(client().fetch(commitment()).outcome.rawValue, "ok")
 
         try FileManager.default.removeItem(atPath: tmp + "/hub")
         for _ in 0..<3 { server.inject("config.json", .status(500, [:])) }
         let m = client { $0.retry.attempts = 3 }.fetch(commitment())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertTrue(m.message!.contains("gave up after 3 attempts"), m.message!)
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoFolder + "/snapshots/\(HubClientTests.commit)/config.json"))
         assertNoPartials()
@@ -178,20 +178,20 @@ final class HubClientTests: XCTestCase {
     func testCorruptBodyIsRejectedAndNothingIsLeft() throws {
         server.inject("model.safetensors", .corrupt)
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertTrue(m.message!.contains("does not match"), m.message!)
         let sha = Hashing.sha256Hex(weights)
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoFolder + "/blobs/" + sha))
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoFolder + "/snapshots/\(HubClientTests.commit)/model.safetensors"))
         assertNoPartials()
         // The next run fetches it cleanly.
-        XCTAssertEqual(client().fetch(commitment()).outcome, "ok")
+        XCTAssertEqual(client().fetch(commitment()).outcome.rawValue, "ok")
     }
 
     func testCorruptSmallFileIsCaughtByItsGitBlobId() throws {
         server.inject("config.json", .corrupt)
         let m = client().fetch(commitment())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertTrue(m.message!.contains("config.json"), m.message!)
         assertNoPartials()
     }
@@ -199,7 +199,7 @@ final class HubClientTests: XCTestCase {
     func testOverlongBodyIsRefused() throws {
         server.inject("model.safetensors", .extraBytes)
         let m = client { $0.retry.attempts = 1 }.fetch(commitment())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertTrue(m.message!.contains("more than"), m.message!)
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoFolder + "/blobs/" + Hashing.sha256Hex(weights)))
     }
@@ -209,7 +209,7 @@ final class HubClientTests: XCTestCase {
                          files: [.init("model.safetensors", weights), .init("config.json", Array("{}".utf8))], token: "s3cret"))
         server.cdnHost = "localhost"
         let m = client(token: "s3cret").fetch(commitment("miner/private"))
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         let cdn = server.requests.filter { $0.target.hasPrefix("/cdn/") }
         XCTAssertEqual(cdn.count, 1)
         XCTAssertTrue(cdn[0].host.hasPrefix("localhost"))
@@ -220,21 +220,21 @@ final class HubClientTests: XCTestCase {
     }
 
     func testNotFoundPrivateGatedAndChanged() throws {
-        XCTAssertEqual(client().fetch(commitment("miner/nothing")).outcome, "not_found")
+        XCTAssertEqual(client().fetch(commitment("miner/nothing")).outcome.rawValue, "not_found")
         server.add(.init(id: "miner/private", commit: HubClientTests.commit, files: [.init("config.json", [1])], token: "t"))
         let p = client().fetch(commitment("miner/private"))
-        XCTAssertEqual(p.outcome, "private")
+        XCTAssertEqual(p.outcome.rawValue, "private")
         XCTAssertTrue(p.message!.contains("401"), p.message!)
         var gated = LoopbackHub.Repo(id: "miner/gated", commit: HubClientTests.commit, files: [.init("config.json", [1])])
         gated.gated = true
         server.add(gated)
         let g = client().fetch(commitment("miner/gated"))
-        XCTAssertEqual(g.outcome, "private")
+        XCTAssertEqual(g.outcome.rawValue, "private")
         XCTAssertTrue(g.message!.contains("gated"), g.message!)
         // A pinned commit the Hub no longer has: the repo changed after the commitment.
         let c = client().fetch(commitment(revision: "1111111111222222222233333333334444444444"))
-        XCTAssertEqual(c.outcome, "changed")
-        XCTAssertEqual(client().fetch(commitment(revision: "no-such-branch")).outcome, "not_found")
+        XCTAssertEqual(c.outcome.rawValue, "changed")
+        XCTAssertEqual(client().fetch(commitment(revision: "no-such-branch")).outcome.rawValue, "not_found")
         XCTAssertEqual(cacheEntries().filter { $0.contains("blobs/") }, [])
     }
 
@@ -242,13 +242,13 @@ final class HubClientTests: XCTestCase {
         for name in ["../escape.json", "a/../../escape.json", "/etc/passwd.json", "a//b.json", "./x.json", "con\u{1}.json"] {
             server.add(.init(id: "miner/evil", commit: HubClientTests.commit, files: [.init(name, Array("{}".utf8))]))
             let m = client().fetch(commitment("miner/evil"))
-            XCTAssertEqual(m.outcome, "error", name)
+            XCTAssertEqual(m.outcome.rawValue, "error", name)
             XCTAssertTrue(m.message!.contains("unsafe file name"), m.message!)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/escape.json"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/hub/escape.json"))
         XCTAssertEqual(cacheEntries().filter { $0.contains("blobs/") || $0.contains("snapshots/") }, [])
-        XCTAssertEqual(client().fetch(commitment("../../etc")).outcome, "error")
+        XCTAssertEqual(client().fetch(commitment("../../etc")).outcome.rawValue, "error")
     }
 
     func testStalledServerTimesOutAsTransient() throws {
@@ -259,21 +259,21 @@ final class HubClientTests: XCTestCase {
             $0.timeouts.lowSpeedBytes = 100_000
             $0.timeouts.lowSpeedSeconds = 1
         }.fetch(commitment())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoFolder + "/blobs/" + Hashing.sha256Hex(weights)))
     }
 
     // MARK: offline, and a cache written by huggingface_hub
 
     func testOfflineServesFromCacheAndFailsClearlyOtherwise() throws {
-        XCTAssertEqual(client().fetch(commitment()).outcome, "ok")
+        XCTAssertEqual(client().fetch(commitment()).outcome.rawValue, "ok")
         server.clearLog()
         let m = client(offline: true).fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(m.commit, HubClientTests.commit)
         XCTAssertEqual(m.files[1].sha256, Hashing.sha256Hex(weights))
         let missing = client(offline: true).fetch(commitment("miner/other"))
-        XCTAssertEqual(missing.outcome, "transient")
+        XCTAssertEqual(missing.outcome.rawValue, "transient")
         XCTAssertTrue(missing.message!.contains("HF_HUB_OFFLINE"), missing.message!)
         XCTAssertEqual(server.requests.count, 0)
     }
@@ -290,7 +290,7 @@ final class HubClientTests: XCTestCase {
         for (offline, revision) in [(true, nil), (false, commit), (true, commit)] as [(Bool, String?)] {
             let m = client(offline: offline, endpoint: "http://127.0.0.1:9")
                 .fetch(commitment("distil-test/tiny-model", revision: revision))
-            XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+            XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
             XCTAssertEqual(m.commit, commit)
             XCTAssertEqual(m.files.map(\.name), ["config.json", "docs/notes.txt", "model.safetensors", "tokenizer_config.json"])
             let st = try readFile(m.path! + "/model.safetensors")
@@ -304,7 +304,7 @@ final class HubClientTests: XCTestCase {
 
     func testMetadataOnlyFetchesHeadersNotWeights() throws {
         let m = client { $0.metadataOnly = true }.fetch(commitment())
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(m.metadata_only, true)
         let sha = Hashing.sha256Hex(weights)
         XCTAssertFalse(FileManager.default.fileExists(atPath: repoFolder + "/blobs/" + sha))
@@ -332,7 +332,7 @@ final class HubClientTests: XCTestCase {
         file += header + [UInt8](repeating: 0, count: off)
         server.add(.init(id: "miner/big", commit: HubClientTests.commit, files: [.init("model.safetensors", file)]))
         let m = client { $0.metadataOnly = true }.fetch(commitment("miner/big"))
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         XCTAssertEqual(try readFile(m.headers_path! + "/model.safetensors"), Array(file[0..<(8 + header.count)]))
         XCTAssertEqual(server.requests.filter { $0.target.hasPrefix("/cdn/") }.compactMap { $0.headers["range"] }, ["bytes=0-262143", "bytes=262144-\(8 + header.count - 1)"])
     }
@@ -342,7 +342,7 @@ final class HubClientTests: XCTestCase {
         file[5] = 0x7F   // a header "length" far beyond the file
         server.add(.init(id: "miner/liar", commit: HubClientTests.commit, files: [.init("model.safetensors", file)]))
         let m = client { $0.metadataOnly = true }.fetch(commitment("miner/liar"))
-        XCTAssertEqual(m.outcome, "error")
+        XCTAssertEqual(m.outcome.rawValue, "error")
         XCTAssertTrue(m.message!.contains("out of bounds"), m.message!)
     }
 

@@ -16,7 +16,7 @@ final class LocalFetchTests: XCTestCase {
 
     func testManifestListsFilesWithHashes() throws {
         let m = LocalFetcher.fetch(Commitment(uid: 4, hotkey: "h", block: 9, repo: "file://" + dir + "/model"))
-        XCTAssertEqual(m.outcome, "ok")
+        XCTAssertEqual(m.outcome.rawValue, "ok")
         XCTAssertEqual(m.files.map(\.name), ["config.json", "model.safetensors", "sub/extra.txt"])
         XCTAssertEqual(m.files[1].sha256, Hashing.sha256Hex([1, 2, 3] as [UInt8]))
         XCTAssertEqual(m.files[1].size, 3)
@@ -26,7 +26,7 @@ final class LocalFetchTests: XCTestCase {
 
     func testMissingDirectoryIsNotFound() {
         let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/nope"))
-        XCTAssertEqual(m.outcome, "not_found")
+        XCTAssertEqual(m.outcome.rawValue, "not_found")
     }
 
     /// A header length of 2^63 (or beyond the file) is the fetch's `error`, as for a Hub repo.
@@ -59,7 +59,7 @@ final class LocalFetchTests: XCTestCase {
     func testSymlinkOutOfTheDirectoryIsRefused() throws {
         try FileManager.default.createSymbolicLink(atPath: dir + "/model/escape", withDestinationPath: "/etc/passwd")
         let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))
-        XCTAssertEqual(m.outcome, "error")
+        XCTAssertEqual(m.outcome.rawValue, "error")
         XCTAssertTrue(m.message!.contains("outside the model directory"), m.message!)
     }
 }

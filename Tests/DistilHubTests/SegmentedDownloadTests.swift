@@ -53,7 +53,7 @@ final class SegmentedDownloadTests: XCTestCase {
     }
 
     func assertPlaced(_ m: Manifest, file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "", file: file, line: line)
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "", file: file, line: line)
         XCTAssertEqual(try readFile(m.path! + "/model.safetensors"), weights, file: file, line: line)
         XCTAssertEqual(try readFile(blobs + "/" + sha), weights, file: file, line: line)
         assertNoPartials(file: file, line: line)
@@ -101,7 +101,7 @@ final class SegmentedDownloadTests: XCTestCase {
     func testFailedSegmentedRunLeavesAPrefixThatTheNextRunResumes() throws {
         server.inject("/cdn/", .dropAfter(100_000))
         let m = fetch(client(attempts: 1))
-        XCTAssertEqual(m.outcome, "transient", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "transient", m.message ?? "")
         let kept = try assertPrefixOnly()
         server.clearLog()
         try assertPlaced(fetch(client()))
@@ -149,7 +149,7 @@ final class SegmentedDownloadTests: XCTestCase {
     func testCorruptChunkIsCaughtAndNothingIsPlaced() throws {
         server.inject("/cdn/", .corrupt)
         let m = fetch(client())
-        XCTAssertEqual(m.outcome, "transient")
+        XCTAssertEqual(m.outcome.rawValue, "transient")
         XCTAssertTrue(m.message!.contains("does not match"), m.message!)
         XCTAssertEqual(try assertPrefixOnly(), 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "/hub/models--miner--model/snapshots/\(SegmentedDownloadTests.commit)/model.safetensors"))
@@ -161,7 +161,7 @@ final class SegmentedDownloadTests: XCTestCase {
                          files: [.init("model.safetensors", weights), .init("config.json", Array("{}".utf8))], token: "s3cret"))
         server.cdnHost = "localhost"
         let m = fetch(client(token: "s3cret"), repo: "miner/private")
-        XCTAssertEqual(m.outcome, "ok", m.message ?? "")
+        XCTAssertEqual(m.outcome.rawValue, "ok", m.message ?? "")
         let cdn = server.requests.filter { $0.target.hasPrefix("/cdn/") }
         XCTAssertGreaterThan(cdn.count, 5)
         XCTAssertTrue(cdn.allSatisfy { $0.host.hasPrefix("localhost") && $0.headers["authorization"] == nil })

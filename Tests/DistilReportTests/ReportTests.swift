@@ -115,7 +115,7 @@ final class ReportTests: XCTestCase {
         input.verdict.reason = evil
         input.checks[1].repo = evil
         input.checks[1].message = evil
-        input.checks[1].reason = evil
+        // (A check's reason is a closed vocabulary, ReasonCode: a checks file naming another is refused when read.)
         input.prompts[0].text = evil
         input.prompts[0].source?.shard = evil
         input.verdict.prompts[0] = evil

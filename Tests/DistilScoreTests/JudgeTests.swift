@@ -7,10 +7,10 @@ import XCTest
 enum Epoch {
     static let teacher = TeacherRef(repo: "t/teacher", revision: "r", weightsSHA256: "w", block: 500, blockHash: "beef")
 
-    static func check(_ uid: Int, block: Int? = nil, ok: Bool = true, reason: String = "OK") -> CheckVerdict {
+    static func check(_ uid: Int, block: Int? = nil, ok: Bool = true, reason: ReasonCode = .ok) -> CheckVerdict {
         let m = Manifest(commitment: Commitment(uid: uid, hotkey: "hk\(uid)", block: block ?? 100 + uid, repo: "org/m\(uid)",
                                                 revision: "rev\(uid)"),
-                         commit: "c\(uid)", path: nil, files: [], outcome: "ok")
+                         commit: "c\(uid)", path: nil, files: [], outcome: .ok)
         return CheckVerdict(manifest: m, ok: ok, reason: reason, message: "")
     }
 
@@ -54,7 +54,7 @@ final class JudgeTests: XCTestCase {
         let (v, s) = try judge(checks, recs, state: Epoch.king(1))
         XCTAssertEqual(v.winner, 1)
         XCTAssertEqual(s.king?.uid, 1)
-        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome, "lost")
+        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome.rawValue, "lost")
     }
 
     func testJustBelowTheBarWins() throws {
@@ -68,8 +68,8 @@ final class JudgeTests: XCTestCase {
         XCTAssertEqual(v.values, [0, 1])
         XCTAssertEqual(v.uids, [1, 2])
         XCTAssertEqual(v.weights, [WeightEntry(uid: 1, weight: 0), WeightEntry(uid: 2, weight: 1)])
-        XCTAssertEqual(v.models.first { $0.uid == 1 }?.outcome, "dethroned")
-        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome, "new_king")
+        XCTAssertEqual(v.models.first { $0.uid == 1 }?.outcome.rawValue, "dethroned")
+        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome.rawValue, "new_king")
     }
 
     func testBetterButWithinEpsilonKeepsTheKing() throws {
@@ -117,7 +117,7 @@ final class JudgeTests: XCTestCase {
     // MARK: disqualification and flags
 
     func testDisqualifiedAndAbsentModelsNeverGetWeight() throws {
-        let checks = [Epoch.check(1), Epoch.check(2, ok: false, reason: "PARAMS")]
+        let checks = [Epoch.check(1), Epoch.check(2, ok: false, reason: .params)]
         let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.1]) + Epoch.records(9, [0.05, 0.06])
         let (v, _) = try judge(checks, recs)
         XCTAssertEqual(v.winner, 1)
@@ -127,7 +127,7 @@ final class JudgeTests: XCTestCase {
     }
 
     func testDisqualifiedKingLosesTheCrownToTheBestEligible() throws {
-        let checks = [Epoch.check(1, ok: false, reason: "REMOVED"), Epoch.check(2), Epoch.check(3)]
+        let checks = [Epoch.check(1, ok: false, reason: .removed), Epoch.check(2), Epoch.check(3)]
         let recs = Epoch.records(2, [0.6, 0.61]) + Epoch.records(3, [0.7, 0.5])
         let (v, s) = try judge(checks, recs, state: Epoch.king(1))
         XCTAssertEqual(v.winner, 3)
@@ -141,7 +141,7 @@ final class JudgeTests: XCTestCase {
                                Epoch.records(1, [1e-7, 1e-6]) + Epoch.records(2, [0.3, 0.4]))
         XCTAssertEqual(v.winner, 2)
         XCTAssertEqual(v.models[0].flags, ["TEACHER_IN_DISGUISE"])
-        XCTAssertEqual(v.models[0].outcome, "no_weight")
+        XCTAssertEqual(v.models[0].outcome.rawValue, "no_weight")
     }
 
     func testCopiesAreFlaggedOnTheLaterCommitment() throws {
@@ -219,7 +219,7 @@ final class JudgeTests: XCTestCase {
         XCTAssertEqual(s.king, Epoch.king(1).king)
         XCTAssertTrue(v.reason.contains("no new challenger"))
         // A king whose check is no longer ok gets nothing, and nobody else does either.
-        let (v2, s2) = try judge([Epoch.check(1, ok: false, reason: "CHANGED"), Epoch.check(2)], [], state: Epoch.king(1))
+        let (v2, s2) = try judge([Epoch.check(1, ok: false, reason: .changed), Epoch.check(2)], [], state: Epoch.king(1))
         XCTAssertNil(v2.winner)
         XCTAssertEqual(v2.values, [0, 0])
         XCTAssertNil(s2.king)
@@ -227,7 +227,7 @@ final class JudgeTests: XCTestCase {
 
     func testTransientFailureOfTheKingNeverCostsTheCrown() throws {
         // The king's fetch failed transiently: no commit known, reason RETRY.
-        var retry = Epoch.check(1, ok: false, reason: "RETRY")
+        var retry = Epoch.check(1, ok: false, reason: .retry)
         retry.commit = nil
         retry.message = "HTTP 503 after 6 attempts"
         let checks = [retry, Epoch.check(2)]
@@ -242,32 +242,32 @@ final class JudgeTests: XCTestCase {
         // crown and the challengers wait, unrecorded. (This used to be refused.)
         let (v1, s1) = try judge(checks, Epoch.records(2, [0.1, 0.1]), state: Epoch.king(1))
         XCTAssertEqual(v1.winner, 1)
-        XCTAssertEqual(v1.models.map(\.outcome), ["pending"])
+        XCTAssertEqual(v1.models.map(\.outcome.rawValue), ["pending"])
         XCTAssertEqual(s1.king, Epoch.king(1).king)
         XCTAssertTrue(s1.models.isEmpty)
         // A rejection that is not transient still dethrones (unchanged).
-        let (v2, _) = try judge([Epoch.check(1, ok: false, reason: "CHANGED"), Epoch.check(2)], [], state: Epoch.king(1))
+        let (v2, _) = try judge([Epoch.check(1, ok: false, reason: .changed), Epoch.check(2)], [], state: Epoch.king(1))
         XCTAssertNil(v2.winner)
     }
 
     // MARK: the integrity re-check before the weights are set
 
     /// A re-check verdict (dl-check --recheck-only) of the model Epoch.check(uid) describes.
-    func recheck(_ uid: Int, _ reason: String = "OK") -> CheckVerdict { Epoch.check(uid, ok: reason == "OK", reason: reason) }
+    func recheck(_ uid: Int, _ reason: ReasonCode = .ok) -> CheckVerdict { Epoch.check(uid, ok: reason == .ok, reason: reason) }
 
     func testRemovedOrChangedChallengerIsDisqualified() throws {
         let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3), Epoch.check(4)]
         let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]) + Epoch.records(3, [0.2, 0.21])
             + Epoch.records(4, [0.4, 0.41])
         let (v, s) = try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
-                                     recheck: [recheck(1), recheck(2, "CHANGED"), recheck(3, "REMOVED"), recheck(4)],
+                                     recheck: [recheck(1), recheck(2, .changed), recheck(3, .removed), recheck(4)],
                                      options: JudgeOptions(epsilon: 0.01, block: 500))
         // The best scores are gone or changed since they were checked: they never win.
         XCTAssertEqual(v.winner, 4)
         XCTAssertEqual(v.models.map(\.flags), [[], ["DISQUALIFIED:CHANGED"], ["DISQUALIFIED:REMOVED"], []])
-        XCTAssertEqual(v.models.map(\.outcome), ["dethroned", "no_weight", "no_weight", "new_king"])
+        XCTAssertEqual(v.models.map(\.outcome.rawValue), ["dethroned", "no_weight", "no_weight", "new_king"])
         // They are judged (recorded as no_weight), not left pending.
-        XCTAssertEqual(s.models.map(\.outcome), ["dethroned", "no_weight", "no_weight", "king"])
+        XCTAssertEqual(s.models.map(\.outcome.rawValue), ["dethroned", "no_weight", "no_weight", "king"])
         // Without the re-check the same epoch crowns uid 2.
         XCTAssertEqual(try judge(checks, recs, state: Epoch.king(1)).0.winner, 2)
     }
@@ -275,14 +275,14 @@ final class JudgeTests: XCTestCase {
     func testChallengerWhoseRecheckIsRetryStaysPending() throws {
         let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3)]
         let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]) + Epoch.records(3, [0.6, 0.61])
-        var retry = recheck(2, "RETRY")
+        var retry = recheck(2, .retry)
         retry.commit = nil   // a failed listing may not know the commit: matched by uid, hotkey and repo
         retry.message = "HTTP 503 after 6 attempts"
         let (v, s) = try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
                                      recheck: [recheck(1), retry, recheck(3)], options: JudgeOptions(epsilon: 0.01, block: 500))
         XCTAssertEqual(v.winner, 1, "the better challenger is not judged this epoch")
         XCTAssertEqual(v.values, [1, 0, 0])
-        XCTAssertEqual(v.models.map(\.outcome), ["king", "pending", "lost"])
+        XCTAssertEqual(v.models.map(\.outcome.rawValue), ["king", "pending", "lost"])
         XCTAssertEqual(v.models[1].flags, [Judge.pendingFlag])
         XCTAssertFalse(v.models[1].eligible)
         // Not recorded: planned again next epoch, after the king.
@@ -296,21 +296,21 @@ final class JudgeTests: XCTestCase {
     }
 
     func testKingWhoseRecheckIsRetryKeepsTheCrownAndChallengersWait() throws {
-        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3, ok: false, reason: "VOCAB"), Epoch.check(4)]
+        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3, ok: false, reason: .vocab), Epoch.check(4)]
         var before = Epoch.king(1)
         before.models = [ScoredModel(uid: 1, hotkey: "hk1", repo: "org/m1", revision: "rev1", commit: "c1", block: 101, scored_block: 400,
-                                     score: ScoreSummary(SampleSummary([0.5, 0.5])), flags: [], outcome: "king")]
+                                     score: ScoreSummary(SampleSummary([0.5, 0.5])), flags: [], outcome: .king)]
         let recs = Epoch.records(1, [0.5, 0.5]) + Epoch.records(2, [0.1, 0.12]) + Epoch.records(4, [0.3, 0.3])
-        var retry = recheck(1, "RETRY")
+        var retry = recheck(1, .retry)
         retry.message = "429: Retry-After 900 s exceeds --max-wait"
         let (v, s) = try Judge.judge(checks: checks, records: recs, state: before,
-                                     recheck: [retry, recheck(2), recheck(4, "CHANGED")], options: JudgeOptions(epsilon: 0.01, block: 500))
+                                     recheck: [retry, recheck(2), recheck(4, .changed)], options: JudgeOptions(epsilon: 0.01, block: 500))
         XCTAssertEqual(v.winner, 1)
         XCTAssertEqual(v.values, [1, 0, 0, 0])
         XCTAssertEqual(v.king_after, before.king)
         XCTAssertTrue(v.reason.contains("RETRY: 429"), v.reason)
         XCTAssertTrue(v.reason.contains("the 2 challengers scored this epoch wait"), v.reason)
-        XCTAssertEqual(v.models.map(\.outcome), ["king", "pending", "no_weight"])
+        XCTAssertEqual(v.models.map(\.outcome.rawValue), ["king", "pending", "no_weight"])
         XCTAssertEqual(v.models[2].flags, ["DISQUALIFIED:CHANGED"])
         // Nothing of this epoch is recorded: the state is the one before, and the plan is the same.
         XCTAssertEqual(s, before)
@@ -321,18 +321,18 @@ final class JudgeTests: XCTestCase {
         let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3)]
         // Both challengers are worse than the king: only its disqualification lets one win.
         let recs = Epoch.records(1, [0.3, 0.3]) + Epoch.records(2, [0.5, 0.52]) + Epoch.records(3, [0.6, 0.61])
-        for code in ["CHANGED", "REMOVED"] {
+        for code in [ReasonCode.changed, .removed] {
             let (v, s) = try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
                                          recheck: [recheck(1, code), recheck(2), recheck(3)], options: JudgeOptions(epsilon: 0.01, block: 500))
             XCTAssertEqual(v.winner, 2)
             XCTAssertEqual(s.king?.uid, 2)
             XCTAssertTrue(v.reason.contains("lost the crown (re-check: \(code))"), v.reason)
             XCTAssertEqual(v.models[0].flags, ["DISQUALIFIED:\(code)"])
-            XCTAssertEqual(v.models[0].outcome, "dethroned")
-            XCTAssertEqual(s.models.first { $0.uid == 1 }?.outcome, "dethroned")
+            XCTAssertEqual(v.models[0].outcome.rawValue, "dethroned")
+            XCTAssertEqual(s.models.first { $0.uid == 1 }?.outcome.rawValue, "dethroned")
         }
         // A king re-checked as changed in an epoch without records: nobody gets weight.
-        let (v, s) = try Judge.judge(checks: checks, records: [], state: Epoch.king(1), recheck: [recheck(1, "CHANGED")],
+        let (v, s) = try Judge.judge(checks: checks, records: [], state: Epoch.king(1), recheck: [recheck(1, .changed)],
                                      options: JudgeOptions(epsilon: 0.01, block: 500))
         XCTAssertNil(v.winner)
         XCTAssertNil(s.king)
@@ -345,7 +345,7 @@ final class JudgeTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("uid 2 (org/m2) was scored but has no re-check verdict"), "\(e)")
         }
         XCTAssertThrowsError(try Judge.judge(checks: checks, records: recs, state: Epoch.king(1),
-                                             recheck: [recheck(1), recheck(2), recheck(2, "RETRY")])) { e in
+                                             recheck: [recheck(1), recheck(2), recheck(2, .retry)])) { e in
             XCTAssertTrue("\(e)".contains("recheck: uid 2 appears twice"), "\(e)")
         }
         // A re-check of another commit of the uid is not this model's.
@@ -357,7 +357,7 @@ final class JudgeTests: XCTestCase {
     // MARK: state and plan
 
     func testStateRoundTripAndPlan() throws {
-        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3, ok: false, reason: "VOCAB")]
+        let checks = [Epoch.check(1), Epoch.check(2), Epoch.check(3, ok: false, reason: .vocab)]
         // Epoch 1: only uid 1 is new; plan lists it; it is crowned.
         var state = JudgeState()
         XCTAssertEqual(Judge.plan(checks: checks, state: state).map(\.uid), [1, 2])
@@ -368,7 +368,7 @@ final class JudgeTests: XCTestCase {
         state = try decodeJSONLine(JudgeState.self, Data(bytes), where: "state.json")
         XCTAssertEqual(state, after)
         XCTAssertEqual(try JudgeIO.encode(state), bytes)
-        XCTAssertEqual(state.models.map(\.outcome), ["king", "lost"])
+        XCTAssertEqual(state.models.map(\.outcome.rawValue), ["king", "lost"])
         // No new challenger: plan is empty.
         XCTAssertEqual(Judge.plan(checks: checks, state: state), [])
         // A new commit of uid 2 is a new model: plan lists the king first, then it.
@@ -382,8 +382,8 @@ final class JudgeTests: XCTestCase {
         XCTAssertEqual(after.models.count, 3)
         let old = after.models.first { $0.commit == "c2" }
         XCTAssertEqual(old?.score.mean_kl ?? 0, 0.65, accuracy: 1e-15)
-        XCTAssertEqual(old?.outcome, "lost")
-        XCTAssertEqual(after.models.first { $0.commit == "c1" }?.outcome, "dethroned")
+        XCTAssertEqual(old?.outcome.rawValue, "lost")
+        XCTAssertEqual(after.models.first { $0.commit == "c1" }?.outcome.rawValue, "dethroned")
         XCTAssertEqual(Judge.plan(checks: checks2, state: after), [])
     }
 
@@ -439,7 +439,7 @@ final class JudgeTests: XCTestCase {
                        try String(contentsOfFile: fixtures + "/verdict-recheck.json", encoding: .utf8))
         XCTAssertEqual(String(decoding: try JudgeIO.encode(after), as: UTF8.self),
                        try String(contentsOfFile: fixtures + "/state-after-recheck.json", encoding: .utf8))
-        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome, "pending")
+        XCTAssertEqual(v.models.first { $0.uid == 2 }?.outcome.rawValue, "pending")
         XCTAssertNil(after.models.first { $0.uid == 2 })
         XCTAssertEqual(Judge.plan(checks: checks, state: after).map(\.uid), [1, 2])
     }
