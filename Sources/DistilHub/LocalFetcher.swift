@@ -1,4 +1,5 @@
 import DistilFormats
+import DistilTensors
 import Foundation
 
 /// Fetching a model that already sits on disk: a directory or a file:// URL. The directory is
@@ -48,11 +49,7 @@ public enum LocalFetcher {
         let r = try FileReader(path: path, regularOnly: true)
         var first = [UInt8](repeating: 0, count: 8)
         guard size >= 8, try first.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else { return }
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
-        guard n <= UInt64(HubClient.maxHeaderBytes), n <= UInt64(size - 8) else {
-            throw DistilError.input(path, "safetensors header length \(n) is out of bounds (file \(size) bytes)")
-        }
+        _ = try SafetensorsHeader.announcedLength(first, name: path, fileSize: size)
     }
 
     /// Regular files below `dir` (relative names, sorted bytewise), skipping hidden entries

@@ -69,8 +69,9 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
         var sizes: [String: Int64] = [:]
         var mapped: Int64 = 0
         for f in try WeightStore.shardNames(directory: directory) {
-            let (h, size) = try SafetensorsHeader.read(path: directory + "/" + f)
-            mapped += size
+            let path = directory + "/" + f
+            let h = try SafetensorsHeader.read(path: path)
+            mapped += fileSize(path) ?? 0
             for t in h.tensors { sizes[t.name] = Int64(t.end - t.begin) }
         }
         let (tensors, specs) = try ModelTensors.declare(config: config, layout: TensorLayout(names: sizes.keys))

@@ -106,7 +106,7 @@ public struct SafetensorsHeader: Sendable {
             throw DistilError.input(name, "safetensors header length \(n) is out of bounds (2...\(maxHeaderBytes))")
         }
         if let fileSize, n > UInt64(max(0, fileSize - 8)) {
-            throw DistilError.input(name, "safetensors header length \(n) exceeds the file (\(fileSize) bytes)")
+            throw DistilError.input(name, "safetensors header length \(n) is out of bounds: it exceeds the file (\(fileSize) bytes)")
         }
         return Int(n)
     }

@@ -36,20 +36,20 @@ final class LocalFetchTests: XCTestCase {
             bytes += Array("{}      ".utf8)
             try writeFileAtomically(dir + "/model/model.safetensors", bytes)
             let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))
-            XCTAssertEqual(m.outcome, "error", "\(n)")
+            XCTAssertEqual(m.outcome.rawValue, "error", "\(n)")
             XCTAssertTrue(m.message?.contains("safetensors header length \(n) is out of bounds") == true, m.message ?? "")
         }
         var ok = withUnsafeBytes(of: UInt64(8).littleEndian) { Array($0) }
         ok += Array("{}      ".utf8)
         try writeFileAtomically(dir + "/model/model.safetensors", ok)
-        XCTAssertEqual(LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model")).outcome, "ok")
+        XCTAssertEqual(LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model")).outcome.rawValue, "ok")
     }
 
     /// A FIFO in place of a file is refused, never opened for reading (that would block).
     func testFIFOIsRefusedWithoutBlocking() throws {
         XCTAssertEqual(mkfifo(dir + "/model/weights.safetensors", 0o644), 0)
         let m = LocalFetcher.fetch(Commitment(uid: 1, hotkey: "h", block: 1, repo: dir + "/model"))
-        XCTAssertEqual(m.outcome, "error")
+        XCTAssertEqual(m.outcome.rawValue, "error")
         XCTAssertTrue(m.message!.contains("not a regular file"), m.message!)
         XCTAssertThrowsError(try readFile(dir + "/model/weights.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("is not a regular file"), "\(e)")
