@@ -200,7 +200,7 @@ final class CacheIntegrityTests: XCTestCase {
             p.waitUntilExit()
             XCTAssertEqual(p.terminationStatus, 0)
             let m = try JSONLReader<Manifest>(path: out).readAll()
-            XCTAssertEqual(m.map(\.outcome), ["ok"], m.compactMap(\.message).joined())
+            XCTAssertEqual(m.map(\.outcome.rawValue), ["ok"], m.compactMap(\.message).joined())
         }
         XCTAssertEqual(weightGets, 1, "the second process downloaded the weights again")
         XCTAssertEqual(try readFile(blob, limit: 1 << 24), weights)
