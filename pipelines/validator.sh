@@ -209,7 +209,8 @@ if [[ -n "$prune_min_free" || -n "$keep_epochs" ]]; then
   [[ -n "$bin" ]] || bin="$(cd "$root" && swift build --show-bin-path)"
   pr=(prune --state "$work/state.json" --commitments "$e/commitments.jsonl" --keep "$teacher" -o "$e/prune.jsonl")
   [[ -n "$prune_min_free" ]] && pr+=(--min-free "$prune_min_free")
-  [[ -n "$keep_epochs" ]] && pr+=(--work "$work" --keep-epochs "$keep_epochs")
+  pr+=(--work "$work")
+  [[ -n "$keep_epochs" ]] && pr+=(--keep-epochs "$keep_epochs")
   if ! "$bin/dl-fetch" "${pr[@]}"; then log "prune: FAILED"; stage_done prune failed; exit 15; fi
   log "prune: $(tail -n 1 "$e/prune.jsonl" 2>/dev/null || echo '(epoch folder pruned)')"
   stage_done prune ok

@@ -6,7 +6,9 @@ import Glibc
 
 /// Keeps a validator's disk in bounds (`dl-fetch prune`, docs/FORMATS.md "Prune"): removes from
 /// the Hub cache the snapshots no epoch needs again, never the teacher or the king, and old epoch
-/// folders, leaving a cache huggingface_hub's own scan reads without a warning.
+/// folders, leaving a cache huggingface_hub's own scan reads without a warning. With
+/// `keepEpochs` K, what pipelines/reproduce.sh needs for the last K epochs stays: their folders and
+/// the snapshots their plans scored.
 ///
 /// What is ours to remove: a snapshot the validator itself brought in — named in the judge's state,
 /// in a commitment, or in a manifest of an epoch folder still on disk. Anything else in the cache
@@ -97,6 +99,19 @@ public enum Prune {
             guard FileManager.default.fileExists(atPath: m) else { continue }
             for line in try JSONLReader<Manifest>(path: m).readAll() { ours.insert(line.repo) }
         }
+        // pipelines/reproduce.sh re-scores an epoch's planned models from their snapshots: those of
+        // the epochs --keep-epochs keeps stay too.
+        var reproduce: [String: Int] = [:]                                 // "repo@commit" → epoch block
+        if let k = o.keepEpochs {
+            for (block, dir) in epochs.suffix(k) {
+                guard let text = try? readFile(dir + "/plan.jsonl", limit: 64 << 20) else { continue }
+                for line in text.split(separator: 0x0A) {
+                    guard let r = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                          let repo = r["repo"] as? String, let c = (r["commit"] as? String) ?? (r["revision"] as? String) else { continue }
+                    reproduce[repo + "@" + c] = block
+                }
+            }
+        }
         var keepRepos = Set<String>(), keepExact = Set<String>(), kept: [String] = []
         for k in o.keep {
             if k.hasPrefix("/") || k.hasPrefix(".") {
@@ -125,6 +140,7 @@ public enum Prune {
                 if isKing || keepRepos.contains(repo) || keepExact.contains(id) {
                     kept.append(id + (isKing ? " (king)" : " (--keep)")); continue
                 }
+                if let b = reproduce[id] { kept.append(id + " (reproduce.sh: epoch \(b))"); continue }
                 let isCommitted = committed.contains(id) || (refs[commit] ?? []).contains { committed.contains(repo + "@" + $0) }
                 let age = Int64(mtime(folder + "/snapshots/" + commit))
                 if let s = scored[id] {

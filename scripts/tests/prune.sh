@@ -55,6 +55,10 @@ put("frank/gone", "f" * 40, demo + "/challenger")
 os.makedirs(t + "/work/epoch-50", exist_ok=True)
 open(t + "/work/epoch-50/manifests.jsonl", "w").write(json.dumps({"uid": 5, "hotkey": "hk-f", "block": 40, "repo": "frank/gone",
     "revision": "f" * 40, "commit": "f" * 40, "files": [], "outcome": "ok", "tool": "distil/0.1.0"}) + "\n")
+# The epoch at block 300 scored carol/loser: pipelines/reproduce.sh needs its snapshot while that epoch is kept.
+os.makedirs(t + "/work/epoch-300", exist_ok=True)
+open(t + "/work/epoch-300/plan.jsonl", "w").write(json.dumps({"uid": 3, "hotkey": "hk-c", "block": 120, "repo": "carol/loser",
+    "revision": "c" * 40, "commit": "c" * 40, "ok": True, "reason": "OK"}) + "\n")
 m = lambda uid, hk, repo, c, block: {"uid": uid, "hotkey": hk, "repo": repo, "revision": c * 40, "block": block}
 commits = [m(1, "hk-a", "alice/king", "a", 100), m(2, "hk-b", "bob/loser", "b", 110), m(3, "hk-c", "carol/loser", "c", 120),
            m(4, "hk-d", "dave/half", "d", 130)]
@@ -106,7 +110,14 @@ grep -q '"floor_met":true' "$t/p1.jsonl" || fail "floor not met: $(tail -n 1 "$t
 [[ ! -e "$cache/models--bob--loser" ]] || fail "bob's repo folder is still there"
 ok "a floor just above the free space: exactly one loser (the first scored) removed, floor met"
 
-# A floor that cannot be reached: every loser goes, never the teacher, the king, the committed
+# With --keep-epochs 1 the epoch at block 300 stays, and so does the snapshot its plan scored.
+"$bin/dl-fetch" prune "${common[@]}" --keep-epochs 1 --min-free 1G > "$t/p1b.jsonl" 2> /dev/null
+grep -q '"kind":"snapshot"' "$t/p1b.jsonl" && fail "a snapshot removed although epoch 300 needs it: $(cat "$t/p1b.jsonl")"
+grep -q "carol/loser@c\{40\} (reproduce.sh: epoch 300)" "$t/p1b.jsonl" || fail "carol not kept for reproduce.sh: $(tail -n 1 "$t/p1b.jsonl")"
+[[ -e "$t/work/epoch-300/plan.jsonl" && ! -e "$t/work/epoch-50" ]] || fail "--keep-epochs 1: $(ls "$t/work")"
+ok "--keep-epochs 1: the older epoch folder goes, the kept epoch's scored model (carol) stays for reproduce.sh"
+
+# A floor that cannot be reached, without --keep-epochs: every loser goes, never the teacher, the king, the committed
 # half-downloaded model or the operator's own model; a warning, exit 0.
 "$bin/dl-fetch" prune "${common[@]}" --min-free 1G > "$t/p2.jsonl" 2> "$t/p2.err" || fail "prune exit $?"
 grep -q '"repo":"carol/loser"' "$t/p2.jsonl" || fail "carol/loser not removed"
@@ -122,7 +133,7 @@ HF_HUB_DISABLE_TELEMETRY=1 "$hf" cache ls --cache-dir "$cache" --format json > "
 grep -qi "corrupt\|warning" "$t/hf-ls.err" && fail "hf cache ls warns: $(cat "$t/hf-ls.err")"
 ok "an unreachable floor: both losers gone, teacher/king/half-downloaded/operator's kept, warning; huggingface_hub's scan_cache_dir() and \`hf cache ls\` read it with no warning"
 # The records are the documented ones (the committed sample's fields).
-"$py" - "$root/Tests/DistilHubTests/Fixtures/prune.jsonl" "$t/dry.jsonl" "$t/p0.jsonl" "$t/p1.jsonl" "$t/p2.jsonl" <<'EOF'
+"$py" - "$root/Tests/DistilHubTests/Fixtures/prune.jsonl" "$t/dry.jsonl" "$t/p0.jsonl" "$t/p1.jsonl" "$t/p1b.jsonl" "$t/p2.jsonl" <<'EOF'
 import json, sys
 sample = [json.loads(l) for l in open(sys.argv[1])]
 allowed = {k for r in sample for k in r}
