@@ -2,8 +2,12 @@ import DistilFormats
 
 /// The judge's knobs.
 public struct JudgeOptions: Sendable {
-    /// A challenger takes the crown only with mean KL < (1 − epsilon) × the king's on the same prompts.
-    public var epsilon: Double = 0.01
+    /// The rules: how a challenger dethrones the king, who gets the weight.
+    public var policy = JudgePolicy.default
+    /// Judge a state written under another policy under this one (from now on).
+    public var acceptPolicyChange = false
+    /// The epsilon rule's epsilon (or the policy's copy margin): see `JudgePolicy.epsilon`.
+    public var epsilon: Double { policy.epsilon }
     /// The epoch block (recorded in the verdict and the state); nil: the teacher stream's block.
     public var block: Int?
     /// Mean KL at or below this is "teacher in disguise" (the teacher itself, or a relabelled copy).
@@ -11,8 +15,13 @@ public struct JudgeOptions: Sendable {
     /// Per-prompt KL vectors at least this cosine-similar (with means within epsilon) are copies.
     public var copyCosine: Double = 0.9999
 
+    /// The default policy with this epsilon.
     public init(epsilon: Double = 0.01, block: Int? = nil) {
-        self.epsilon = epsilon; self.block = block
+        policy.dethrone = .epsilon(epsilon); self.block = block
+    }
+
+    public init(policy: JudgePolicy, block: Int? = nil) {
+        self.policy = policy; self.block = block
     }
 }
 
@@ -103,9 +112,10 @@ public enum Judge {
     /// keeps the crown and the weight, and every challenger scored this epoch waits (`pending`).
     public static func judge(checks: [CheckVerdict], records: [SourcedKL], state: JudgeState, recheck: [CheckVerdict]? = nil,
                              options: JudgeOptions = JudgeOptions()) throws -> (Verdict, JudgeState) {
-        guard options.epsilon >= 0, options.epsilon < 1 else {
-            throw DistilError.usage("--epsilon must be in [0, 1), got \(options.epsilon)")
+        if case .epsilon(let e) = options.policy.dethrone, !(e >= 0 && e < 1) {
+            throw DistilError.usage("--epsilon must be in [0, 1), got \(e)")
         }
+        try samePolicy(state, options)
         let checkByUID = try byUID(checks, what: "checks")
         _ = try byUID(recheck ?? [], what: "recheck")
 
@@ -119,18 +129,22 @@ public enum Judge {
 
         try scoreAndFlag(&models, prompts: kept, recheck: recheck, options: options)
         let king = try resolveKing(state.king, checks: checks, recheck: recheck, models: models)
-        let (winner, winnerIndex, reason) = pickWinner(models, king: king, epsilon: options.epsilon)
+        let (winner, winnerIndex, reason) = pickWinner(models, king: king, rule: options.policy.dethrone)
         let verdicts = modelVerdicts(models, king: king, winnerIndex: winnerIndex)
         let kingAfter = nextKing(models, king: king, winner: winner, winnerIndex: winnerIndex, crownedBlock: block)
 
-        // Weights over every uid in the checks.
+        let history = kingHistory(state, kingAfter: kingAfter, policy: options.policy)
         let uids = checkByUID.keys.sorted()
-        let values = uids.map { $0 == winner ? 1.0 : 0.0 }
-        let verdict = Verdict(format: verdictFormat, block: block, epsilon: options.epsilon, teacher: teacher, prompts: kept,
+        let values = weights(uids: uids, winner: winner, history: history, checks: checks, policy: options.policy)
+        var verdict = Verdict(format: verdictFormat, block: block, epsilon: options.epsilon, teacher: teacher, prompts: kept,
                               dropped_prompts: dropped, king_before: state.king, king_after: kingAfter, winner: winner,
                               reason: reason, models: verdicts, weights: zip(uids, values).map { WeightEntry(uid: $0, weight: $1) },
                               uids: uids, values: values, tool: DistilVersion.tool)
-        let after = nextState(state, models: models, verdicts: verdicts, king: king, kingAfter: kingAfter, block: block)
+        var after = nextState(state, models: models, verdicts: verdicts, king: king, kingAfter: kingAfter, block: block)
+        // The default policy's verdicts and states keep the bytes they always had (no hash: default).
+        verdict.policy_sha256 = options.policy.isDefault ? nil : options.policy.sha256
+        after.policy_sha256 = verdict.policy_sha256
+        after.kings = history
         Log.debug("verdict: \(reason)")
         return (verdict, after)
     }
@@ -243,7 +257,7 @@ public enum Judge {
 
     /// The uid that gets the weight (nil: nobody), the index of its records if it was scored, and one
     /// sentence saying why.
-    static func pickWinner(_ models: [Scored], king: KingStatus, epsilon eps: Double) -> (Int?, Int?, String) {
+    static func pickWinner(_ models: [Scored], king: KingStatus, rule: JudgePolicy.Dethrone) -> (Int?, Int?, String) {
         func better(_ a: Scored, _ b: Scored) -> Bool {
             (a.summary.mean, a.block ?? Int.max, a.uid) < (b.summary.mean, b.block ?? Int.max, b.uid)
         }
@@ -260,15 +274,35 @@ public enum Judge {
                 return (kc.uid, nil, "no new challenger: the king (uid \(kc.uid)) keeps the weight")
             }
             let k = models[ki].summary.mean
-            let bar = (1 - eps) * k
-            let qualifying = models.indices.filter { $0 != ki && models[$0].eligible && models[$0].summary.mean < bar }
-            if let best = qualifying.min(by: { better(models[$0], models[$1]) }) {
-                let w = models[best]
-                return (w.uid, best, "uid \(w.uid) takes the crown: mean KL \(fmt(w.summary.mean)) < (1 - \(eps)) x king's \(fmt(k)) = \(fmt(bar))")
+            switch rule {
+            case .epsilon(let eps):
+                let bar = (1 - eps) * k
+                let qualifying = models.indices.filter { $0 != ki && models[$0].eligible && models[$0].summary.mean < bar }
+                if let best = qualifying.min(by: { better(models[$0], models[$1]) }) {
+                    let w = models[best]
+                    return (w.uid, best, "uid \(w.uid) takes the crown: mean KL \(fmt(w.summary.mean)) < (1 - \(eps)) x king's \(fmt(k)) = \(fmt(bar))")
+                }
+                return (models[ki].uid, ki, models.count > 1
+                    ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
+                    : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch")
+            case .pairedT(let alpha, let minPrompts, let margin):
+                // Challenger minus (1 - margin) x king, prompt by prompt: below zero with p < alpha.
+                let bar = models[ki].vector.map { (1 - margin) * $0 }
+                func p(_ i: Int) -> Double { PairedComparison(models[i].vector, bar).p_value ?? 1 }
+                let n = models[ki].vector.count
+                let qualifying = n < minPrompts ? [] : models.indices.filter {
+                    $0 != ki && models[$0].eligible && models[$0].summary.mean < (1 - margin) * k && p($0) < alpha
+                }
+                let test = "paired t-test over \(n) prompts against (1 - \(margin)) x the king's per-prompt KL, alpha \(alpha)"
+                if let best = qualifying.min(by: { better(models[$0], models[$1]) }) {
+                    let w = models[best]
+                    return (w.uid, best, "uid \(w.uid) takes the crown: mean KL \(fmt(w.summary.mean)) vs king's \(fmt(k)), p = \(fmt(p(best))) (\(test))")
+                }
+                if models.count == 1 { return (models[ki].uid, ki, "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch") }
+                return (models[ki].uid, ki, n < minPrompts
+                    ? "the king (uid \(kc.uid)) keeps the crown: \(n) prompts, fewer than the \(minPrompts) the paired test needs"
+                    : "the king (uid \(kc.uid)) keeps the crown: no challenger significantly below it (\(test))")
             }
-            return (models[ki].uid, ki, models.count > 1
-                ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
-                : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch")
         }
         let why: String
         if let k = king.before {
@@ -305,6 +339,47 @@ public enum Judge {
                                 vs_king: (kingVector != nil && i != king.index) ? PairedComparison(m.vector, kingVector!) : nil,
                                 per_prompt: m.perPrompt)
         }
+    }
+
+    // MARK: the policy and the weights
+
+    /// A state is judged under the policy it was written under: another one is refused, unless the
+    /// operator says the change is meant (then the next state records the new policy's hash). An
+    /// empty state (the first epoch) takes any policy.
+    static func samePolicy(_ state: JudgeState, _ options: JudgeOptions) throws {
+        let was = state.policy_sha256 ?? JudgePolicy.defaultSHA256, now = options.policy.sha256
+        guard was != now, state.king != nil || !state.models.isEmpty, !options.acceptPolicyChange else { return }
+        throw DistilError("the state was written under policy \(was.prefix(12)) and this judge runs policy \(now.prefix(12)): "
+            + "pass the state's policy (--policy), or --accept-policy-change to judge under the new one from now on")
+    }
+
+    /// The kings in crowning order, the latest last, as a last-kings policy keeps them (nil under
+    /// any other policy, so those states keep their bytes).
+    static func kingHistory(_ state: JudgeState, kingAfter: KingRecord?, policy: JudgePolicy) -> [KingRecord]? {
+        guard case .lastKings(let n) = policy.weights else { return nil }
+        var kings = state.kings ?? state.king.map { [$0] } ?? []
+        if let k = kingAfter {
+            if let last = kings.last, last.model.key == k.model.key { kings[kings.count - 1] = k } else { kings.append(k) }
+        }
+        // Keep a little more than the policy reads: a king that lost its check comes back to it.
+        return Array(kings.suffix(max(n, 1) * 4))
+    }
+
+    /// Each uid's weight: 1.0 to the winner, or (last kings) an even split over the winner and the
+    /// kings before it, the most recent first, each counted once and only with a passing check under
+    /// its uid of this epoch, until the policy's number of kings is reached.
+    static func weights(uids: [Int], winner: Int?, history: [KingRecord]?, checks: [CheckVerdict], policy: JudgePolicy) -> [Double] {
+        guard let winner else { return uids.map { _ in 0 } }
+        var paid = [winner]
+        if case .lastKings(let n) = policy.weights, let history {
+            var seen = Set<ModelRef.Key>()
+            for k in history.reversed() where paid.count < n && seen.insert(k.model.key).inserted {
+                guard let c = kingCheck(k, in: checks), c.ok, !paid.contains(c.uid) else { continue }
+                paid.append(c.uid)
+            }
+        }
+        let share = 1.0 / Double(paid.count)
+        return uids.map { paid.contains($0) ? share : 0 }
     }
 
     // MARK: step 5: the next king and state

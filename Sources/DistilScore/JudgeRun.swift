@@ -31,8 +31,10 @@ public enum JudgeRun {
     }
 
     /// `dl-judge plan`: the check verdicts of the models to score, as JSON lines to stdout.
-    public static func plan(checks: String, state: String?) throws {
-        let plan = Judge.plan(checks: try JudgeIO.readChecks(checks), state: try JudgeIO.readState(state))
+    public static func plan(checks: String, state: String?, options: JudgeOptions = JudgeOptions()) throws {
+        let before = try JudgeIO.readState(state)
+        try Judge.samePolicy(before, options)
+        let plan = Judge.plan(checks: try JudgeIO.readChecks(checks), state: before)
         let w = JSONLWriter(try FileWriter(path: nil))
         for c in plan { try w.write(c) }
         try w.close()

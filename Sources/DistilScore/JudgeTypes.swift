@@ -97,12 +97,16 @@ public struct JudgeState: Codable, Equatable, Sendable {
     public var king: KingRecord?
     /// Every model ever scored, sorted by (repo, hotkey, commit).
     public var models: [ScoredModel]
+    /// The policy it was written under (absent: the default policy, `JudgePolicy.defaultSHA256`).
+    public var policy_sha256: String? = nil
+    /// The kings in crowning order, the latest last (only under a last-kings policy).
+    public var kings: [KingRecord]?
 
     public init(king: KingRecord? = nil, models: [ScoredModel] = []) {
         version = Self.currentVersion; self.king = king; self.models = models
     }
 
-    enum CodingKeys: String, CodingKey { case version, king, models }
+    enum CodingKeys: String, CodingKey { case version, king, models, policy_sha256, kings }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -112,6 +116,8 @@ public struct JudgeState: Codable, Equatable, Sendable {
         }
         king = try c.decodeIfPresent(KingRecord.self, forKey: .king)
         models = try c.decodeIfPresent([ScoredModel].self, forKey: .models) ?? []
+        policy_sha256 = try c.decodeIfPresent(String.self, forKey: .policy_sha256)
+        kings = try c.decodeIfPresent([KingRecord].self, forKey: .kings)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -119,6 +125,8 @@ public struct JudgeState: Codable, Equatable, Sendable {
         try c.encode(version, forKey: .version)
         try c.encode(king, forKey: .king)     // explicit null: "no king yet"
         try c.encode(models, forKey: .models)
+        try c.encodeIfPresent(policy_sha256, forKey: .policy_sha256)
+        try c.encodeIfPresent(kings, forKey: .kings)
     }
 
     /// The stored record of a model, if it was ever scored.
@@ -169,6 +177,8 @@ public struct Verdict: Codable, Equatable, Sendable {
     /// The epoch block (from --block, else the teacher stream's block).
     public var block: Int?
     public var epsilon: Double
+    /// The policy judged under (absent: the default policy).
+    public var policy_sha256: String? = nil
     public var teacher: TeacherRef?
     /// Prompts every model was scored on (empty continuations dropped), sorted.
     public var prompts: [String]
@@ -188,7 +198,7 @@ public struct Verdict: Codable, Equatable, Sendable {
     public var tool: String
 
     enum CodingKeys: String, CodingKey {
-        case format, block, epsilon, teacher, prompts, dropped_prompts, king_before, king_after, winner, reason,
+        case format, block, epsilon, policy_sha256, teacher, prompts, dropped_prompts, king_before, king_after, winner, reason,
              models, weights, uids, values, tool
     }
 
@@ -197,6 +207,7 @@ public struct Verdict: Codable, Equatable, Sendable {
         try c.encode(format, forKey: .format)
         try c.encode(block, forKey: .block)
         try c.encode(epsilon, forKey: .epsilon)
+        try c.encodeIfPresent(policy_sha256, forKey: .policy_sha256)
         try c.encode(teacher, forKey: .teacher)
         try c.encode(prompts, forKey: .prompts)
         try c.encode(dropped_prompts, forKey: .dropped_prompts)

@@ -8,7 +8,7 @@ struct JudgeCommand: DistilTool {
         commandName: "judge",
         abstract: "Score every model in the KL records and pick the winner (the default subcommand).",
         discussion: """
-        Reads KL records (dl-kl's JSON lines) from the files given, or stdin. Every model must have been scored on the same prompts against the same teacher stream; prompts with an empty continuation are dropped for all. A challenger takes the crown only with mean KL < (1 - epsilon) x the king's. Writes the verdict (JSON) to stdout or --out, updates --state in place (atomically), and prints a short table on stderr.
+        Reads KL records (dl-kl's JSON lines) from the files given, or stdin. Every model must have been scored on the same prompts against the same teacher stream; prompts with an empty continuation are dropped for all. Under the default policy a challenger takes the crown only with mean KL < (1 - epsilon) x the king's and the winner takes all the weight; --policy FILE states other rules (a paired t-test, the weight split over the last N kings), and a state written under one policy is refused under another unless --accept-policy-change. Writes the verdict (JSON) to stdout or --out, updates --state in place (atomically), and prints a short table on stderr.
 
         With --recheck (the integrity re-check of the scored models, taken just before the weights are set): a model REMOVED or CHANGED since it was checked is disqualified; one whose re-check is RETRY is not judged this epoch (pending: not recorded, planned again); a king whose re-check is RETRY keeps the crown and the weight while every challenger scored this epoch waits.
 
@@ -22,8 +22,7 @@ struct JudgeCommand: DistilTool {
     var recheck: String?
     @Option(help: "The judge's state file (read, then rewritten atomically); absent: first epoch.")
     var state: String?
-    @Option(help: "Relative margin a challenger must beat the king by.")
-    var epsilon: Double = 0.01
+    @OptionGroup var rules: PolicyOptions
     @Option(help: "The epoch block (default: the teacher stream's block).")
     var block: Int?
     @Option(help: "Write the verdict here (atomically) instead of stdout.")
@@ -34,14 +33,10 @@ struct JudgeCommand: DistilTool {
     @Argument(help: "KL record files (JSON lines, zstd ok); none or '-': stdin.")
     var kl: [String] = []
 
-    func validate() throws {
-        guard epsilon.isFinite, epsilon >= 0, epsilon < 1 else { throw ValidationError("--epsilon must be in [0, 1)") }
-    }
-
     func run() throws {
         common.apply()
         let verdict = try JudgeRun.judge(checks: checks, recheck: recheck, state: state, kl: kl,
-                                         options: JudgeOptions(epsilon: epsilon, block: block), out: out, updateState: !noStateUpdate)
+                                         options: try rules.options(block: block), out: out, updateState: !noStateUpdate)
         if !Log.quiet { Log.writeStderr(JudgeIO.summary(verdict)) }
     }
 }

@@ -18,10 +18,11 @@ struct PlanCommand: DistilTool {
     var checks: String
     @Option(help: "The judge's state file; absent: first epoch.")
     var state: String?
+    @OptionGroup var rules: PolicyOptions
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.apply()
-        try JudgeRun.plan(checks: checks, state: state)
+        try JudgeRun.plan(checks: checks, state: state, options: try rules.options(block: nil))
     }
 }
