@@ -22,6 +22,12 @@ public enum Kernels {
         return KLCore.logSoftmax(logits, into: out, count: count, scratch: scratch)
     }
 
+    /// Rows of x against a bf16 weight matrix widened in registers (`BF16Product`, built here).
+    public static func bf16Rows(x: UnsafePointer<Float>, rows: Int, w: UnsafeRawPointer, k: Int, from n0: Int, to n1: Int,
+                                y: UnsafeMutablePointer<Float>, ldy: Int) {
+        BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy)
+    }
+
     /// binary16 → f32 (`VectorWidening` built here: F16C), exact for every value.
     public static func widen(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         VectorWidening.widen(src, dst, n)

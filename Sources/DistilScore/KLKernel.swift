@@ -26,11 +26,11 @@ public enum KLKernel {
     /// switches) supports, from the flags in /proc/cpuinfo; `baseline` when they cannot be read.
     public static let supported: ISA = {
         #if arch(x86_64) && os(Linux)
-        let flags = CPUFeatures.flags
-        let v3: Set = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe", "popcnt", "xsave"]
-        let v4: Set = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
-        guard v3.isSubset(of: flags) else { return .baseline }
-        return v4.isSubset(of: flags) ? .x86v4 : .x86v3
+        switch CPUFeatures.x86Level {
+        case 4: return .x86v4
+        case 3: return .x86v3
+        default: return .baseline
+        }
         #else
         return .baseline
         #endif

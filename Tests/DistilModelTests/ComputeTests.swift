@@ -58,3 +58,58 @@ final class WideningTests: XCTestCase {
         XCTAssertEqual(bad.count, 0, "wrong for \(bad.prefix(5).map { String(bits[$0], radix: 16) })")
     }
 }
+
+import DistilKernels
+import DistilKernelsX86v3
+import DistilKernelsX86v4
+import DistilTensors
+
+/// The decode path's bf16 product (weights widened in registers) against an f64 reference, the same
+/// bits from the x86-64-v3 and -v4 builds, and from any thread count through `Compute.matmul`.
+final class BF16ProductTests: XCTestCase {
+    func bf16(_ v: [Float]) -> [UInt16] { v.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) } }
+
+    func testAgainstF64AndAcrossBuildsAndThreads() throws {
+        #if arch(x86_64)
+        guard CPUFeatures.x86Level >= 3 else { throw XCTSkip("no x86-64-v3 on this CPU") }
+        var seed: UInt64 = 97
+        func rnd() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: seed >> 11) % 2001 - 1000) / 700 }
+        for (T, N, K) in [(1, 70, 37), (3, 130, 64), (5, 64, 200), (8, 257, 2048 + 5)] {
+            let x = (0..<(T * K)).map { _ in rnd() }
+            let w = bf16((0..<(N * K)).map { _ in rnd() })
+            let wf = w.map { Float(bitPattern: UInt32($0) << 16) }
+            func run(_ body: (UnsafePointer<Float>, UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+                var y = [Float](repeating: .nan, count: T * N)
+                x.withUnsafeBufferPointer { xp in w.withUnsafeBytes { wp in y.withUnsafeMutableBufferPointer { body(xp.baseAddress!, wp.baseAddress!, $0.baseAddress!) } } }
+                return y
+            }
+            let v3 = run { DistilKernelsX86v3.Kernels.bf16Rows(x: $0, rows: T, w: $1, k: K, from: 0, to: N, y: $2, ldy: N) }
+            var worst = 0.0
+            for t in 0..<T { for n in 0..<N {
+                var ref = 0.0, mag = 0.0
+                for k in 0..<K { ref += Double(x[t * K + k]) * Double(wf[n * K + k]); mag += abs(Double(x[t * K + k]) * Double(wf[n * K + k])) }
+                worst = max(worst, abs(Double(v3[t * N + n]) - ref) / max(mag, 1e-30))
+            } }
+            XCTAssertLessThan(worst, 1e-6, "T \(T) N \(N) K \(K): error relative to Σ|x·w|")
+            if KLKernelLevel.hasV4 {
+                let v4 = run { DistilKernelsX86v4.Kernels.bf16Rows(x: $0, rows: T, w: $1, k: K, from: 0, to: N, y: $2, ldy: N) }
+                XCTAssertEqual(v4.map(\.bitPattern), v3.map(\.bitPattern), "v3 and v4 builds differ at T \(T) K \(K)")
+            }
+            // Through Compute.matmul at 1 and 3 threads: the same bits as the kernel over the whole matrix.
+            if Compute.directLevel != nil, T <= Compute.directRows {
+                for threads in [1, 3] {
+                    let cx = Compute(threads: threads)
+                    let y = run { xp, wp, yp in
+                        cx.matmul(xp, rows: T, Matrix(base: wp, dtype: .bf16, rows: N, cols: K, name: "w"), into: yp, ldy: N)
+                    }
+                    XCTAssertEqual(y.map(\.bitPattern), v3.map(\.bitPattern), "\(threads) threads")
+                }
+            }
+        }
+        #endif
+    }
+}
+
+enum KLKernelLevel {
+    static var hasV4: Bool { CPUFeatures.x86Level >= 4 }
+}
