@@ -56,6 +56,12 @@ public struct JudgePolicy: Codable, Equatable, Sendable {
         }
     }
 
+    /// The epoch's shape as NAME=VALUE pairs (`dl-judge policy --fields`, read by pipelines/epoch.sh).
+    public var shapeFields: [(String, String)] {
+        [("prompts", "\(prompts)"), ("max_new_tokens", "\(maxNewTokens)"), ("temperature", "\(temperature)"),
+         ("max_params", "\(maxParams)"), ("vocab_size", "\(vocabSize)")]
+    }
+
     /// The canonical bytes: every field, sorted keys, compact.
     public var canonicalBytes: [UInt8] { (try? encodeJSON(self)) ?? [] }
     public var sha256: String { Hashing.sha256Hex(canonicalBytes) }

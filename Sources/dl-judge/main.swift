@@ -22,6 +22,7 @@ struct Main: DistilTool {
             ReportCommand.self,
             MetricsCommand.self,
             DecideCommand.self,
+            PolicyCommand.self,
         ],
         defaultSubcommand: JudgeCommand.self)
 }

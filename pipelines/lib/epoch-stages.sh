@@ -26,6 +26,10 @@ Options:
   --vocab-size N           vocabulary every model must have (248320)
   --max-params N           parameter limit (5300000000)
   --epsilon X              relative margin a challenger must beat the king by (0.01)
+  --policy FILE            the judge's rules as data (docs/FORMATS.md "Judge policy"): its prompts,
+                           max_new_tokens, temperature, max_params and vocab_size replace the five
+                           options above (not given with them); the judge runs under it; kept as
+                           DIR/epoch-N/policy.json, which reproduce.sh and later stages use
   --threads N              compute threads (SLURM_CPUS_PER_TASK inside a Slurm job, else all cores)
   --bin DIR                where the dl-* tools are (default: swift build --show-bin-path)
 USAGE
@@ -35,11 +39,12 @@ epoch_fail() { echo "epoch: $*" >&2; exit 1; }
 epoch_usage_error() { echo "epoch: $* (see --help)" >&2; exit 2; }
 
 # epoch_parse ARGS...: the epoch's options into globals (work commitments teacher block block_hash count
-# max_new vocab max_params epsilon threads bin corpus). An option it does not know is handed to the
+# max_new vocab max_params epsilon policy temperature threads bin corpus). An option it does not know is handed to the
 # driver's epoch_driver_option NAME VALUE (if the driver defines one; it returns 1 for "not mine").
 epoch_parse() {
   work="" commitments="" teacher="" block="" block_hash="" count=40 max_new=512 vocab=248320
   max_params=5300000000 epsilon=0.01 threads=${SLURM_CPUS_PER_TASK:-$(nproc)} bin="${DISTIL_BIN:-}" corpus=()
+  policy="" temperature="" rules_given=()
   while (($#)); do
     [[ "$1" != -* || $# -ge 2 ]] || epoch_usage_error "$1 needs a value"
     case "$1" in
@@ -48,11 +53,12 @@ epoch_parse() {
       --teacher) teacher=${2-}; shift 2 ;;
       --block) block=${2-}; shift 2 ;;
       --block-hash) block_hash=${2-}; shift 2 ;;
-      --count) count=${2-}; shift 2 ;;
-      --max-new-tokens) max_new=${2-}; shift 2 ;;
-      --vocab-size) vocab=${2-}; shift 2 ;;
-      --max-params) max_params=${2-}; shift 2 ;;
-      --epsilon) epsilon=${2-}; shift 2 ;;
+      --count) count=${2-}; rules_given+=("$1"); shift 2 ;;
+      --max-new-tokens) max_new=${2-}; rules_given+=("$1"); shift 2 ;;
+      --vocab-size) vocab=${2-}; rules_given+=("$1"); shift 2 ;;
+      --max-params) max_params=${2-}; rules_given+=("$1"); shift 2 ;;
+      --epsilon) epsilon=${2-}; rules_given+=("$1"); shift 2 ;;
+      --policy) policy=${2-}; shift 2 ;;
       --threads) threads=${2-}; shift 2 ;;
       --bin) bin=${2-}; shift 2 ;;
       -*)
@@ -84,6 +90,22 @@ epoch_validate() {
     [[ -x "$bin/$t" ]] || epoch_fail "$bin/$t is missing: run scripts/setup.sh (or pass --bin)"
   done
   e="$work/epoch-$block"
+  [[ -z "$policy" ]] || epoch_policy_shape
+}
+
+# epoch_policy_shape: the epoch's shape from --policy FILE (dl-judge policy --fields), instead of the
+# options it replaces.
+epoch_policy_shape() {
+  local k v fields
+  ((${#rules_given[@]} == 0)) || epoch_usage_error "--policy states the rules: not with ${rules_given[*]}"
+  [[ -f "$policy" ]] || epoch_fail "$policy: no such file"
+  fields=$("$bin/dl-judge" policy --policy "$policy" --fields) || epoch_fail "$policy: not a judge policy"
+  while IFS== read -r k v; do
+    case "$k" in
+      prompts) count=$v ;; max_new_tokens) max_new=$v ;; temperature) temperature=$v ;;
+      max_params) max_params=$v ;; vocab_size) vocab=$v ;;
+    esac
+  done <<< "$fields"
 }
 
 # epoch_absolute: paths made absolute, for drivers whose stages run in another folder or on another host
@@ -91,6 +113,7 @@ epoch_validate() {
 epoch_absolute() {
   local i
   work=$(realpath -m -- "$work"); commitments=$(realpath -- "$commitments"); teacher=$(realpath -- "$teacher")
+  [[ -z "$policy" ]] || policy=$(realpath -- "$policy")
   bin=$(realpath -- "$bin"); e="$work/epoch-$block"
   for i in "${!corpus[@]}"; do
     [[ -e "${corpus[$i]}" ]] && corpus[$i]=$(realpath -- "${corpus[$i]}")
@@ -103,8 +126,13 @@ epoch_absolute() {
 # own per-task figure.
 epoch_args() {
   epoch_argv=(--work "$work" --commitments "$commitments" --teacher "$teacher" --block "$block"
-              --block-hash "$block_hash" --count "$count" --max-new-tokens "$max_new" --vocab-size "$vocab"
-              --max-params "$max_params" --epsilon "$epsilon" --bin "$bin" "${corpus[@]}")
+              --block-hash "$block_hash" --bin "$bin")
+  if [[ -n "$policy" ]]; then
+    epoch_argv+=(--policy "$policy")
+  else
+    epoch_argv+=(--count "$count" --max-new-tokens "$max_new" --vocab-size "$vocab" --max-params "$max_params" --epsilon "$epsilon")
+  fi
+  epoch_argv+=("${corpus[@]}")
 }
 
 # epoch_lock: an exclusive lock on DIR/.lock for this process's lifetime (fd 9), so that two runs of the
@@ -198,7 +226,19 @@ stage_plan() {
     if [[ -e "$work/state.json" ]]; then cp "$work/state.json" "$e/state-before.json.part"; else echo '{}' > "$e/state-before.json.part"; fi
     mv "$e/state-before.json.part" "$e/state-before.json"
   fi
-  epoch_stage plan "$e/plan.jsonl" "$bin/dl-judge" plan --checks "$e/checks.jsonl" --state "$e/state-before.json"
+  # The epoch keeps the policy it runs under, so its judge and reproduce.sh read the same rules.
+  if [[ -n "$policy" && ! -e "$e/policy.json" ]]; then
+    cp "$policy" "$e/policy.json.part" && mv "$e/policy.json.part" "$e/policy.json"
+  fi
+  epoch_rules "$e"
+  epoch_stage plan "$e/plan.jsonl" "$bin/dl-judge" plan --checks "$e/checks.jsonl" --state "$e/state-before.json" \
+    "${epoch_rule_args[@]}"
+}
+
+# epoch_rules EPOCHDIR: the judge's rules flags into epoch_rule_args: the epoch's policy.json if it has
+# one, else --epsilon.
+epoch_rules() {
+  if [[ -e "$1/policy.json" ]]; then epoch_rule_args=(--policy "$1/policy.json"); else epoch_rule_args=(--epsilon "$epsilon"); fi
 }
 
 stage_prompts() {
@@ -214,7 +254,7 @@ stage_teacher() {
   (($(epoch_planned))) || return 0
   epoch_need "$e/prompts.jsonl" "run the prompts stage first"
   epoch_stage teacher "$e/teacher.dlt" "$bin/dl-teacher" --model "$teacher" --max-new-tokens "$max_new" \
-    --threads "$threads" --block "$block" --block-hash "$block_hash" "$e/prompts.jsonl"
+    ${temperature:+--temperature "$temperature"} --threads "$threads" --block "$block" --block-hash "$block_hash" "$e/prompts.jsonl"
 }
 
 # stage_kl_task I: the I-th planned model (1-based) scored into kl/UID.jsonl (dl-kl writes it atomically)
@@ -282,8 +322,9 @@ epoch_judge_into() {
   kls=("$out"/kl/*.jsonl)
   shopt -u nullglob
   [[ -e "$src/recheck.jsonl" ]] && recheck=(--recheck "$src/recheck.jsonl")
+  epoch_rules "$src"
   "$bin/dl-judge" --checks "$src/checks.jsonl" "${recheck[@]}" --state "$out/state.json.part" --block "$block" \
-    --epsilon "$epsilon" --out "$out/verdict.json.part" "${kls[@]}" </dev/null || return
+    "${epoch_rule_args[@]}" --out "$out/verdict.json.part" "${kls[@]}" </dev/null || return
   mv "$out/state.json.part" "$out/state.json"
   mv "$out/verdict.json.part" "$out/verdict.json"
 }
