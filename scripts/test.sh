@@ -15,6 +15,11 @@ if ((swift)); then
   if swift test --disable-swift-testing; then passed=$((passed + 1)); else failed=$((failed + 1)); names+=(swift-test); fi
 fi
 shopt -s nullglob
+# A name in DISTIL_SUITES with no scripts/tests/NAME.sh (a typo) fails the run: it must not pass by
+# running nothing.
+for name in ${DISTIL_SUITES:-}; do
+  [[ -f "scripts/tests/$name.sh" ]] || { failed=$((failed + 1)); names+=("$name"); echo "=== suite $name: no scripts/tests/$name.sh" >&2; }
+done
 for t in scripts/tests/*.sh; do
   name=$(basename "$t" .sh)
   if [[ -n "${DISTIL_SUITES:-}" ]] && [[ " $DISTIL_SUITES " != *" $name "* ]]; then continue; fi
