@@ -21,9 +21,16 @@ cd "$root"
 bin=.build-fuzz/debug/fuzz-distil
 
 build() {
+  # The build's own status counts: a failed rebuild leaves the previous binary in place, which must
+  # not be fuzzed as if it were the current code.
+  local rc
+  set +e
   DISTIL_FUZZ=1 nice swift build --scratch-path .build-fuzz --product fuzz-distil \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xlinker --allow-multiple-definition \
-    2>&1 | grep -v -e "Cannot export local symbol" -e "^warning: " || true
+    2>&1 | grep -v -e "Cannot export local symbol" -e "^warning: "
+  rc=${PIPESTATUS[0]}
+  set -e
+  ((rc == 0)) || { echo "fuzz: swift build failed (exit $rc)" >&2; exit 1; }
   [[ -x "$bin" ]] || { echo "fuzz: the build did not produce $bin" >&2; exit 1; }
 }
 

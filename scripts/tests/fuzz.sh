@@ -10,6 +10,8 @@ start=$SECONDS
 scripts/fuzz.sh --build > /dev/null
 echo "fuzz smoke: built in $((SECONDS - start)) s"
 failed=()
+# No target found (the --list pattern no longer matching FuzzTargets.swift) must fail, not pass.
+[[ -n "$(scripts/fuzz.sh --list)" ]] || { echo "fuzz smoke: FAILED: scripts/fuzz.sh --list names no target" >&2; exit 1; }
 for t in $(scripts/fuzz.sh --list); do
   scripts/fuzz.sh "$t" "$seconds" || failed+=("$t")
 done
