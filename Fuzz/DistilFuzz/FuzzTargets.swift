@@ -23,6 +23,9 @@ public struct FuzzTarget: Sendable {
     }
 
     public func run(_ bytes: [UInt8]) { bytes.withUnsafeBytes { run($0) } }
+
+    /// The parser's own outcome (tests: a valid input must get through the whole path).
+    public func outcome(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try body($0) } }
 }
 
 public enum FuzzTargets {
@@ -36,6 +39,16 @@ public enum FuzzTargets {
             guard let top = try? JSONSerialization.jsonObject(with: Data(b)) as? [String: Any] else { return }
             let c = try ModelConfig.parse(top, path: "config.json")
             _ = try ExpectedTensors(config: c, names: [])
+        },
+        FuzzTarget(name: "engine-config", covers: "config.json through the engine's load path: parse, then (when it implies at most 300k parameters) weights written for it, LanguageModel.load and a forward pass") { b in
+            guard let top = try? JSONSerialization.jsonObject(with: Data(b)) as? [String: Any] else { return }
+            let c = try ModelConfig.parse(top, path: "config.json")
+            let expected = try ExpectedTensors(config: c, names: [])
+            guard expected.parameters <= 300_000, expected.count <= 2_000 else { return }
+            let dir = try Scratch.directory(files: ["config.json": Array(b), "model.safetensors": Scratch.safetensors(expected)])
+            let lm = try LanguageModel.load(directory: dir, threads: 1)
+            let tokens = (0..<5).map { $0 * 7 % c.vocabSize }
+            try lm.forward(tokens: tokens, logitsFrom: 2, chunkRows: 2) { _, _, _ in }
         },
         FuzzTarget(name: "generation-config", covers: "generation_config.json and config.json special ids (Tokenizer.specialTokenIDs)") { b in
             let dir = try Scratch.directory(files: ["generation_config.json": Array(b)])
@@ -151,10 +164,29 @@ enum Scratch {
             atexit { if let d = Scratch.dir { try? FileManager.default.removeItem(atPath: d) } }
             return d
         }()
-        for n in ["generation_config.json", "tokenizer_config.json", "config.json", "chat_template.jinja"] { unlink(d + "/" + n) }
+        for n in ["generation_config.json", "tokenizer_config.json", "config.json", "chat_template.jinja", "model.safetensors"] { unlink(d + "/" + n) }
         // Plain writes: the atomic writer's fsync would cost more than the parse.
         for (n, b) in files { try writePlain(d + "/" + n, b) }
         return d
+    }
+
+    /// A safetensors file holding every expected tensor in F32, small deterministic values.
+    static func safetensors(_ e: ExpectedTensors) throws -> [UInt8] {
+        var header: [String: Any] = [:]
+        var offset = 0
+        e.forEach { name, shape in
+            let n = shape.reduce(1, *)
+            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + 4 * n]]
+            offset += 4 * n
+        }
+        var json = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json
+        out.reserveCapacity(out.count + offset)
+        for i in 0..<(offset / 4) {
+            withUnsafeBytes(of: Float(sin(Double(i) * 0.7) * 0.05).bitPattern.littleEndian) { out.append(contentsOf: $0) }
+        }
+        return out
     }
 
     static func writePlain(_ path: String, _ bytes: [UInt8]) throws {

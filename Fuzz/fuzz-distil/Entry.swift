@@ -8,7 +8,7 @@ import CFuzzer
 import DistilFuzz
 import Foundation
 
-nonisolated(unsafe) let target: FuzzTarget = {
+let target: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["DISTIL_FUZZ_TARGET"] ?? ""
     guard let t = FuzzTargets.named(name) else {
         FileHandle.standardError.write(Data("fuzz-distil: set DISTIL_FUZZ_TARGET to one of: \(FuzzTargets.all.map(\.name).joined(separator: " "))\n".utf8))

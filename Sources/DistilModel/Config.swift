@@ -62,38 +62,56 @@ public struct ModelConfig: Sendable {
             throw DistilError.input(path, "unsupported architecture \(arch): sliding-window attention (use_sliding_window) is not implemented")
         }
         if c["quantization_config"] != nil { throw DistilError.input(path, "quantized checkpoints are not run") }
+        // Every figure the engine uses is checked here, so dl-check (which parses with this) refuses
+        // by name what the engine would refuse or could not compute: an integer must be one (4.5 heads
+        // is not truncated to 4), a real number finite and in range.
         func int(_ k: String, _ range: ClosedRange<Int>, default d: Int? = nil) throws -> Int {
             guard let v = c[k] else {
                 if let d { return d }
                 throw DistilError.input(path, "missing \(k)")
             }
-            guard !(String(describing: type(of: v)).contains("Bool")), let i = (v as? NSNumber)?.intValue ?? (v as? Int),
-                  range.contains(i) else {
-                throw DistilError.input(path, "\(k) = \(v) is outside \(range.lowerBound)...\(range.upperBound)")
+            guard let i = integer(v), range.contains(i) else {
+                throw DistilError.input(path, "\(k) = \(v) is not an integer in \(range.lowerBound)...\(range.upperBound)")
             }
             return i
+        }
+        func real(_ k: String, in c: [String: Any], _ ok: (Double) -> Bool, _ rule: String, default d: Double) throws -> Double {
+            guard let v = c[k] else { return d }
+            guard !isBool(v), let x = (v as? NSNumber)?.doubleValue, x.isFinite, ok(x) else {
+                throw DistilError.input(path, "\(k) = \(v) is not a number \(rule)")
+            }
+            return x
         }
         let hidden = try int("hidden_size", 1...65_536)
         let heads = try int("num_attention_heads", 1...1024)
         let kv = try int("num_key_value_heads", 1...1024, default: heads)
         guard heads % kv == 0 else { throw DistilError.input(path, "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kv)") }
+        if c["head_dim"] == nil, hidden % heads != 0 {
+            throw DistilError.input(path, "hidden_size \(hidden) is not a multiple of num_attention_heads \(heads) (and no head_dim)")
+        }
         let headDim = try int("head_dim", 1...1024, default: hidden / heads)
-        var theta = (c["rope_theta"] as? NSNumber)?.doubleValue
-        if let rp = c["rope_parameters"] as? [String: Any], let t = (rp["rope_theta"] as? NSNumber)?.doubleValue { theta = t }
-        let maxPos = c["max_position_embeddings"].flatMap { ($0 as? NSNumber)?.intValue }
+        // rope_theta below 1 inverts the frequencies' order; far above 1e12 they vanish.
+        var theta = try real("rope_theta", in: c, { $0 > 1 && $0 <= 1e12 }, "in (1, 1e12]", default: 10_000)
+        if let rp = c["rope_parameters"] as? [String: Any] { theta = try real("rope_theta", in: rp, { $0 > 1 && $0 <= 1e12 }, "in (1, 1e12]", default: theta) }
+        let maxPos: Int? = c["max_position_embeddings"] == nil ? nil : try int("max_position_embeddings", 1...(1 << 24))
+        let eps = try real("rms_norm_eps", in: c, { $0 > 0 && $0 < 1 }, "in (0, 1)", default: 1e-6)
         if case .dynamic = scaling, maxPos == nil {
             throw DistilError.input(path, "unsupported architecture \(arch): dynamic rope scaling without max_position_embeddings")
         }
         var hybrid: HybridConfig?
         if family == .qwen35 || family == .qwen35Moe {
-            guard let types = c["layer_types"] as? [String], types.count == (c["num_hidden_layers"] as? Int) else {
+            guard let types = c["layer_types"] as? [String], types.count == integer(c["num_hidden_layers"] as Any) else {
                 throw DistilError.input(path, "layer_types must list one type per layer")
             }
             for t in types where t != "linear_attention" && t != "full_attention" {
                 throw DistilError.input(path, "unsupported layer type \(t)")
             }
             let rp = (c["rope_parameters"] as? [String: Any]) ?? [:]
-            let factor = (rp["partial_rotary_factor"] as? NSNumber)?.doubleValue ?? (c["partial_rotary_factor"] as? NSNumber)?.doubleValue ?? 1
+            let factor = try real("partial_rotary_factor", in: rp, { $0 > 0 && $0 <= 1 }, "in (0, 1]",
+                                  default: try real("partial_rotary_factor", in: c, { $0 > 0 && $0 <= 1 }, "in (0, 1]", default: 1))
+            guard Int(Double(headDim) * factor) / 2 * 2 >= 2 else {
+                throw DistilError.input(path, "partial_rotary_factor \(factor) rotates fewer than 2 of the head's \(headDim) dimensions")
+            }
             hybrid = HybridConfig(
                 layerTypes: types,
                 linearKeyHeads: try int("linear_num_key_heads", 1...1024), linearValueHeads: try int("linear_num_value_heads", 1...1024),
@@ -113,7 +131,13 @@ public struct ModelConfig: Sendable {
         var sparse: SparseConfig?
         if family == .qwen3Moe {
             let layers = try int("num_hidden_layers", 1...1024)
-            let only = (c["mlp_only_layers"] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.intValue }
+            var only: [Int] = []
+            for v in c["mlp_only_layers"] as? [Any] ?? [] {
+                guard let i = integer(v), (0..<layers).contains(i) else {
+                    throw DistilError.input(path, "mlp_only_layers names \(v), not a layer in 0..<\(layers)")
+                }
+                only.append(i)
+            }
             sparse = SparseConfig(
                 moe: MoEConfig(experts: try int(c["num_experts"] != nil ? "num_experts" : "num_local_experts", 1...4096), topK: try int("num_experts_per_tok", 1...64),
                                intermediate: try int("moe_intermediate_size", 1...1_048_576), sharedIntermediate: 0,
@@ -128,12 +152,21 @@ public struct ModelConfig: Sendable {
             vocabSize: try int("vocab_size", 1...4_000_000), hiddenSize: hidden,
             layers: try int("num_hidden_layers", 1...1024), heads: heads, kvHeads: kv, headDim: headDim,
             intermediateSize: try int("intermediate_size", 1...1_048_576, default: family == .qwen35Moe ? 1 : nil),
-            rmsNormEps: (c["rms_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-6,
-            ropeTheta: theta ?? 10_000, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
+            rmsNormEps: eps,
+            ropeTheta: theta, tieWordEmbeddings: (c["tie_word_embeddings"] as? NSNumber)?.boolValue,
             attentionBias: family == .qwen2 || ((c["attention_bias"] as? NSNumber)?.boolValue ?? false),
             hybrid: hybrid, sparse: sparse, ropeScaling: scaling, maxPositionEmbeddings: maxPos)
     }
 }
+
+/// A JSON number that is an integer (1, 1.0, 1e2), not a fraction, a boolean or beyond ±2^53.
+func integer(_ v: Any) -> Int? {
+    guard !isBool(v), let d = (v as? NSNumber)?.doubleValue, d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else { return nil }
+    return Int(d)
+}
+
+/// JSON true/false arrive as a boolean NSNumber, which `as? NSNumber` also accepts.
+func isBool(_ v: Any) -> Bool { String(describing: type(of: v)).contains("Bool") }
 
 /// The architectures the engine runs, by config.json's `model_type`: the one list that loading, the
 /// layer builders and dl-check's expected tensors all go by.

@@ -31,6 +31,12 @@ final class ReplayTests: XCTestCase {
         XCTAssertGreaterThan(n, FuzzTargets.all.count)
     }
 
+    /// The engine target really reaches the engine: a fixture's config loads and runs a forward pass.
+    func testEngineTargetRunsTheEngineOnAValidConfig() throws {
+        let seed = try XCTUnwrap(inputs("corpus", "engine-config").first { $0.hasSuffix("qwen3_5-text") })
+        XCTAssertNoThrow(try FuzzTargets.named("engine-config")!.outcome(Array(Data(contentsOf: URL(fileURLWithPath: seed)))))
+    }
+
     func testRegressionFoldersNameRealTargets() throws {
         let d = ReplayTests.fuzz.appendingPathComponent("regressions").path
         for name in (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? [] {

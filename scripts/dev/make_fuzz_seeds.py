@@ -42,6 +42,7 @@ def main():
         n = struct.unpack("<Q", st[:8])[0]
         put("safetensors-header", tag, st[:8 + n])
         put("model-config", tag, read(m + "/config.json"))
+        put("engine-config", tag, read(m + "/config.json"))
         if os.path.exists(os.path.join(ROOT, m, "generation_config.json")):
             put("generation-config", tag, read(m + "/generation_config.json"))
         if os.path.exists(os.path.join(ROOT, m, "tokenizer_config.json")):
