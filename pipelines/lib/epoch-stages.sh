@@ -260,7 +260,7 @@ stage_teacher() {
 # stage_kl_task I: the I-th planned model (1-based) scored into kl/UID.jsonl (dl-kl writes it atomically)
 # with its summary line in kl/UID.done. An index past the plan has nothing to do.
 stage_kl_task() {
-  local i=$1 line one rc=0
+  local i=$1 line rc=0
   epoch_need "$e/plan.jsonl" "run the plan stage first"
   [[ "$i" =~ ^[1-9][0-9]*$ ]] || epoch_usage_error "a student task is a model's 1-based line in plan.jsonl, got '$i'"
   line=$(sed -n "${i}p" "$e/plan.jsonl")
@@ -268,11 +268,9 @@ stage_kl_task() {
   [[ "$line" =~ \"uid\":([0-9]+) ]] || epoch_fail "$e/plan.jsonl: line $i has no uid"
   epoch_need "$e/teacher.dlt" "run the teacher stage first"
   rm -f "$e/kl/${BASH_REMATCH[1]}.jsonl".tmp-*   # a killed dl-kl's temporary
-  one=$(mktemp "${TMPDIR:-/tmp}/distil-plan.XXXXXX")
-  printf '%s\n' "$line" > "$one"
-  EPOCH_UID=${BASH_REMATCH[1]} epoch_stage kl "$e/kl/${BASH_REMATCH[1]}.done" "$bin/dl-kl" --checks "$one" \
+  # The model's plan line through a pipe, not a temporary file: a kill -9 here leaves nothing behind.
+  EPOCH_UID=${BASH_REMATCH[1]} epoch_stage kl "$e/kl/${BASH_REMATCH[1]}.done" "$bin/dl-kl" --checks <(printf '%s\n' "$line") \
     --out-dir "$e/kl" --threads "$threads" "$e/teacher.dlt" || rc=$?
-  rm -f "$one"
   return "$rc"
 }
 
