@@ -54,11 +54,7 @@ public struct RetryPolicy: Sendable {
     public static func requestedWait(_ r: HTTPResponse, now: Date = Date()) -> Double? {
         if let ra = r.header("retry-after")?.trimmingCharacters(in: .whitespaces) {
             if let s = Double(ra), s >= 0, s.isFinite { return s }
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX")
-            f.timeZone = TimeZone(identifier: "GMT")
-            f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-            if let d = f.date(from: ra) { return max(0, d.timeIntervalSince(now)) }
+            if let d = RetryPolicy.httpDate(ra) { return max(0, d.timeIntervalSince(now)) }
         }
         // IETF RateLimit fields: `RateLimit: "name";r=0;t=42` (draft 9+) or `RateLimit: limit=…, remaining=0, reset=42`,
         // or a separate RateLimit-Reset / X-RateLimit-Reset header.
@@ -75,6 +71,34 @@ public struct RetryPolicy: Sendable {
             }
         }
         return nil
+    }
+}
+
+extension RetryPolicy {
+    /// An HTTP date in RFC 9110's IMF-fixdate form, "Sun, 06 Nov 1994 08:49:37 GMT"; nil for anything
+    /// else. Parsed here rather than by Foundation's DateFormatter, which traps (a fatal "Incorrect
+    /// range") on some non-ASCII input: a server's header must never stop the tool (found by the
+    /// http-headers fuzz target; Fuzz/regressions/http-headers).
+    public static func httpDate(_ s: String) -> Date? {
+        let b = Array(s.utf8)
+        guard b.count == 29, b[3] == UInt8(ascii: ","), b[4] == 0x20, b[7] == 0x20, b[11] == 0x20, b[16] == 0x20,
+              b[19] == UInt8(ascii: ":"), b[22] == UInt8(ascii: ":"), b[25] == 0x20, Array(b[26...]) == Array("GMT".utf8),
+              ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].contains(String(decoding: b[0..<3], as: UTF8.self)),
+              let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+                .firstIndex(of: String(decoding: b[8..<11], as: UTF8.self)) else { return nil }
+        func number(_ r: Range<Int>) -> Int? {
+            var v = 0
+            for c in b[r] { guard (48...57).contains(c) else { return nil }; v = v * 10 + Int(c - 48) }
+            return v
+        }
+        guard let day = number(5..<7), let year = number(12..<16), let hh = number(17..<19), let mm = number(20..<22),
+              let ss = number(23..<25), (1...31).contains(day), hh < 24, mm < 60, ss < 61 else { return nil }
+        // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+        let m = month + 1, y = m <= 2 ? year - 1 : year
+        let era = y / 400, yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+        return Date(timeIntervalSince1970: Double(days * 86_400 + hh * 3600 + mm * 60 + ss))
     }
 }
 
