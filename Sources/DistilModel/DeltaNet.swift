@@ -143,22 +143,30 @@ struct DeltaNet {
         return (q, k)
     }
 
-    /// The recurrence, one position at a time.
+    /// The recurrence, one position at a time, in two passes over the state per position (it is
+    /// the decode path's largest memory stream: valueHeads x 128 x 128 floats per layer and sequence):
+    ///     mem = e^g (Sᵀk);  δ = β (v − mem);  S ← e^g S + k δᵀ and o = Sᵀq in the same pass.
     func recurrentSteps(q: [Float], k: [Float], v: UnsafePointer<Float>, ldv: Int, g: [Double], beta: [Float], rows n: Int,
                         state S: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        var mem = [Float](repeating: 0, count: dv)
-        for t in 0..<n {
-            let decay = Float(exp(g[t]))
-            for i in 0..<(dk * dv) { S[i] *= decay }
-            for j in 0..<dv { mem[j] = 0 }
-            for i in 0..<dk { let ki = k[t * dk + i]; let row = S + i * dv; for j in 0..<dv { mem[j] += row[j] * ki } }
-            let vt = v + t * ldv
-            for j in 0..<dv { mem[j] = (vt[j] - mem[j]) * beta[t] }
-            for i in 0..<dk { let ki = k[t * dk + i]; let row = S + i * dv; for j in 0..<dv { row[j] += ki * mem[j] } }
-            let o = out + t * ldo
-            for j in 0..<dv { o[j] = 0 }
-            for i in 0..<dk { let qi = q[t * dk + i]; let row = S + i * dv; for j in 0..<dv { o[j] += row[j] * qi } }
-        }
+        let dk = dk, dv = dv
+        let delta = UnsafeMutablePointer<Float>.allocate(capacity: dv)
+        defer { delta.deallocate() }
+        q.withUnsafeBufferPointer { qb in k.withUnsafeBufferPointer { kb in
+            for t in 0..<n {
+                let decay = Float(exp(g[t])), b = beta[t]
+                let kt = kb.baseAddress! + t * dk, qt = qb.baseAddress! + t * dk
+                delta.update(repeating: 0, count: dv)
+                for i in 0..<dk { let ki = kt[i], row = S + i * dv; for j in 0..<dv { delta[j] += row[j] * ki } }
+                let vt = v + t * ldv
+                for j in 0..<dv { delta[j] = (vt[j] - decay * delta[j]) * b }
+                let o = out + t * ldo
+                o.update(repeating: 0, count: dv)
+                for i in 0..<dk {
+                    let ki = kt[i], qi = qt[i], row = S + i * dv
+                    for j in 0..<dv { let s = decay * row[j] + ki * delta[j]; row[j] = s; o[j] += s * qi }
+                }
+            }
+        } }
     }
 
     /// The chunked form. Within a chunk of n positions with cumulative log-decays G (G_i = Σ_{s≤i} g_s)
@@ -243,3 +251,4 @@ struct DeltaNetTensors {
             out: l.add(q + "out_proj.weight", [H, valueDim]))
     }
 }
+
