@@ -218,7 +218,7 @@ public final class Checker {
     /// custom code in tokenizer_config.json. Returns the parsed config.
     func checkConfig(_ dir: String, names: [String]) throws -> [String: Any] {
         guard names.contains("config.json") else { throw Rejection(.format, "no config.json") }
-        let config = try jsonObject("\(dir)/config.json")
+        let config = try ModelDirectory(dir).jsonObject("config.json")
         if config["auto_map"] != nil { throw Rejection(.customCode, "config.json has auto_map (custom code)") }
         let text = (config["text_config"] as? [String: Any]) ?? [:]
         if config["quantization_config"] != nil || text["quantization_config"] != nil {
@@ -229,7 +229,7 @@ public final class Checker {
         guard vocab == options.vocabSize else {
             throw Rejection(.vocab, "vocab_size \(vocab) != the teacher's \(options.vocabSize)")
         }
-        if names.contains("tokenizer_config.json"), let tc = try? jsonObject("\(dir)/tokenizer_config.json"), tc["auto_map"] != nil {
+        if names.contains("tokenizer_config.json"), let tc = try? ModelDirectory(dir).jsonObject("tokenizer_config.json"), tc["auto_map"] != nil {
             throw Rejection(.customCode, "tokenizer_config.json has auto_map (custom code)")
         }
         return config
@@ -245,8 +245,8 @@ public final class Checker {
             // Metadata-only manifests keep each shard's header apart from the (absent) weights.
             let listed = m.files.first(where: { $0.name == w })?.size
             let header = m.metadata_only == true
-                ? try SafetensorsHeader.read(path: "\(m.headers_path ?? dir)/\(w)", fileSize: listed)
-                : try SafetensorsHeader.read(path: "\(dir)/\(w)")
+                ? try ModelDirectory(dir).header(w, headersDir: m.headers_path ?? dir, listedSize: listed)
+                : try ModelDirectory(dir).header(w)
             // The file holds exactly the header and the tensors: no hidden payload behind them.
             let dataEnd = header.tensors.map(\.end).max() ?? 0
             if let size = listed, size != Int64(header.dataStart + dataEnd) {
@@ -278,7 +278,7 @@ public final class Checker {
             }
         }
         if m.files.contains(where: { $0.name == "model.safetensors.index.json" }) {
-            let index = try jsonObject("\(dir)/model.safetensors.index.json")
+            let index = try ModelDirectory(dir).jsonObject("model.safetensors.index.json")
             if let total = ((index["metadata"] as? [String: Any])?["total_size"] as? NSNumber)?.int64Value, total != tensorBytes {
                 throw Rejection(.format, "model.safetensors.index.json claims total_size \(total), the shards hold \(tensorBytes) bytes of tensors")
             }
@@ -351,14 +351,6 @@ public final class Checker {
             }
         }
     }
-
-    func jsonObject(_ path: String) throws -> [String: Any] {
-        let bytes = try readFile(path, limit: 16 << 20)
-        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw Rejection(.format, "\((path as NSString).lastPathComponent) is not a JSON object")
-        }
-        return o
-    }
 }
 
 extension Checker {
@@ -377,11 +369,10 @@ extension Checker {
 
     /// The chat template of a model directory (tokenizer_config.json, or chat_template.jinja).
     public static func chatTemplate(directory: String) -> String? {
-        if let b = try? readFile(directory + "/tokenizer_config.json", limit: 16 << 20),
-           let o = try? JSONSerialization.jsonObject(with: Data(b)) as? [String: Any], let t = o["chat_template"] as? String {
+        if let o = try? ModelDirectory(directory).jsonObject("tokenizer_config.json"), let t = o["chat_template"] as? String {
             return t
         }
-        if let b = try? readFile(directory + "/chat_template.jinja", limit: 16 << 20) { return String(decoding: b, as: UTF8.self) }
+        if let b = try? readFile(directory + "/chat_template.jinja", limit: ModelDirectory.maxJSONBytes) { return String(decoding: b, as: UTF8.self) }
         return nil
     }
 }

@@ -49,7 +49,7 @@ public final class Scorer {
         }
         let v = h.vocab_size
         let workersMax = max(1, min(model.threads, chunkRows))
-        let progress = Progress("\(identity.model)", total: h.n_prompts, unit: " prompts")
+        let progress = ProgressReporter("\(identity.model)", total: h.n_prompts, unit: " prompts")
         while let p = try stream.nextPrompt() {
             let n = p.continuation_tokens.count
             var stats = KLStats()

@@ -73,7 +73,7 @@ public final class TeacherRunner {
         let eos = Set(try options.eosTokenIDs
             ?? (tokenizer ?? Tokenizer.load(path: model.directory)).specialTokenIDs(modelDirectory: model.directory).eos)
         let all = try prompts.map { try tokens(for: $0) }
-        let progress = Progress("teacher", total: prompts.count, unit: " prompts")
+        let progress = ProgressReporter("teacher", total: prompts.count, unit: " prompts")
         var logProbs = [Float](repeating: 0, count: v)
         var start = 0
         while start < prompts.count {

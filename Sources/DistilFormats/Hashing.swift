@@ -15,7 +15,7 @@ public enum Hashing {
     public static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
 
     /// SHA-256 of a file's content, streamed in 4 MiB reads.
-    public static func sha256Hex(file path: String, progress: Progress? = nil) throws -> String {
+    public static func sha256Hex(file path: String, progress: ProgressReporter? = nil) throws -> String {
         let r = try FileReader(path: path)
         var h = SHA256()
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 64)

@@ -38,22 +38,37 @@ public enum Log {
     public static let stderrIsTTY: Bool = isatty(2) == 1
 }
 
-/// Progress with rate and ETA: a redrawn bar on a TTY, a plain line every few seconds otherwise.
-public final class Progress {
-    let label: String
-    let total: Int?
-    let unit: String
-    var done = 0
-    let start: Double
-    var lastPrint: Double = 0
-    let interval: Double
+/// Progress on stderr with rate and ETA: a line redrawn in place on a TTY, a plain line every 10 s
+/// otherwise, nothing with --quiet. One reporter for every long stage: prompts scored or continued
+/// (a count) and bytes fetched or hashed (shared by parallel transfers: it is thread-safe).
+/// (Named apart from Foundation's `Progress`, which it is not.)
+public final class ProgressReporter: @unchecked Sendable {
+    public enum Unit: Sendable {
+        /// Things counted, with their name (" prompts").
+        case count(String)
+        /// Bytes, shown as kB/MB/GB.
+        case bytes
+    }
 
-    public init(_ label: String, total: Int?, unit: String = "") {
-        self.label = label
-        self.total = total
-        self.unit = unit
-        self.start = Progress.now()
-        self.interval = Log.stderrIsTTY ? 0.2 : 10
+    let lock = NSLock()
+    let label: String
+    let total: Int64?
+    let unit: Unit
+    let enabled: Bool
+    /// What is done, including what was already there (`skip`).
+    var done: Int64 = 0
+    /// What this run did: the rate and the ETA are of this.
+    var worked: Int64 = 0
+    let start = ProgressReporter.now()
+    var lastPrint = -Double.infinity
+    let interval = Log.stderrIsTTY ? 0.5 : 10
+
+    public init(_ label: String, total: Int64?, unit: Unit = .count(""), enabled: Bool = true) {
+        self.label = label; self.total = total; self.unit = unit; self.enabled = enabled
+    }
+
+    public convenience init(_ label: String, total: Int, unit: String) {
+        self.init(label, total: Int64(total), unit: .count(unit))
     }
 
     static func now() -> Double {
@@ -62,24 +77,41 @@ public final class Progress {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
+    /// `n` more done by this run.
     public func advance(_ n: Int = 1) {
-        done += n
-        let t = Progress.now()
-        if t - lastPrint >= interval { lastPrint = t; draw(final: false) }
+        lock.lock(); defer { lock.unlock() }
+        done += Int64(n); worked += Int64(n)
+        let t = ProgressReporter.now()
+        if t - lastPrint >= interval { lastPrint = t; draw(final: false, at: t) }
     }
 
-    public func finish() { draw(final: true) }
+    /// `n` done without work (already cached), or undone (negative: a transfer restarted).
+    public func skip(_ n: Int64) { lock.lock(); done += n; lock.unlock() }
 
-    func draw(final: Bool) {
-        if Log.quiet { return }
-        let el = max(Progress.now() - start, 1e-9)
-        let rate = Double(done) / el
-        var s = "\(label): \(done)"
-        if let total { s += "/\(total)" }
-        s += "\(unit) " + String(format: "%.1f%@/s", rate, unit)
-        if let total, !final, rate > 0 {
-            s += String(format: " ETA %.0fs", Double(total - done) / rate)
-        }
+    /// The last line, when this run did anything.
+    public func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if worked > 0 { draw(final: true, at: ProgressReporter.now()) }
+    }
+
+    func amount(_ n: Int64) -> String {
+        guard case .bytes = unit else { return "\(n)" }
+        let d = Double(n)
+        if d >= 1e9 { return String(format: "%.2f GB", d / 1e9) }
+        if d >= 1e6 { return String(format: "%.1f MB", d / 1e6) }
+        if d >= 1e3 { return String(format: "%.1f kB", d / 1e3) }
+        return "\(n) B"
+    }
+
+    func draw(final: Bool, at t: Double) {
+        if !enabled || Log.quiet { return }
+        let el = max(t - start, 1e-9)
+        let rate = Double(worked) / el
+        let name: String
+        if case .count(let u) = unit { name = u } else { name = "" }
+        var s = "\(label): \(amount(done))" + (total.map { "/\(amount($0))" } ?? "") + name
+        if case .bytes = unit { s += " \(amount(Int64(rate)))/s" } else { s += String(format: " %.1f%@/s", rate, name) }
+        if let total, !final, rate > 0, total > done { s += String(format: " ETA %.0fs", Double(total - done) / rate) }
         if final { s += String(format: " in %.1fs", el) }
         if Log.stderrIsTTY {
             Log.writeStderr("\r\u{1B}[K\(Log.tool): \(s)" + (final ? "\n" : ""))

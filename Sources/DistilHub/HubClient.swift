@@ -173,7 +173,7 @@ public final class HubClient: @unchecked Sendable {
 
     /// Downloads one file into the cache (resuming a partial blob, verifying its hash, placing it
     /// atomically) and links it into the snapshot. A blob already complete is reused untouched.
-    public func download(_ file: RepoFile, repo: RepoRef, commit: String, progress: SharedProgress? = nil) throws {
+    public func download(_ file: RepoFile, repo: RepoRef, commit: String, progress: ProgressReporter? = nil) throws {
         let cache = RepoCache(root: config.cacheDir, repo: repo)
         guard let etag = file.etag, RepoCache.validate(etag: etag) else { throw HubFailure.refused("\(file.path): no valid blob id") }
         if cache.isCached(file, commit: commit) { progress?.skip(file.size); return }
@@ -193,7 +193,7 @@ public final class HubClient: @unchecked Sendable {
     }
 
     private func fetchBlob(_ file: RepoFile, etag: String, repo: RepoRef, commit: String, cache: RepoCache,
-                           progress: SharedProgress?) throws {
+                           progress: ProgressReporter?) throws {
         let inc = cache.blob(etag) + ".incomplete"
         recoverSegments(blob: cache.blob(etag), size: file.size)
         let fd = open(inc, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -252,7 +252,7 @@ public final class HubClient: @unchecked Sendable {
                         offset += Int64(buf.count)
                         // Wake the hashing thread once a megabyte, not on every chunk.
                         if offset - signalled >= 1 << 20 { verifier.written(upTo: offset); signalled = offset }
-                        progress?.add(buf.count)
+                        progress?.advance(buf.count)
                         return true
                     }
                     errorBody = eb
@@ -447,48 +447,3 @@ final class FileHasher: @unchecked Sendable {
     }
 }
 
-/// Byte progress shared by parallel transfers: rate and ETA on stderr.
-public final class SharedProgress: @unchecked Sendable {
-    let lock = NSLock()
-    let label: String
-    let total: Int64
-    var done: Int64 = 0
-    var transferred: Int64 = 0
-    let start = Date()
-    var lastPrint = Date.distantPast
-    let enabled: Bool
-
-    public init(_ label: String, total: Int64, enabled: Bool) { self.label = label; self.total = total; self.enabled = enabled }
-
-    func skip(_ n: Int64) { lock.lock(); done += n; lock.unlock() }
-
-    func add(_ n: Int) {
-        lock.lock(); defer { lock.unlock() }
-        done += Int64(n); transferred += Int64(n)
-        let now = Date()
-        if enabled && !Log.quiet && now.timeIntervalSince(lastPrint) >= (Log.stderrIsTTY ? 0.5 : 10) {
-            lastPrint = now
-            Log.writeStderr(line(now) + (Log.stderrIsTTY ? "\r" : "\n"))
-        }
-    }
-
-    func line(_ now: Date) -> String {
-        let el = max(now.timeIntervalSince(start), 1e-3)
-        let rate = Double(transferred) / el
-        var s = "\(Log.tool): \(label): \(SharedProgress.human(done))/\(SharedProgress.human(total)) \(SharedProgress.human(Int64(rate)))/s"
-        if rate > 0 && total > done { s += " ETA \(Int(Double(total - done) / rate)) s" }
-        return s
-    }
-
-    public func finish() {
-        if enabled && !Log.quiet && transferred > 0 { Log.writeStderr(line(Date()) + "\n") }
-    }
-
-    static func human(_ n: Int64) -> String {
-        let d = Double(n)
-        if d >= 1e9 { return String(format: "%.2f GB", d / 1e9) }
-        if d >= 1e6 { return String(format: "%.1f MB", d / 1e6) }
-        if d >= 1e3 { return String(format: "%.1f kB", d / 1e3) }
-        return "\(n) B"
-    }
-}

@@ -25,7 +25,7 @@ public enum LocalFetcher {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(dir): not a directory")
         }
         do {
-            let names = try listFiles(dir)
+            let names = try ModelDirectory(dir).files()
             var files: [ManifestFile] = []
             for n in names {
                 let full = dir + "/" + n
@@ -50,38 +50,5 @@ public enum LocalFetcher {
         var first = [UInt8](repeating: 0, count: 8)
         guard size >= 8, try first.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else { return }
         _ = try SafetensorsHeader.announcedLength(first, name: path, fileSize: size)
-    }
-
-    /// Regular files below `dir` (relative names, sorted bytewise), skipping hidden entries
-    /// (".git", ".cache"); refuses symlinks that resolve outside the directory.
-    static func listFiles(_ dir: String) throws -> [String] {
-        let root = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
-        var out: [String] = []
-        func walk(_ rel: String) throws {
-            let here = rel.isEmpty ? dir : dir + "/" + rel
-            for name in try FileManager.default.contentsOfDirectory(atPath: here) where !name.hasPrefix(".") {
-                let relName = rel.isEmpty ? name : rel + "/" + name
-                let full = dir + "/" + relName
-                let attrs = try FileManager.default.attributesOfItem(atPath: full)
-                let type = attrs[.type] as? FileAttributeType
-                if type == .typeSymbolicLink {
-                    let target = URL(fileURLWithPath: full).resolvingSymlinksInPath().path
-                    guard target.hasPrefix(root + "/") else {
-                        throw DistilError.input(full, "symlink leads outside the model directory")
-                    }
-                    var isDir: ObjCBool = false
-                    _ = FileManager.default.fileExists(atPath: target, isDirectory: &isDir)
-                    if isDir.boolValue { try walk(relName) } else { out.append(relName) }
-                } else if type == .typeDirectory {
-                    try walk(relName)
-                } else if type == .typeRegular {
-                    out.append(relName)
-                } else {
-                    throw DistilError.input(full, "not a regular file")
-                }
-            }
-        }
-        try walk("")
-        return out.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 }

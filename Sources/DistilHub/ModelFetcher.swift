@@ -59,7 +59,7 @@ extension HubClient {
         // huggingface_hub's scan calls a repo folder without snapshots/ corrupted: make it with the
         // folder, so a model whose every download fails still leaves a cache it reads.
         try makeDirs(cache.folder + "/snapshots")
-        let progress = SharedProgress("\(repo.id)@\(commit.prefix(8))", total: total, enabled: options.progress)
+        let progress = ProgressReporter("\(repo.id)@\(commit.prefix(8))", total: total, unit: .bytes, enabled: options.progress)
         try runParallel(wanted.sorted { $0.size > $1.size }, workers: options.parallel) { f in
             try self.download(f, repo: repo, commit: commit, progress: progress)
         }

@@ -135,7 +135,7 @@ extension HubClient {
     /// one connection). Throws the first worker's failure (after all workers stopped), with the
     /// frontier kept at `inc` for the next run to resume.
     func fetchSegments(_ file: RepoFile, fd: Int32, inc: String, blob: String, offset: inout Int64, url: String,
-                       repo: RepoRef, commit: String, verifier: FileHasher, progress: SharedProgress?) throws -> Bool {
+                       repo: RepoRef, commit: String, verifier: FileHasher, progress: ProgressReporter?) throws -> Bool {
         let part = blob + HubClient.partSuffix, sidePath = blob + HubClient.frontierSuffix
         let side = open(sidePath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard side >= 0 else { throw DistilError.input(sidePath, "cannot open: \(String(cString: strerror(errno)))") }
@@ -182,7 +182,7 @@ extension HubClient {
 
     /// One connection of a segmented download: takes chunks until none are left.
     private func segmentWorker(_ file: RepoFile, board: SegmentBoard, fd: Int32, url resolve: String, repo: RepoRef,
-                               commit: String, verifier: FileHasher, progress: SharedProgress?) throws {
+                               commit: String, verifier: FileHasher, progress: ProgressReporter?) throws {
         let c = http()
         defer { account(c) }
         // After the first answer, the URL that served it (the CDN's) is asked directly; credentials
@@ -220,7 +220,7 @@ extension HubClient {
                             }
                             got += Int64(buf.count)
                             if let f = board.wrote(k, got, added: buf.count) { verifier.written(upTo: f) }
-                            progress?.add(buf.count)
+                            progress?.advance(buf.count)
                             if board.failed { stop = .cancelled; return false }
                             return true
                         }
