@@ -51,9 +51,15 @@ public enum BF16Product {
         }
     }
 
+    /// bf16 bits → f32: each into the high half of a 32-bit lane. Lane by lane rather than by
+    /// SIMD16<UInt32>(truncatingIfNeeded:), whose generic specialization the level modules would both
+    /// define as a weak symbol (one copy for the whole program: KernelBuildTests); the lanes still
+    /// compile to one widening move and a shift.
     @inlinable @inline(__always)
     static func widen(_ h: SIMD16<UInt16>) -> SIMD16<Float> {
-        unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD16<Float>.self)
+        var u = SIMD16<UInt32>()
+        for i in 0..<16 { u[i] = UInt32(h[i]) &<< 16 }
+        return unsafeBitCast(u, to: SIMD16<Float>.self)
     }
 
     @inlinable @inline(__always)

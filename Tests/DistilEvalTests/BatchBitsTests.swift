@@ -1,0 +1,41 @@
+import DistilEval
+import DistilFormats
+import DistilKernels
+import DistilModel
+import Foundation
+import XCTest
+
+/// Whether --batch changes the bits of the teacher stream. Up to 4 rows per product (batch ≤ 4 on a
+/// CPU with x86-64-v3 or -v4), every bf16 product computes each output the same way whatever the
+/// number of rows (BF16Product), so --batch 1, 2, 3 and 4 give byte-identical streams. From 5 rows on
+/// the products go through sgemm, whose blocking depends on the row count: the same continuations,
+/// KL within 1e-5 relative (EvalTests.testDeterministicForTheSameFlags), not the same bits.
+final class BatchBitsTests: XCTestCase {
+    var demo: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("demo").path
+    }
+
+    func stream(batch: Int) throws -> [UInt8] {
+        let prompts = (0..<5).map { PromptRecord(id: "p\($0)", text: "", tokens: Array((10 * $0 + 1)...(10 * $0 + 3 + $0 * 4))) }
+        let lm = try LanguageModel.load(directory: demo + "/teacher", threads: 2)
+        var o = TeacherOptions()
+        o.maxNewTokens = 10; o.batch = batch
+        let header = TeacherHeader(teacher: TeacherRef(repo: "demo/teacher", revision: nil, weightsSHA256: nil, block: 1, blockHash: "00"),
+                                   tokenizerSHA256: nil, generation: GenerationSettings(maxNewTokens: 10, temperature: 0, topP: 1, seed: nil),
+                                   vocabSize: lm.vocabSize, nPrompts: prompts.count)
+        let m = MemoryWriter()
+        let w = try TeacherStreamWriter(m, header: header)
+        try TeacherRunner(model: lm, tokenizer: nil, options: o).run(prompts, into: w)
+        try w.finish()
+        return m.bytes
+    }
+
+    func testBatchesUpToFourGiveTheSameBytes() throws {
+        guard CPUFeatures.x86Level >= 3, ProcessInfo.processInfo.environment["DISTIL_ENGINE_SGEMM_ONLY"] != "1" else {
+            throw XCTSkip("no x86-64-v3: every product goes through sgemm")
+        }
+        let one = try stream(batch: 1)
+        for b in 2...4 { XCTAssertEqual(try stream(batch: b), one, "--batch \(b)") }
+    }
+}
