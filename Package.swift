@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "DistilTokenizer", dependencies: ["DistilFormats"], swiftSettings: fast),
         .target(name: "DistilHub", dependencies: ["DistilFormats", "DistilTensors", "CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "DistilCorpus", dependencies: ["DistilFormats", "DistilHub", "CZstd"], swiftSettings: fast),
-        .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "COpenBLAS", "DistilKernels", "DistilKernelsX86v3",
+        .target(name: "DistilModel", dependencies: ["DistilFormats", "DistilTensors", "DistilKernels", "DistilKernelsX86v3",
                                                   "DistilKernelsX86v4"], swiftSettings: fast),
         .target(name: "DistilScore", dependencies: ["DistilFormats", "DistilKernels", "DistilKernelsX86v3", "DistilKernelsX86v4"],
                 swiftSettings: fast),
