@@ -170,8 +170,20 @@ public final class FileWriter: ByteWriter {
         for n in names where n.hasPrefix(prefix) {
             let digits = n.dropFirst(prefix.count)
             guard let pid = Int32(digits), pid > 0, String(pid) == digits, pid != getpid() else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + n) }
+            if !FileWriter.isRunning(pid) { unlink(dir + "/" + n) }
         }
+    }
+
+    /// Whether `pid` is a live process here: a zombie (killed, not yet reaped by its parent) counts as
+    /// gone, since it will never write again.
+    static func isRunning(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 && errno == ESRCH { return false }
+        // /proc/PID/stat: "PID (COMM) STATE ..."; COMM may hold spaces and parentheses, so the state is
+        // the first field after the last ')'.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
     }
 
     /// Removes temporaries of writers that never closed (called at exit and by the error path).

@@ -86,6 +86,10 @@ trial() {
   local half; half=$(leftovers "$w" | tr '\n' ' ')
   if [[ "$(ps -o pgid= "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]]; then kill -9 -- "-$pid" 2>/dev/null || true; fi
   wait "$pid" 2>/dev/null || true
+  # The killed tools may take a moment to be gone (a zombie until reaped counts as gone for the
+  # temporaries' rule, see FileWriter.isRunning); the rerun starts when none is left, as cron's would.
+  local n=0
+  while pgrep -g "$pid" > /dev/null && ((n++ < 500)); do sleep 0.01; done
   if ! run_epochs "$w" 2> "$w.rerun.log"; then
     echo "chaos trial $k ($how): the rerun FAILED:"; tail -5 "$w.rerun.log"; return 1
   fi
