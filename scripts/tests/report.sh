@@ -25,7 +25,11 @@ save=""
 
 tmp=$(mktemp -d)
 pids=()
+demo_pid=""
 cleanup() {
+  # The demo runs in its own session: killing its group also stops the epoch.sh and dl-* it started
+  # (killing demo.sh's bash alone would leave them running into a removed folder).
+  [[ -z "$demo_pid" ]] || kill -- -"$demo_pid" 2>/dev/null || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -37,7 +41,7 @@ bin="${DISTIL_BIN:-$(swift build --show-bin-path)}"
 
 # The demo, in the background while the browser and the venv are installed.
 work="$tmp/demo"
-DISTIL_BIN="$bin" pipelines/demo.sh "$work" --metrics "$tmp/distil.prom" > "$tmp/demo.out" 2> "$tmp/demo.err" &
+DISTIL_BIN="$bin" setsid pipelines/demo.sh "$work" --metrics "$tmp/distil.prom" > "$tmp/demo.out" 2> "$tmp/demo.err" &
 demo_pid=$!
 pids+=("$demo_pid")
 
