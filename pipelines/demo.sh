@@ -27,8 +27,11 @@ hash() { printf 'demo block %s' "$1" | sha256sum | cut -c1-64; }
 common=(--work "$work" --teacher "$demo/teacher" --count 8 --max-new-tokens 40 --vocab-size 512
         --max-params 5300000000 "${metrics[@]}")
 
-# The demo's commitments name local directories (relative to the repository): make them absolute.
+# demo/commitments.jsonl is a template: as written, "demo/king" is a Hub repo id (a bare owner/name is
+# never read from disk), so every user of it names the demo's folders by their absolute paths.
 sed "s|\"repo\": \"demo/|\"repo\": \"$demo/|" "$demo/commitments.jsonl" > "$work/commitments-200.jsonl"
+[[ $(grep -c "\"repo\": \"$demo/" "$work/commitments-200.jsonl") == 2 ]] \
+  || { echo "demo: $demo/commitments.jsonl does not name demo/king and demo/challenger" >&2; exit 1; }
 head -n 1 "$work/commitments-200.jsonl" > "$work/commitments-120.jsonl"
 
 echo "=== epoch at block 120: the first model commits ===" >&2

@@ -3,7 +3,8 @@
 #
 #   pipelines/miner-check.sh MODEL --teacher-stream FILE --king MODEL [options]
 #
-# MODEL and KING are Hub repo ids, local directories or file:// paths. The teacher stream is an epoch's
+# MODEL and KING are Hub repo ids (owner/name, always the Hub even where such a folder exists here) or
+# local directories named by an absolute, ./ or ../ path or a file:// URL. The teacher stream is an epoch's
 # teacher.dlt (a validator can publish it: README, "A miner's check"), so the 35B teacher need not run.
 # Steps, as a validator's epoch runs them: fetch both (dl-fetch) -> every pre-check on each (dl-check,
 # with the teacher's tokenizer and the stream's vocabulary) -> KL of both on the stream (dl-kl) -> the

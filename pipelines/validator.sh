@@ -124,8 +124,9 @@ write_metrics() {
 }
 trap write_metrics EXIT
 
-# Runs a model-free command in DIR (the working directory): a commitment naming a relative path is a
-# Hub repo id, never a folder of the caller's current directory.
+# Runs in DIR (the working directory). A committed owner/name is a Hub repo id wherever this runs (dl-fetch
+# reads a local model only from an absolute, ./ or ../ path or a file:// URL, none of which the chain
+# adapter accepts), so a miner committing "epoch-200/kl" cannot make it read a folder of DIR.
 cd "$work"
 
 # --- block -------------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ import Foundation
 /// untrusted: a symlink that leads outside it, or anything but regular files and folders, is an
 /// error outcome (data, not a tool failure).
 public enum LocalFetcher {
-    /// Whether a commitment's `repo` names a local model (a file:// URL, an absolute or ./ path,
-    /// or an existing directory).
+    /// Whether a commitment's `repo` names a local model: only a file:// URL, an absolute path or
+    /// a ./ or ../ relative path does. Whatever exists on disk plays no part: a miner's `owner/name`
+    /// that happens to be a folder of the validator's working directory (epoch-200/kl) is still a
+    /// Hub repo id, so a commitment can never make the validator read its own files as a model.
     public static func isLocal(_ repo: String) -> Bool {
         repo.hasPrefix("file://") || repo.hasPrefix("/") || repo.hasPrefix("./") || repo.hasPrefix("../")
-            || FileManager.default.fileExists(atPath: repo)
     }
 
     public static func directory(of repo: String) -> String { RepoPath.localDirectory(of: repo) }

@@ -62,4 +62,43 @@ final class LocalFetchTests: XCTestCase {
         XCTAssertEqual(m.outcome.rawValue, "error")
         XCTAssertTrue(m.message!.contains("outside the model directory"), m.message!)
     }
+
+    /// Only a file:// URL, an absolute path or a ./ or ../ path names a local model; what exists
+    /// on disk plays no part.
+    func testOnlyExplicitPathsAreLocal() {
+        for r in ["file:///m", "/abs/m", "./m", "../m", "./epoch-200/kl"] { XCTAssertTrue(LocalFetcher.isLocal(r), r) }
+        for r in ["epoch-200/kl", "model", "demo/king", "Qwen/Qwen3-0.6B"] { XCTAssertFalse(LocalFetcher.isLocal(r), r) }
+    }
+
+    /// A miner commits `epoch-200/kl`, a folder of the validator's working directory that holds a
+    /// model-shaped set of files: dl-fetch (offline here) asks the Hub and gets `transient`, and
+    /// the recheck of a manifest claiming it as local asks the Hub too; neither reads the folder.
+    func testCommittedRepoIdThatIsAFolderOfTheWorkingDirectoryGoesToTheHub() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/work/epoch-200/kl", withIntermediateDirectories: true)
+        try writeFileAtomically(dir + "/work/epoch-200/kl/config.json", Array("{}".utf8))
+        try writeFileAtomically(dir + "/work/epoch-200/kl/model.safetensors", [1, 2, 3])
+        let was = FileManager.default.currentDirectoryPath
+        XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(dir + "/work"))
+        defer { FileManager.default.changeCurrentDirectoryPath(was) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "epoch-200/kl/model.safetensors"))
+
+        var o = FetchOptions()
+        o.progress = false
+        o.headersDir = dir + "/headers"
+        let config = HubConfig(endpoint: "http://127.0.0.1:9", token: nil, cacheDir: dir + "/hub", offline: true)
+        let out = MemoryWriter()
+        let c = Commitment(uid: 7, hotkey: "hk7", block: 190, repo: "epoch-200/kl")
+        try FetchRun(config: config, options: o).run([c], into: JSONLWriter(out))
+        let ms = try JSONLReader<Manifest>(MemoryReader(out.bytes)).readAll()
+        XCTAssertEqual(ms.count, 1)
+        XCTAssertEqual(ms[0].outcome, .transient, ms[0].message ?? "")
+        XCTAssertNil(ms[0].path)
+        XCTAssertNotEqual(ms[0].commit, "local")
+        XCTAssertTrue(ms[0].message?.contains("HF_HUB_OFFLINE") == true, ms[0].message ?? "")
+
+        let claimed = Manifest(commitment: c, commit: "local", path: dir + "/work/epoch-200/kl",
+                               files: [ManifestFile(name: "config.json", size: 2, sha256: Hashing.sha256Hex(Array("{}".utf8)))], outcome: .ok)
+        let r = HubClient(config: config, options: o).recheck(claimed)
+        XCTAssertEqual(r.outcome, .transient, r.message ?? "")
+    }
 }

@@ -24,19 +24,19 @@ echo "miner-check: teacher stream of 6 prompts x 24 tokens ($(wc -c < "$tmp/teac
 # run NAME EXPECTED_STATUS MODEL: miner-check.sh against the demo king; its stdout in $tmp/NAME.out.
 run() {
   local name=$1 want=$2 rc=0; shift 2
-  pipelines/miner-check.sh "$@" --teacher-stream "$tmp/teacher.dlt" --king demo/king --work "$tmp/$name" \
+  pipelines/miner-check.sh "$@" --teacher-stream "$tmp/teacher.dlt" --king ./demo/king --work "$tmp/$name" \
     > "$tmp/$name.out" 2> "$tmp/$name.err" || rc=$?
   [[ $rc == "$want" ]] || { cat "$tmp/$name.err" >&2; fail "$name: exit status $rc, expected $want"; }
   echo "miner-check: $name (exit $rc): $(cat "$tmp/$name.out")" >&2
 }
 well_formed() { python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$1" || fail "$1 is not well-formed"; }
 
-run challenger 0 demo/challenger
+run challenger 0 ./demo/challenger
 grep -q '^would take the crown, by [0-9.]*% below the king'"'"'s mean KL (.*), p = ' "$tmp/challenger.out" || fail "challenger: $(cat "$tmp/challenger.out")"
 well_formed "$tmp/challenger/epoch-300/report.html"
 grep -q 'took the crown' "$tmp/challenger/epoch-300/report.html" || fail "the challenger's report does not show it taking the crown"
 
-run king-itself 1 demo/king
+run king-itself 1 ./demo/king
 grep -q '^would not take the crown' "$tmp/king-itself.out" || fail "king-itself: $(cat "$tmp/king-itself.out")"
 well_formed "$tmp/king-itself/epoch-300/report.html"
 
@@ -53,9 +53,9 @@ well_formed "$tmp/quantized/epoch-300/report.html"
 grep -q '<code>QUANTIZED</code>' "$tmp/quantized/epoch-300/report.html" || fail "the quantized copy's report does not show the reason"
 
 head -c 100000 "$tmp/teacher.dlt" > "$tmp/damaged.dlt"
-rc=0; pipelines/miner-check.sh demo/challenger --teacher-stream "$tmp/damaged.dlt" --king demo/king --work "$tmp/damaged" > /dev/null 2> "$tmp/damaged.err" || rc=$?
+rc=0; pipelines/miner-check.sh ./demo/challenger --teacher-stream "$tmp/damaged.dlt" --king ./demo/king --work "$tmp/damaged" > /dev/null 2> "$tmp/damaged.err" || rc=$?
 [[ $rc == 3 ]] || { cat "$tmp/damaged.err" >&2; fail "a damaged stream: exit status $rc, expected 3"; }
 echo "miner-check: damaged stream (exit 3): $(tail -n 1 "$tmp/damaged.err")" >&2
-rc=0; pipelines/miner-check.sh demo/challenger --king demo/king > /dev/null 2>&1 || rc=$?
+rc=0; pipelines/miner-check.sh ./demo/challenger --king ./demo/king > /dev/null 2>&1 || rc=$?
 [[ $rc == 2 ]] || fail "no --teacher-stream: exit status $rc, expected 2"
 echo "miner-check: all checks passed"

@@ -16,7 +16,8 @@ bin="${DISTIL_BIN:-$(swift build --show-bin-path)}"
 [[ -x "$bin/dl-fetch" ]] || { echo "validator test: $bin/dl-fetch missing: run scripts/setup.sh" >&2; exit 1; }
 venv="${DISTIL_CHAIN_VENV:-$root/.venv-chain}"
 t="$(mktemp -d /tmp/distil-validator-test.XXXXXX)"
-trap '[[ -n "${KEEP:-}" ]] || rm -rf "$t"' EXIT
+hub_pid=
+trap '[[ -z "$hub_pid" ]] || kill "$hub_pid" 2>/dev/null; [[ -n "${KEEP:-}" ]] || rm -rf "$t"' EXIT
 fail() { echo "validator test: FAIL: $*" >&2; exit 1; }
 checks=0
 ok() { checks=$((checks + 1)); echo "validator test: ok: $*" >&2; }
@@ -67,11 +68,18 @@ export DISTIL_CHAIN_REPLAY="$t/replay.json" DISTIL_CHAIN_REPLAY_LOG="$t/submitte
 : > "$DISTIL_CHAIN_REPLAY_LOG"
 set_count() { wc -l < "$DISTIL_CHAIN_REPLAY_LOG" | tr -d ' '; }
 
-# The demo's models are committed as "demo/king" and "demo/challenger": repo ids that dl-fetch finds
-# as folders of the working directory (validator.sh runs the epoch there).
+# The demo's models are committed as "demo/king" and "demo/challenger": Hub repo ids, so dl-fetch
+# downloads them (and the recheck lists them) from a Hub stand-in on loopback serving the demo's
+# folders under those ids. A committed owner/name is never read from the working directory, so the
+# work folder holds no demo/ at all.
+python3 scripts/tests/lib/hub_standin.py "$t/hub.port" demo/king=demo/king demo/challenger=demo/challenger &
+hub_pid=$!
+for _ in $(seq 100); do [[ -s "$t/hub.port" ]] && break; sleep 0.1; done
+[[ -s "$t/hub.port" ]] || fail "the Hub stand-in did not start"
+export HF_ENDPOINT="http://127.0.0.1:$(cat "$t/hub.port")" HF_HUB_CACHE="$t/hf"
+unset HF_HUB_OFFLINE HF_TOKEN
 work="$t/work"
 mkdir -p "$work"
-ln -s "$root/demo" "$work/demo"
 # A bin folder whose dl-teacher fails: the injected failing stage.
 mkdir -p "$t/badbin"
 for tool in dl-fetch dl-check dl-prompts dl-kl dl-judge; do ln -s "$bin/$tool" "$t/badbin/$tool"; done
@@ -92,6 +100,9 @@ v "$bin"
 [[ $rc == 0 ]] || { cat "$t/log" >&2; fail "first epoch exit $rc"; }
 [[ $(set_count) == 1 && $(winner "$work/epoch-120/weights.json") == "[1]" ]] || fail "epoch 120: $(set_count) sets, $(cat "$work/epoch-120/weights.json")"
 ok "epoch 120: the king crowned, weights set once (uid 1)"
+grep -q '"commit":"[0-9a-f]\{40\}".*"repo":"demo/king"' "$work/epoch-120/manifests.jsonl" && ! grep -q '"commit":"local"' "$work/epoch-120/manifests.jsonl" \
+  || fail "demo/king was not fetched from the Hub stand-in: $(cat "$work/epoch-120/manifests.jsonl")"
+ok "the committed repo id demo/king came from the Hub (a 40-hex commit), not from a folder"
 # metric LINE: the metrics file (--metrics) holds this sample line exactly.
 metric() { grep -qxF "$1" "$t/distil.prom" || fail "metrics: no line '$1' in: $(grep -v '^#' "$t/distil.prom" | tr '\n' ' ')"; }
 metric 'distil_validator_exit_status 0'; metric 'distil_epoch_block 120'; metric 'distil_king_uid 1'
@@ -158,7 +169,6 @@ ok "a verdict set-weights refuses (uid 2 re-registered since): exit 12, nothing 
 # --- every command line of pipelines/cron.example, as written --------------------------------
 cron="$t/cron"
 mkdir -p "$cron/work"
-ln -s "$root/demo" "$cron/work/demo"
 replay 723 challenger
 # The settings lines, pointed at the demo; the command lines untouched.
 declare -A settings=([DISTIL]="$root" [DISTIL_WORK]="$cron/work" [DISTIL_TEACHER]="$root/demo/teacher"
@@ -176,7 +186,7 @@ while IFS= read -r line; do
   [[ -n "$cmd" ]] || fail "cron.example: not a crontab line: $line"
   n=$((n + 1))
   rc=0
-  env -i PATH="$PATH" HOME="$HOME" BT_WALLET_PATH="$BT_WALLET_PATH" DISTIL_BIN="$bin" HF_HUB_CACHE="$cron/hf" \
+  env -i PATH="$PATH" HOME="$HOME" BT_WALLET_PATH="$BT_WALLET_PATH" DISTIL_BIN="$bin" HF_HUB_CACHE="$cron/hf" HF_ENDPOINT="$HF_ENDPOINT" \
     DISTIL_CHAIN_REPLAY="$DISTIL_CHAIN_REPLAY" DISTIL_CHAIN_REPLAY_LOG="$DISTIL_CHAIN_REPLAY_LOG" \
     DISTIL="${settings[DISTIL]}" DISTIL_WORK="${settings[DISTIL_WORK]}" DISTIL_TEACHER="${settings[DISTIL_TEACHER]}" \
     DISTIL_CORPUS="${settings[DISTIL_CORPUS]}" DISTIL_WALLET="${settings[DISTIL_WALLET]}" \
