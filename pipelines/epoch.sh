@@ -35,6 +35,13 @@
 # teacher, kl, recheck, judge; "prepare" is fetch,check,plan,prompts and "finish" is recheck,judge.
 # `--stage kl --task I` scores only the I-th model of plan.jsonl (a Slurm array task; it takes no lock:
 # it writes only that model's files). The verdict is printed when the judge stage runs.
+#
+# DIR/state.json follows the newest judged epoch: re-running an older epoch leaves it as it is.
+#
+# Exit status: 0 done; 1 a stage failed (one line says which; the next run resumes the epoch; a full
+# disk or a model too large for this machine's memory is this too, with nothing half-written); 2 usage;
+# 3 another run holds DIR/.lock (this one started nothing: it refuses at once rather than wait).
+# docs/RELIABILITY.md: what a kill at any moment, a full disk, a memory limit and two runs do.
 set -euo pipefail
 EPOCH_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$EPOCH_ROOT/pipelines/lib/epoch-stages.sh"

@@ -133,6 +133,8 @@ public final class FileWriter: ByteWriter {
     let fd: Int32
     let finalPath: String?
     let tmpPath: String?
+    /// stdout is a regular file (synced at close, like a named output).
+    let stdoutFile: Bool
     var buffer: [UInt8] = []
     var closed = false
 
@@ -141,7 +143,8 @@ public final class FileWriter: ByteWriter {
 
     public init(path: String?) throws {
         if path == nil || path == "-" {
-            name = "stdout"; fd = 1; finalPath = nil; tmpPath = nil
+            let file = FileWriter.stdoutName()
+            name = file ?? "stdout"; fd = 1; finalPath = nil; tmpPath = nil; stdoutFile = file != nil
         } else {
             let p = path!
             name = p
@@ -149,7 +152,7 @@ public final class FileWriter: ByteWriter {
             let tmp = p + ".tmp-\(getpid())"
             fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             if fd < 0 { throw DistilError.input(p, "cannot create: \(String(cString: strerror(errno)))") }
-            finalPath = p; tmpPath = tmp
+            finalPath = p; tmpPath = tmp; stdoutFile = false
             FileWriter.pendingTemps.insert(tmp)
             if !FileWriter.cleanupInstalled {
                 FileWriter.cleanupInstalled = true
@@ -157,6 +160,16 @@ public final class FileWriter: ByteWriter {
             }
         }
         buffer.reserveCapacity(1 << 20)
+    }
+
+    /// stdout redirected to a file is named by that file: a write that fails (a full disk) says
+    /// which file it could not write.
+    static func stdoutName() -> String? {
+        var st = stat()
+        guard fstat(1, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/fd/1", &buf, 4096)
+        return "stdout" + (n > 0 ? " (\(String(cString: buf)))" : "")
     }
 
     /// Removes `path.tmp-PID` files left by processes that are gone (kill -9 of an earlier run).
@@ -216,14 +229,22 @@ public final class FileWriter: ByteWriter {
         }
     }
 
+    /// Writes out and syncs every byte without placing the file yet: a caller placing several files
+    /// together syncs each first, so that a full disk stops it before any is renamed.
+    public func sync() throws {
+        try flush()
+        if (tmpPath != nil || stdoutFile) && fsync(fd) != 0 && errno != EINVAL {
+            throw DistilError("\(name): fsync failed: \(String(cString: strerror(errno)))", kind: .runtime)
+        }
+    }
+
     public func close() throws {
         if closed { return }
         closed = true
-        try flush()
+        // On disk before it is placed (stdout into a file: before the pipeline renames its NAME.part
+        // once we exit 0), and a delayed ENOSPC or EIO is reported here, not lost.
+        try sync()
         guard let tmpPath, let finalPath else { return }
-        if fsync(fd) != 0 && errno != EINVAL {
-            throw DistilError("\(name): fsync failed: \(String(cString: strerror(errno)))", kind: .runtime)
-        }
         Glibc.close(fd)
         if rename(tmpPath, finalPath) != 0 {
             unlink(tmpPath)

@@ -18,15 +18,18 @@ public enum JudgeRun {
         if let b = options.block, let tb = verdict.teacher?.block, b != tb {
             Log.warn("--block \(b) differs from the teacher stream's block \(tb)")
         }
-        let bytes = try JudgeIO.encode(verdict)
-        if let out {
-            try writeFileAtomically(out, bytes)
-        } else {
-            let w = try FileWriter(path: nil)
-            try w.write(bytes)
-            try w.close()
-        }
-        if let state, updateState { try writeFileAtomically(state, try JudgeIO.encode(after)) }
+        // The verdict and the new state commit together or not at all: both are written and synced
+        // before either is renamed into place, so a full disk (or any write error) places neither.
+        // The verdict is renamed first: a process killed between the two renames leaves the state
+        // as before, and judging again gives the same verdict and then the state.
+        let verdictFile = try FileWriter(path: out)
+        let stateFile = try state.flatMap { updateState ? try FileWriter(path: $0) : nil }
+        try verdictFile.write(try JudgeIO.encode(verdict))
+        try stateFile?.write(try JudgeIO.encode(after))
+        try verdictFile.sync()
+        try stateFile?.sync()
+        try verdictFile.close()
+        try stateFile?.close()
         return verdict
     }
 

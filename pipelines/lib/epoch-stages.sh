@@ -137,10 +137,14 @@ epoch_args() {
 
 # epoch_lock: an exclusive lock on DIR/.lock for this process's lifetime (fd 9), so that two runs of the
 # serial stages (cron) never overlap. Student (kl) tasks take none: each writes only its own files.
+# A second run refuses at once with exit 3 (it does not wait: the next cron run comes anyway). The
+# tools a run starts inherit fd 9, so a run whose shell was killed keeps the folder locked until its
+# last tool has exited; a run killed whole (the machine crashed) holds nothing.
+EPOCH_LOCKED=3
 epoch_lock() {
   mkdir -p "$work"
   exec 9>"$work/.lock"
-  flock -n 9 || epoch_fail "another epoch is running in $work (lock $work/.lock); not starting"
+  flock -n 9 || { echo "epoch: another epoch run holds $work/.lock; not starting (exit $EPOCH_LOCKED)" >&2; exit "$EPOCH_LOCKED"; }
 }
 
 epoch_log() { echo "epoch $block: $*" >&2; }
@@ -175,8 +179,13 @@ epoch_record() {
   local line
   line=$(printf '{"stage":"%s",%s"seconds":%d.%03d,"cached":%s,"exit":%d}' "$1" \
     "${5:+\"uid\":$5,}" $(($2 / 1000000)) $((($2 % 1000000) / 1000)) "$3" "$4")
-  { flock 8; printf '%s\n' "$line" >&8; } 8>>"$e/timings.jsonl"
+  # A timing that cannot be written (a full disk) is said, never the stage's failure.
+  { flock 8; printf '%s\n' "$line" >&8; } 8>>"$e/timings.jsonl" \
+    || epoch_log "$e/timings.jsonl: could not append the $1 stage's timing"
 }
+
+# epoch_write FILE: stdin into FILE; a write that fails names FILE (dd says "error writing 'FILE'").
+epoch_write() { dd of="$1" status=none; }
 
 # Microseconds since the epoch (EPOCHREALTIME's separator follows the locale: any non-digit is dropped).
 epoch_now() { echo "${EPOCHREALTIME//[!0-9]/}"; }
@@ -219,11 +228,47 @@ stage_check() {
     --teacher-tokenizer "$teacher" --registry "$work/registry.json" "$e/manifests.jsonl"
 }
 
+# epoch_newest_judged: the highest block N whose DIR/epoch-N/ holds a verdict (nothing when none).
+epoch_newest_judged() {
+  local v n newest=""
+  for v in "$work"/epoch-*/verdict.json; do
+    n=${v%/verdict.json}; n=${n##*/epoch-}
+    [[ -e "$v" && "$n" =~ ^[0-9]+$ ]] || continue
+    if [[ -z "$newest" ]] || ((10#$n > 10#$newest)); then newest=$n; fi
+  done
+  echo "$newest"
+}
+
+# epoch_state_put EPOCHDIR: DIR/state.json becomes EPOCHDIR/state.json (temporary, rename; a copy that
+# fails, a full disk, is removed: the state stays as it was, and the next run copies it again).
+epoch_state_put() {
+  cp "$1/state.json" "$work/state.json.part" || { rm -f "$work/state.json.part"; return 1; }
+  mv "$work/state.json.part" "$work/state.json"
+}
+
+# The state across epochs (DIR/state.json) is the newest judged epoch's: the judge commits with the
+# rename of verdict.json, and the copy to DIR/state.json follows it. A run killed between the two
+# leaves DIR/state.json as that epoch's state-before.json; the next epoch's plan catches it up here
+# before freezing its own state-before (only then: a state an operator changed is left as it is).
+epoch_state_catch_up() {
+  local n before
+  n=$(epoch_newest_judged)
+  [[ -n "$n" && "$n" != "$block" && -e "$work/epoch-$n/state.json" && -e "$work/epoch-$n/state-before.json" ]] || return 0
+  cmp -s "$work/epoch-$n/state.json" "$work/state.json" && return 0
+  before=$work/state.json
+  [[ -e "$before" ]] || before=<(echo '{}')
+  if cmp -s "$work/epoch-$n/state-before.json" "$before"; then
+    epoch_log "plan: $work/state.json is still the state epoch $n was judged against: taking epoch $n's judged state first"
+    epoch_state_put "$work/epoch-$n"
+  fi
+}
+
 # The state this epoch is judged against, frozen before the plan, so the judge can be re-run.
 stage_plan() {
   epoch_need "$e/checks.jsonl" "run the check stage first"
   if [[ ! -e "$e/state-before.json" ]]; then
-    if [[ -e "$work/state.json" ]]; then cp "$work/state.json" "$e/state-before.json.part"; else echo '{}' > "$e/state-before.json.part"; fi
+    epoch_state_catch_up
+    if [[ -e "$work/state.json" ]]; then cp "$work/state.json" "$e/state-before.json.part"; else echo '{}' | epoch_write "$e/state-before.json.part"; fi
     mv "$e/state-before.json.part" "$e/state-before.json"
   fi
   # The epoch keeps the policy it runs under, so its judge and reproduce.sh read the same rules.
@@ -292,13 +337,14 @@ stage_kl_done() {
   n=$(epoch_planned)
   ((n)) || return 0
   [[ -e "$e/kl.done" ]] && return 0
-  : > "$e/kl.done.part"
+  local summaries=()
   for ((i = 1; i <= n; i++)); do
     line=$(sed -n "${i}p" "$e/plan.jsonl")
     [[ "$line" =~ \"uid\":([0-9]+) ]] || epoch_fail "$e/plan.jsonl: line $i has no uid"
     epoch_need "$e/kl/${BASH_REMATCH[1]}.done" "student task $i (uid ${BASH_REMATCH[1]}) did not finish"
-    cat "$e/kl/${BASH_REMATCH[1]}.done" >> "$e/kl.done.part"
+    summaries+=("$e/kl/${BASH_REMATCH[1]}.done")
   done
+  cat "${summaries[@]}" | epoch_write "$e/kl.done.part"
   mv "$e/kl.done.part" "$e/kl.done"
 }
 
@@ -315,7 +361,8 @@ stage_recheck() {
 # OUTDIR). It reads the state as it was before the epoch, so running it again gives the same verdict.
 epoch_judge_into() {
   local src=$1 out=$2 kls recheck=()
-  cp "$src/state-before.json" "$out/state.json.part"
+  # (Called in an || list, where set -e does not stop a failed copy: each step is checked.)
+  cp "$src/state-before.json" "$out/state.json.part" || return
   shopt -s nullglob
   kls=("$out"/kl/*.jsonl)
   shopt -u nullglob
@@ -323,7 +370,7 @@ epoch_judge_into() {
   epoch_rules "$src"
   "$bin/dl-judge" --checks "$src/checks.jsonl" "${recheck[@]}" --state "$out/state.json.part" --block "$block" \
     "${epoch_rule_args[@]}" --out "$out/verdict.json.part" "${kls[@]}" </dev/null || return
-  mv "$out/state.json.part" "$out/state.json"
+  mv "$out/state.json.part" "$out/state.json" || return
   mv "$out/verdict.json.part" "$out/verdict.json"
 }
 
@@ -343,8 +390,14 @@ stage_judge() {
     epoch_record judge $(($(epoch_now) - t0)) false "$rc"
     ((rc == 0)) || { epoch_log "judge failed (exit $rc)"; return "$rc"; }
   fi
-  # The state across epochs follows the newest judged epoch.
-  cp "$e/state.json" "$work/state.json.part" && mv "$work/state.json.part" "$work/state.json"
+  # The state across epochs follows the newest judged epoch: re-judging an older one never moves it back.
+  local newest
+  newest=$(epoch_newest_judged)
+  if ((10#$newest > 10#$block)); then
+    epoch_log "judge: epoch $newest is newer and judged: $work/state.json stays its state (not moved back to epoch $block's)"
+  else
+    epoch_state_put "$e"
+  fi
   # The report is for people: drawn again at every judge run (cheap), never a reason to fail the epoch.
   "$bin/dl-judge" report --epoch "$e" --out "$e/report.html" || epoch_log "could not write $e/report.html"
 }
