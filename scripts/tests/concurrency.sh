@@ -17,7 +17,6 @@ t="$(mktemp -d /tmp/distil-concurrency.XXXXXX)"
 pids=()
 cleanup() { local p; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$t"; }
 trap cleanup EXIT
-
 fail() { echo "concurrency test: FAIL: $*" >&2; exit 1; }
 checks=0
 ok() { checks=$((checks + 1)); echo "concurrency test: ok: $*" >&2; }
