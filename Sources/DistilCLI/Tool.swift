@@ -17,7 +17,7 @@ extension DistilTool {
         } catch let e as DistilError {
             FileWriter.removePendingTemps()
             Log.error(e.message)
-            Glibc.exit(e.kind == .usage ? 2 : 1)
+            failExit(e.kind == .usage ? 2 : 1)
         } catch {
             FileWriter.removePendingTemps()
             let code = exitCode(for: error)
@@ -30,10 +30,18 @@ extension DistilTool {
             if code == .validationFailure {
                 Log.error(msg.replacingOccurrences(of: "Error: ", with: ""))
                 Log.writeStderr("Run '\(Log.tool) --help' for usage.\n")
-                Glibc.exit(2)
+                failExit(2)
             }
             Log.error(msg.replacingOccurrences(of: "Error: ", with: ""))
-            Glibc.exit(1)
+            failExit(1)
         }
+    }
+
+    /// A failed run ends at once: its temporaries are removed and its line is written, and nothing
+    /// else is owed. exit() would run the libraries' destructors, and OpenBLAS's joins its worker
+    /// threads, which under a memory limit too small for their buffers (a run the memory plan has
+    /// just refused) retry their allocation forever: the refused run never exited.
+    static func failExit(_ code: Int32) -> Never {
+        Glibc._exit(code)
     }
 }
