@@ -190,8 +190,9 @@ def verify(d, shapes):
     for n, s in shapes.items():
         if not n.startswith("mtp.") and tuple(held[n].shape) != s:
             sys.exit(f"verify: {n} is {tuple(held[n].shape)} in transformers, {s} in the files")
-    print(f"verify: transformers loaded {len(held)} tensors ({time.time() - t0:.0f} s); "
-          f"mtp.* skipped: {len(unexpected)}; every text and vision tensor from the files")
+    mtp = sum(1 for n in shapes if n.startswith("mtp."))
+    print(f"verify: transformers loaded {len(held)} tensors ({time.time() - t0:.0f} s), every text and vision tensor "
+          f"from the files; the {mtp} mtp.* tensors are left unread (its _keys_to_ignore_on_load_unexpected)")
     with torch.no_grad():
         out = model.generate(input_ids=torch.tensor([[9707, 11, 1879, 0, 576]]), max_new_tokens=4, do_sample=False)
     print("verify: generate ->", out[0].tolist())
