@@ -10,13 +10,15 @@ writes for dl-teacher (JSON lines with "tokens"), named in the environment.
 - prefill: generate(max_new_tokens=1) over BENCH_PREFILL's prompts, in batches of
   BENCH_PREFILL_BATCH (the prompt forward and one LM-head row per prompt: generate keeps only the last
   position's logits), minus nothing: loading is outside the timer.
-- decode at batch B: generate(max_new_tokens=1 + NEW_TOKENS) minus generate(max_new_tokens=1) on the same
-  B prompts, divided by B x NEW_TOKENS: seconds per generated token, as dl-teacher's difference.
+- decode at batch B: one generate(max_new_tokens=1 + NEW_TOKENS) on B prompts, timed by a streamer from the
+  token the prefill produced to the last: NEW_TOKENS decode steps, divided by B x NEW_TOKENS (seconds per
+  generated token; a difference of two generate calls, as bench-teacher times dl-teacher, drowned in the
+  noise of this shared machine).
 - routing: a hook on every router records the experts each decode step selects; printed as the mean
   number of distinct experts per layer and step at each batch size (what a step that reads each expert
   once would read).
 
-Prints one JSON line: load_s, prefill_s, decode {B: {"t1", "tn", "s_per_token", "distinct_experts"}},
+Prints one JSON line: load_s, prefill_s, decode {B: {"tn", "decode_s", "s_per_token", "distinct_experts", ...}},
 peak RSS (VmHWM, KiB) after loading and at the end, versions.
 """
 import json, os, sys, time
@@ -53,12 +55,21 @@ def main():
     for r in routers:
         r.register_forward_hook(hook)
 
-    def gen(ids, n):
+    class Clock:
+        """generate's streamer: a timestamp per put (the prompt, then each generated token)."""
+        def __init__(self):
+            self.t = []
+        def put(self, _value):
+            self.t.append(time.perf_counter())
+        def end(self):
+            pass
+
+    def gen(ids, n, clock=None):
         x = torch.tensor(ids)
         with torch.no_grad():
             t = time.perf_counter()
             out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=n, min_new_tokens=n,
-                                 do_sample=False, pad_token_id=0)
+                                 do_sample=False, pad_token_id=0, streamer=clock)
             return time.perf_counter() - t, out
 
     result = {"load_s": load_s, "dtype": sys.argv[2], "threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -75,14 +86,17 @@ def main():
     dec = prompts(os.environ["BENCH_DECODE"])
     for b in batches:
         ids = dec[:b]
-        t1, _ = gen(ids, 1)
         steps.clear()
-        tn, out = gen(ids, 1 + new)
+        clock = Clock()
+        tn, out = gen(ids, 1 + new, clock)
         # the prefill call of each router is the first len(routers) entries; decode steps follow
         per_step = steps[len(routers):]
         distinct = sum(len(s) for s in per_step) / max(1, len(per_step))
-        result["decode"][str(b)] = {"t1": t1, "tn": tn, "s_per_token": (tn - t1) / (b * new),
-                                    "distinct_experts": distinct, "generated": int(out.shape[1] - len(ids[0]))}
+        # clock.t: the prompt, the token from the prefill, then one per decode step
+        decode_s = clock.t[-1] - clock.t[1]
+        result["decode"][str(b)] = {"tn": tn, "prefill_and_first_s": clock.t[1] - clock.t[0], "decode_s": decode_s,
+                                    "s_per_token": decode_s / (b * new), "distinct_experts": distinct,
+                                    "generated": int(out.shape[1] - len(ids[0]))}
     result["peak_rss_kib"] = peak_rss_kib()
     print(json.dumps(result), flush=True)
 
