@@ -144,11 +144,16 @@ for j in "$work"/epoch-*/slurm/jobs; do
   [[ -z "$ids" || -z "$(squeue -h -o %i -j "$ids" 2>/dev/null)" ]] \
     || epoch_fail "the Slurm epoch in $(dirname "$(dirname "$j")") still has jobs queued or running ($ids); not submitting"
 done
-exec 9>&-
+# The prepare job is submitted held and recorded in slurm/jobs while the lock is still ours, so a second
+# submission either waits out the lock or sees this epoch's job; it is released after the lock is
+# dropped, because the job itself takes the lock (epoch.sh --stage prepare).
 mkdir -p "$slurm"
 : > "$slurm/jobs"
-p=$(submit prepare prepare.sbatch --cpus-per-task "$DISTIL_SLURM_CPUS")
+p=$(submit prepare prepare.sbatch --cpus-per-task "$DISTIL_SLURM_CPUS" --hold)
+[[ -n "$p" ]] || epoch_fail "sbatch did not submit the prepare job"
 printf 'prepare %s\n' "$p" >> "$slurm/jobs"
+exec 9>&-
+scontrol release "$p" || { scancel "$p" 2>/dev/null; epoch_fail "could not release the held prepare job $p"; }
 epoch_log "slurm: prepare job $p (logs in $slurm)"
 ((wait_for_it)) || { echo "$p"; exit 0; }
 [[ -z "$metrics" ]] || epoch_metrics_at_exit "$metrics" --keep-parts

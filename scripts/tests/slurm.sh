@@ -210,6 +210,10 @@ if mkdir "$hook/first" 2>/dev/null; then
   { head -c "\$half" "\$stream"; touch "$hook/half"
     while [[ ! -e "$hook/go" ]]; do sleep 0.05; done
     tail -c +\$((half + 1)) "\$stream"; } > "$hook/stream" 2>/dev/null &
+  # The stage hands dl-kl its plan line through a pipe (/dev/fd/N): keep a copy the test can read.
+  for ((k = 0; k < \${#args[@]} - 1; k++)); do
+    [[ "\${args[k]}" == --checks ]] && { cat "\${args[k + 1]}" > "$hook/plan"; args[k + 1]="$hook/plan"; }
+  done
   echo \$\$ > "$hook/pid.part" && mv "$hook/pid.part" "$hook/pid"
   exec "$bin/dl-kl" "\${args[@]}"
 fi
