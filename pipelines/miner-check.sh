@@ -10,6 +10,8 @@
 # with the teacher's tokenizer and the stream's vocabulary) -> KL of both on the stream (dl-kl) -> the
 # judge with KING as the reigning king under the current rules (dl-judge) -> one line:
 #   "would take the crown, by X% below the king's mean KL (...), p = P"  or  "would not take the crown, ..."
+# under the validator's judge policy (--policy FILE, as `pipelines/epoch.sh --policy` takes it; default: the
+# README's rules),
 # and the epoch's HTML report (dl-judge report).
 #
 # Exit status: 0 pass (would take the crown), 1 fail (a pre-check rejects MODEL, or the judge keeps the
@@ -32,7 +34,9 @@ Options:
                            the stream's header: a directory, or its tokenizer fetched from the Hub)
   --vocab-size N           vocabulary every model must have (default: the stream's)
   --max-params N           parameter limit (5300000000)
-  --epsilon X              relative margin a challenger must beat the king by (0.01)
+  --epsilon X              relative margin a challenger must beat the king by (0.01; the default policy's rule)
+  --policy FILE            the validator's judge policy (docs/FORMATS.md, "Judge policy"): its dethrone rule
+                           and its parameter limit (unless --max-params); not with --epsilon
   --registry FILE          the validator's registry.json (weight identities across epochs), read only
   --work DIR               where the artifacts go (default: a new temporary folder, kept)
   --report FILE            the HTML report (default: WORK/epoch-B/report.html)
@@ -42,7 +46,7 @@ USAGE
 }
 
 model="" stream="" king="" revision="" king_revision="" tokenizer="" vocab="" max_params=5300000000 epsilon=0.01
-registry="" work="" report="" threads=$(nproc) bin="${DISTIL_BIN:-}"
+policy="" epsilon_given="" max_params_given="" registry="" work="" report="" threads=$(nproc) bin="${DISTIL_BIN:-}"
 while (($#)); do
   case "$1" in
     --teacher-stream) stream=${2-}; shift 2 || { usage >&2; exit 2; } ;;
@@ -51,8 +55,9 @@ while (($#)); do
     --king-revision) king_revision=${2-}; shift 2 || exit 2 ;;
     --teacher-tokenizer) tokenizer=${2-}; shift 2 || exit 2 ;;
     --vocab-size) vocab=${2-}; shift 2 || exit 2 ;;
-    --max-params) max_params=${2-}; shift 2 || exit 2 ;;
-    --epsilon) epsilon=${2-}; shift 2 || exit 2 ;;
+    --max-params) max_params=${2-}; max_params_given=1; shift 2 || exit 2 ;;
+    --epsilon) epsilon=${2-}; epsilon_given=1; shift 2 || exit 2 ;;
+    --policy) policy=${2-}; shift 2 || exit 2 ;;
     --registry) registry=${2-}; shift 2 || exit 2 ;;
     --work) work=${2-}; shift 2 || exit 2 ;;
     --report) report=${2-}; shift 2 || exit 2 ;;
@@ -66,6 +71,7 @@ done
 [[ -n "$model" ]] || { echo "miner-check: name the MODEL to check (see --help)" >&2; exit 2; }
 [[ -n "$stream" ]] || { echo "miner-check: --teacher-stream is required (see --help)" >&2; exit 2; }
 [[ -n "$king" ]] || { echo "miner-check: --king is required (see --help)" >&2; exit 2; }
+[[ -z "$policy" || -z "$epsilon_given" ]] || { echo "miner-check: give --policy or --epsilon, not both (a policy states its own rule)" >&2; exit 2; }
 [[ -f "$stream" ]] || { echo "miner-check: $stream: no such file" >&2; exit 3; }
 
 error() { echo "miner-check: $*" >&2; exit 3; }
@@ -75,6 +81,13 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 for t in dl-fetch dl-check dl-teacher dl-kl dl-judge; do
   [[ -x "$bin/$t" ]] || error "$bin/$t is missing: run scripts/setup.sh (or pass --bin)"
 done
+# The judge's rule: the policy file's (and its parameter limit), or the default policy's epsilon.
+rule=(--epsilon "$epsilon")
+if [[ -n "$policy" ]]; then
+  fields=$("$bin/dl-judge" policy --policy "$policy" --fields 2>&1) || error "${fields:-cannot read the policy $policy}"
+  [[ -n "$max_params_given" ]] || max_params=$(sed -n 's/^max_params=//p' <<<"$fields")
+  rule=(--policy "$policy")
+fi
 [[ -n "$work" ]] || work=$(mktemp -d "${TMPDIR:-/tmp}/miner-check.XXXXXX")
 mkdir -p "$work" || error "cannot create $work"
 
@@ -130,7 +143,7 @@ log "KL of the king"
 sed -n 1p "$e/checks.jsonl" > "$work/plan-king.jsonl"
 "$bin/dl-kl" --checks "$work/plan-king.jsonl" --out-dir "$e/kl" --threads "$threads" "$stream" > /dev/null || error "dl-kl failed on the king"
 echo '{}' > "$e/state-before-king.json"
-"$bin/dl-judge" -q --checks "$work/plan-king.jsonl" --state "$e/state-before-king.json" --out "$work/verdict-king.json" "$e/kl/1.jsonl" \
+"$bin/dl-judge" -q --checks "$work/plan-king.jsonl" --state "$e/state-before-king.json" "${rule[@]}" --out "$work/verdict-king.json" "$e/kl/1.jsonl" \
   || error "dl-judge failed on the king alone"
 cp "$e/state-before-king.json" "$e/state-before.json"
 
@@ -142,7 +155,7 @@ if [[ "$model_reason" == OK ]]; then
   kls+=("$e/kl/2.jsonl")
 fi
 cp "$e/state-before.json" "$e/state.json"
-"$bin/dl-judge" -q --checks "$e/checks.jsonl" --state "$e/state.json" --epsilon "$epsilon" --out "$e/verdict.json" "${kls[@]}" \
+"$bin/dl-judge" -q --checks "$e/checks.jsonl" --state "$e/state.json" "${rule[@]}" --out "$e/verdict.json" "${kls[@]}" \
   || error "dl-judge failed"
 [[ -n "$report" ]] || report="$e/report.html"
 "$bin/dl-judge" report --epoch "$e" --out "$report" || error "dl-judge report failed"

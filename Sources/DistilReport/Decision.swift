@@ -10,7 +10,10 @@ public enum Decision {
             throw DistilError("uid \(uid) was not scored in this verdict (scored: \(v.models.map { String($0.uid) }.joined(separator: ", ")))")
         }
         let takes = v.winner == uid && m.outcome == .newKing
-        let need = "more than \(Markup.percent(v.epsilon, digits: 0)) below the king's mean KL is needed"
+        // Under the default policy the rule is the epsilon margin; under a policy file (a paired test, say)
+        // the judge's own reason says what was missing.
+        let need = v.policy_sha256 == nil
+            ? "more than \(Markup.percent(v.epsilon, digits: 0)) below the king's mean KL is needed" : v.reason
         var by = ""
         if let c = m.vs_king, let rel = c.relative {
             let king = v.models.first { $0.uid != uid && ($0.outcome == .king || $0.outcome == .dethroned) }?.score.mean_kl

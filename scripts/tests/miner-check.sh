@@ -6,6 +6,7 @@
 #   - a quantized copy of the challenger (its config.json given a quantization_config, as an 8-bit
 #     bitsandbytes export has): fails its pre-check with the reason QUANTIZED, exit 1;
 #   - each run leaves its report (well-formed XML, the decision's model in it);
+#   - under a policy file (paired t-test) the decision follows the policy's rule;
 #   - a damaged stream is an error (exit 3), a missing flag a usage error (exit 2).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -35,6 +36,21 @@ run challenger 0 ./demo/challenger
 grep -q '^would take the crown, by [0-9.]*% below the king'"'"'s mean KL (.*), p = ' "$tmp/challenger.out" || fail "challenger: $(cat "$tmp/challenger.out")"
 well_formed "$tmp/challenger/epoch-300/report.html"
 grep -q 'took the crown' "$tmp/challenger/epoch-300/report.html" || fail "the challenger's report does not show it taking the crown"
+
+# Under the validator's policy file: a paired t-test that needs 20 prompts keeps the king on this
+# 6-prompt stream; the same test needing 2 prompts crowns the challenger (p well below 0.05).
+for n in 20 2; do
+  printf '{"format": "distil-policy/1", "dethrone": {"rule": "paired_t", "alpha": 0.05, "min_prompts": %d, "margin": 0}}\n' "$n" \
+    > "$tmp/policy-$n.json"
+done
+run policy-needs-20 1 ./demo/challenger --policy "$tmp/policy-20.json"
+grep -q '^would not take the crown, .*fewer than the 20 the paired test needs$' "$tmp/policy-needs-20.out" || fail "policy-needs-20: $(cat "$tmp/policy-needs-20.out")"
+grep -q '"policy_sha256"' "$tmp/policy-needs-20/epoch-300/verdict.json" || fail "the verdict under a policy file does not record its hash"
+run policy-needs-2 0 ./demo/challenger --policy "$tmp/policy-2.json"
+grep -q '^would take the crown' "$tmp/policy-needs-2.out" || fail "policy-needs-2: $(cat "$tmp/policy-needs-2.out")"
+rc=0; pipelines/miner-check.sh ./demo/challenger --teacher-stream "$tmp/teacher.dlt" --king ./demo/king --policy "$tmp/policy-2.json" \
+  --epsilon 0.02 > /dev/null 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "--policy with --epsilon: exit status $rc, expected 2"
 
 run king-itself 1 ./demo/king
 grep -q '^would not take the crown' "$tmp/king-itself.out" || fail "king-itself: $(cat "$tmp/king-itself.out")"
