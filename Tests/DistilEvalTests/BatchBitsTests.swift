@@ -11,24 +11,11 @@ import XCTest
 /// the products go through sgemm, whose blocking depends on the row count: the same continuations,
 /// KL within 1e-5 relative (EvalTests.testDeterministicForTheSameFlags), not the same bits.
 final class BatchBitsTests: XCTestCase {
-    var demo: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("demo").path
-    }
+    var demo: String { demoDirectory }
 
     func stream(batch: Int) throws -> [UInt8] {
         let prompts = (0..<5).map { PromptRecord(id: "p\($0)", text: "", tokens: Array((10 * $0 + 1)...(10 * $0 + 3 + $0 * 4))) }
-        let lm = try LanguageModel.load(directory: demo + "/teacher", threads: 2)
-        var o = TeacherOptions()
-        o.maxNewTokens = 10; o.batch = batch
-        let header = TeacherHeader(teacher: TeacherRef(repo: "demo/teacher", revision: nil, weightsSHA256: nil, block: 1, blockHash: "00"),
-                                   tokenizerSHA256: nil, generation: GenerationSettings(maxNewTokens: 10, temperature: 0, topP: 1, seed: nil),
-                                   vocabSize: lm.vocabSize, nPrompts: prompts.count)
-        let m = MemoryWriter()
-        let w = try TeacherStreamWriter(m, header: header)
-        try TeacherRunner(model: lm, tokenizer: nil, options: o).run(prompts, into: w)
-        try w.finish()
-        return m.bytes
+        return try demoTeacherStream(prompts, maxNew: 10, batch: batch, threads: 2)
     }
 
     func testBatchesUpToFourGiveTheSameBytes() throws {

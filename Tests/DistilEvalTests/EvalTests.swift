@@ -6,10 +6,7 @@ import XCTest
 
 /// dl-teacher's and dl-kl's cores on the embedded demo checkpoints.
 final class EvalTests: XCTestCase {
-    var demo: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("demo").path
-    }
+    var demo: String { demoDirectory }
 
     let prompts = [
         PromptRecord(id: "p0", text: "", tokens: [10, 20, 30, 40, 50]),
@@ -18,17 +15,7 @@ final class EvalTests: XCTestCase {
     ]
 
     func teacherStream(maxNew: Int, temperature: Double = 0, seed: String? = nil, batch: Int = 2) throws -> [UInt8] {
-        let lm = try LanguageModel.load(directory: demo + "/teacher", threads: 1)
-        var o = TeacherOptions()
-        o.maxNewTokens = maxNew; o.temperature = temperature; o.seed = seed; o.batch = batch
-        let header = TeacherHeader(teacher: TeacherRef(repo: "demo/teacher", revision: nil, weightsSHA256: nil, block: 1, blockHash: "00"),
-                                   tokenizerSHA256: nil, generation: GenerationSettings(maxNewTokens: maxNew, temperature: temperature, topP: 1, seed: seed),
-                                   vocabSize: lm.vocabSize, nPrompts: prompts.count)
-        let m = MemoryWriter()
-        let w = try TeacherStreamWriter(m, header: header)
-        try TeacherRunner(model: lm, tokenizer: nil, options: o).run(prompts, into: w)
-        try w.finish()
-        return m.bytes
+        try demoTeacherStream(prompts, maxNew: maxNew, temperature: temperature, seed: seed, batch: batch, threads: 1)
     }
 
     func score(_ stream: [UInt8], model: String, chunk: Int = 7) throws -> [KLRecord] {
