@@ -23,16 +23,23 @@ public struct FetchRun {
         return list
     }
 
-    /// One manifest per commitment, in order, each written as soon as it is known.
-    public func run(_ commitments: [Commitment], into w: JSONLWriter) throws {
+    /// One manifest per commitment, in order, each written as soon as it is known; returns what
+    /// the run transferred.
+    @discardableResult
+    public func run(_ commitments: [Commitment], into w: JSONLWriter) throws -> FetchStats {
         let hub = HubClient(config: config, options: options)
+        var stats: [FetchStats.Model] = []
         // Two commitments under one uid are decided here, once, before anything is fetched.
         let decided = CommitmentRule.resolve(commitments)
         for v in decided.void { Log.warn("uid \(v.commitment.uid) \(v.commitment.repo) (block \(v.commitment.block)): void: \(v.reason)") }
         for c in decided.kept {
+            let (requests0, bytes0) = (hub.requests, hub.bytesReceived)
             let m = LocalFetcher.isLocal(c.repo) ? LocalFetcher.fetch(c) : hub.fetch(c)
+            stats.append(FetchStats.Model(uid: c.uid, repo: c.repo, requests: hub.requests - requests0,
+                                          bytes_received: hub.bytesReceived - bytes0))
             Log.info("uid \(c.uid) \(c.repo): \(m.outcome)\(m.message.map { " (\($0))" } ?? "")")
             try w.write(m)
         }
+        return FetchStats(models: stats)
     }
 }

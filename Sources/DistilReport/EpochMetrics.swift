@@ -31,6 +31,7 @@ public enum EpochMetrics {
         let checks: [CheckVerdict] = exists("checks.jsonl") ? try JudgeIO.readChecks(path("checks.jsonl")) : []
         let verdict: Verdict? = exists("verdict.json") ? try decodeJSONFile(Verdict.self, path: path("verdict.json")) : nil
         let timings: [StageTiming] = exists("timings.jsonl") ? try JSONLReader<StageTiming>(path: path("timings.jsonl")).readAll() : []
+        let transferred: FetchStats? = exists("fetch-stats.json") ? try decodeJSONFile(FetchStats.self, path: path("fetch-stats.json")) : nil
         let success = (exitStatus.map { $0 == 0 } ?? true) && verdict != nil
 
         var out: [MetricFamily] = []
@@ -95,6 +96,15 @@ public enum EpochMetrics {
         out.append(MetricFamily("distil_epoch_fetched_bytes", .gauge,
                                 help: "Bytes of the fetched models' files in the last epoch (what a cold cache downloads; cached files count too).",
                                 value: Double(bytes)))
+        // What the fetch actually transferred (absent when the epoch's fetch wrote no statistics).
+        if let t = transferred {
+            out.append(MetricFamily("distil_epoch_downloaded_bytes", .gauge,
+                                    help: "Body bytes received from the Hub by the last epoch's fetch (0 when every file was cached).",
+                                    value: Double(t.bytes_received)))
+            out.append(MetricFamily("distil_epoch_hub_requests", .gauge,
+                                    help: "HTTP requests the last epoch's fetch sent to the Hub (retries included).",
+                                    value: Double(t.requests)))
+        }
         return out
     }
 

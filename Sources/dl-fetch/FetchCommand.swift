@@ -34,6 +34,7 @@ struct FetchCommand: DistilTool {
     @OptionGroup var retry: RetryOptions
     @Option(help: "Cache folder (default: from HF_HUB_CACHE / HF_HOME).") var cacheDir: String?
     @Flag(help: "Send no request: serve from the cache (as HF_HUB_OFFLINE=1).") var offline = false
+    @Option(help: "Write what this run transferred (requests and bytes received, per model) to this JSON file.") var stats: String?
     @OptionGroup var output: OutputOptions
     @Argument(help: "Commitment records (JSON lines); '-' or none for stdin.") var commitments: [String] = []
     @OptionGroup var common: CommonOptions
@@ -62,7 +63,13 @@ struct FetchCommand: DistilTool {
         o.progress = !common.quiet
         o.headersDir = headersDir ?? FetchRun.defaultHeadersDir()
         let w = JSONLWriter(try FileWriter(path: output.out))
-        try FetchRun(config: config, options: o).run(list, into: w)
+        let transferred = try FetchRun(config: config, options: o).run(list, into: w)
+        // The statistics first: if they cannot be written the run fails before its manifests are placed.
+        if let stats {
+            let s = JSONLWriter(try FileWriter(path: stats))
+            try s.write(transferred)
+            try s.close()
+        }
         try w.close()
     }
 }

@@ -104,6 +104,11 @@ final class JSONLTests: XCTestCase {
         XCTAssertEqual(meta[0].metadata_only, true)
         XCTAssertEqual(meta[0].headers_path, "/var/lib/distil/headers/models--alice--distil-king/" + String(repeating: "a", count: 40))
         XCTAssertEqual(try encodeJSON(meta[0]) + [0x0A], try readFile(samplePath("manifests-metadata-only.jsonl")))
+        // dl-fetch --stats: totals are the models' sums, and dl-fetch's encoding gives the bytes back.
+        let stats = try decodeJSONFile(FetchStats.self, path: samplePath("fetch-stats.json"))
+        XCTAssertEqual(stats.models.map(\.uid), [1, 2])
+        XCTAssertEqual(stats, FetchStats(models: stats.models))
+        XCTAssertEqual(try encodeJSON(stats) + [0x0A], try readFile(samplePath("fetch-stats.json")))
         XCTAssertEqual(try JSONLReader<CheckVerdict>(path: samplePath("checks.jsonl")).readAll().count, 3)
         let prompts = try JSONLReader<PromptRecord>(path: samplePath("prompts.jsonl")).readAll()
         XCTAssertEqual(prompts.count, 2)

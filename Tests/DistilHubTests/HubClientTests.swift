@@ -110,6 +110,28 @@ final class HubClientTests: XCTestCase {
         XCTAssertTrue(server.requests[0].target.hasPrefix("/api/models/miner/model/revision/main"))
     }
 
+    /// `dl-fetch --stats`: a cold cache downloads the files (and a listing), a warm one with the
+    /// commit pinned sends nothing; the figures are the client's own counts of the server's replies.
+    func testFetchStatsCountWhatWasTransferred() throws {
+        var config = client().config
+        config.cacheDir = tmp + "/hub"
+        let run = FetchRun(config: config, options: client().options)
+        let local = Commitment(uid: 9, hotkey: "hk9", block: 101, repo: tmp + "/nowhere", revision: nil)
+        let cold = try run.run([commitment(), local], into: JSONLWriter(MemoryWriter()))
+        let files = weights.count + "{\"vocab_size\": 16}".utf8.count + "hello\n".utf8.count
+        XCTAssertEqual(cold.models.map(\.uid), [3, 9])
+        XCTAssertEqual(cold.models[0].requests, server.requests.count)
+        XCTAssertGreaterThanOrEqual(cold.models[0].bytes_received, Int64(files))
+        XCTAssertLessThan(cold.models[0].bytes_received, Int64(files + 65_536), "more than the files and a listing")
+        XCTAssertEqual(cold.models[1], FetchStats.Model(uid: 9, repo: tmp + "/nowhere", requests: 0, bytes_received: 0))
+        XCTAssertEqual(cold.bytes_received, cold.models[0].bytes_received)
+        XCTAssertEqual(cold.requests, cold.models[0].requests)
+        server.clearLog()
+        let warm = try run.run([commitment(revision: HubClientTests.commit)], into: JSONLWriter(MemoryWriter()))
+        XCTAssertEqual(warm, FetchStats(models: [.init(uid: 3, repo: "miner/model", requests: 0, bytes_received: 0)]))
+        XCTAssertEqual(server.requests.count, 0)
+    }
+
     // MARK: faults
 
     func testDroppedConnectionResumesWithRange() throws {

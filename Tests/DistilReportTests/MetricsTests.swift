@@ -36,6 +36,10 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(v("distil_teacher_tokens_per_second")!, tokens / 14.507, accuracy: 1e-9)
         let manifests = try JSONLReader<Manifest>(path: epoch200 + "/manifests.jsonl").readAll()
         XCTAssertEqual(v("distil_epoch_fetched_bytes"), Double(manifests.flatMap(\.files).reduce(Int64(0)) { $0 + $1.size }))
+        // Bytes downloaded: what the fetch counted on the wire (fetch-stats.json), not the files' sizes.
+        let stats = try decodeJSONFile(FetchStats.self, path: epoch200 + "/fetch-stats.json")
+        XCTAssertEqual(v("distil_epoch_downloaded_bytes"), Double(stats.bytes_received))
+        XCTAssertEqual(v("distil_epoch_hub_requests"), Double(stats.requests))
         // Conventions: the distil_ prefix, _total only on counters, units as suffixes in base units.
         for f in back {
             XCTAssertTrue(f.name.hasPrefix("distil_"), f.name)

@@ -219,7 +219,9 @@ epoch_need() {
 epoch_planned() { local n; n=$(wc -l < "$e/plan.jsonl"); echo $((n)); }
 
 stage_fetch() {
-  epoch_stage fetch "$e/manifests.jsonl" "$bin/dl-fetch" "$commitments"
+  # fetch-stats.json: what this run downloaded (the metrics' bytes downloaded); not an artifact
+  # of the verdict: a rerun over a warm cache writes smaller figures.
+  epoch_stage fetch "$e/manifests.jsonl" "$bin/dl-fetch" --stats "$e/fetch-stats.json" "$commitments"
 }
 
 stage_check() {

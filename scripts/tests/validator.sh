@@ -107,6 +107,13 @@ ok "the committed repo id demo/king came from the Hub (a 40-hex commit), not fro
 metric() { grep -qxF "$1" "$t/distil.prom" || fail "metrics: no line '$1' in: $(grep -v '^#' "$t/distil.prom" | tr '\n' ' ')"; }
 metric 'distil_validator_exit_status 0'; metric 'distil_epoch_block 120'; metric 'distil_king_uid 1'
 metric 'distil_validator_stage_success{stage="set-weights"} 1'
+# Bytes downloaded: what dl-fetch counted on the wire (fetch-stats.json), at least the king's files
+# on this cold cache; the metric carries exactly that figure.
+got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes_received"])' "$work/epoch-120/fetch-stats.json")
+files=$(python3 -c 'import json,sys; print(sum(f["size"] for l in open(sys.argv[1]) for f in json.loads(l)["files"] if not f["name"].endswith(".bin")))' "$work/epoch-120/manifests.jsonl")
+((got >= files && got < files + 65536)) || fail "fetch-stats.json: $got bytes received for $files bytes of files"
+metric "distil_epoch_downloaded_bytes $got"
+ok "bytes downloaded: $got received for $files bytes of files (cold cache), in the metrics"
 
 replay 150 challenger
 v "$bin"
