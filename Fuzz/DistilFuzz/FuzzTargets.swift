@@ -50,9 +50,9 @@ public enum FuzzTargets {
             let tokens = (0..<5).map { $0 * 7 % c.vocabSize }
             try lm.forward(tokens: tokens, logitsFrom: 2, chunkRows: 2) { _, _, _ in }
         },
-        FuzzTarget(name: "generation-config", covers: "generation_config.json and config.json special ids (Tokenizer.specialTokenIDs)") { b in
+        FuzzTarget(name: "generation-config", covers: "generation_config.json and config.json special ids (ModelDirectory.specialTokenIDs)") { b in
             let dir = try Scratch.directory(files: ["generation_config.json": Array(b)])
-            _ = try Scratch.tokenizer().specialTokenIDs(modelDirectory: dir)
+            _ = try ModelDirectory(dir).specialTokenIDs(tokenizer: Scratch.tokenizer())
         },
         FuzzTarget(name: "tokenizer-json", covers: "tokenizer.json: JSONValue, BPE model, pre-tokenizer regex, added tokens; then an encode") { b in
             let t = try Tokenizer(json: Array(b), name: "tokenizer.json")
@@ -60,7 +60,7 @@ public enum FuzzTargets {
         },
         FuzzTarget(name: "tokenizer-config", covers: "tokenizer_config.json: added_tokens_decoder, special ids, chat_template (dl-check's comparison form)") { b in
             let dir = try Scratch.directory(files: ["tokenizer_config.json": Array(b)])
-            _ = try? Scratch.tokenizer().specialTokenIDs(modelDirectory: dir)
+            _ = try? ModelDirectory(dir).specialTokenIDs(tokenizer: Scratch.tokenizer())
             if let t = Checker.chatTemplate(directory: dir) { _ = Checker.normalizeTemplate(t) }
         },
         FuzzTarget(name: "parquet", covers: "a parquet file: footer (Thrift), schema, row groups, page headers, PLAIN/dictionary/RLE, snappy and zstd pages, CRCs") { b in

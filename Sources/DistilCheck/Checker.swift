@@ -306,7 +306,7 @@ public final class Checker {
     func checkTokenizer(_ dir: String, names: [String]) throws -> String {
         guard names.contains("tokenizer.json") else { throw Rejection(.tokenizer, "no tokenizer.json") }
         // A tokenizer.json byte-identical to the teacher's is the teacher's tokenizer: no need to load it.
-        let tokPath = "\(dir)/tokenizer.json"
+        let tokPath = ModelDirectory(dir).tokenizerFile
         if let teacher = options.teacherTokenizer, let teacherSHA = options.teacherTokenizerSHA256,
            let mine = try? Hashing.sha256Hex(file: tokPath), mine == teacherSHA {
             return teacher.identity.semanticHash

@@ -59,7 +59,7 @@ public struct TeacherJob {
         var options = self.options
         options.seed = try TeacherJob.samplingSeed(temperature: options.temperature, seed: seed, block: block, blockHash: blockHash)
         let tok = try Tokenizer.load(path: tokenizer ?? model)
-        let special = try tok.specialTokenIDs(modelDirectory: model)
+        let special = try ModelDirectory(model).specialTokenIDs(tokenizer: tok)
         options.eosTokenIDs = special.eos
         Log.info("EOS ids \(special.eos) (from \(special.eosSource))")
         Log.info("loading \(model)")

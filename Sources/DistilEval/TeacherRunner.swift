@@ -17,7 +17,7 @@ public struct TeacherOptions: Sendable {
     /// Refuse prompts longer than this many tokens (no flag sets it: a bound on the decoding state,
     /// well above what dl-prompts draws).
     public var maxPromptTokens = 8192
-    /// The ids that end a continuation; nil = the model directory's, as Tokenizer.specialTokenIDs
+    /// The ids that end a continuation; nil = the model directory's, as ModelDirectory.specialTokenIDs
     /// reads them (generation_config.json, then config.json, then tokenizer_config.json).
     public var eosTokenIDs: [Int]?
     public init() {}
@@ -71,7 +71,7 @@ public final class TeacherRunner {
     public func run(_ prompts: [PromptRecord], into writer: TeacherStreamWriter) throws {
         let v = model.vocabSize
         let eos = Set(try options.eosTokenIDs
-            ?? (tokenizer ?? Tokenizer.load(path: model.directory)).specialTokenIDs(modelDirectory: model.directory).eos)
+            ?? ModelDirectory(model.directory).specialTokenIDs(tokenizer: tokenizer ?? Tokenizer.load(path: model.directory)).eos)
         let all = try prompts.map { try tokens(for: $0) }
         let progress = ProgressReporter("teacher", total: prompts.count, unit: " prompts")
         var logProbs = [Float](repeating: 0, count: v)

@@ -313,7 +313,8 @@ public final class HubClient: @unchecked Sendable {
     // MARK: safetensors headers
 
     /// The first 8 + N bytes of a safetensors file (its length prefix and JSON header), read with
-    /// at most two ranged requests; N is bounded by safetensors' 100 MB and by the file's size.
+    /// at most two ranged requests through `SafetensorsHeader.headerBytes`, which bounds N by
+    /// safetensors' 100 MB and by the file's size as for a local file.
     public func safetensorsHeader(_ file: RepoFile, repo: RepoRef, commit: String) throws -> [UInt8] {
         guard file.size >= 8 else { throw HubFailure.refused("\(file.path): \(file.size) bytes, too small for safetensors") }
         let url = resolveURL(repo, commit: commit, path: file.path)
@@ -342,14 +343,17 @@ public final class HubClient: @unchecked Sendable {
             }
             return out
         }
-        let first = try ranged(0, min(file.size, 256 << 10))
-        let n: Int
-        do { n = try SafetensorsHeader.announcedLength(first, name: file.path, fileSize: file.size) } catch let e as DistilError {
+        // A transfer's own failure passes through as it is; only the header's bound refuses the file.
+        struct Transfer: Error { let error: Error }
+        do {
+            return try SafetensorsHeader.headerBytes(name: file.path, fileSize: file.size, firstRead: Int(min(file.size, 256 << 10))) { offset, count in
+                do { return try ranged(Int64(offset), Int64(count)) } catch { throw Transfer(error: error) }
+            }
+        } catch let t as Transfer {
+            throw t.error
+        } catch let e as DistilError {
             throw HubFailure.refused(e.message)
         }
-        let need = n + 8
-        if need <= first.count { return Array(first.prefix(need)) }
-        return first + (try ranged(Int64(first.count), Int64(need - first.count)))
     }
 }
 

@@ -26,12 +26,13 @@ public enum LocalFetcher {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(dir): not a directory")
         }
         do {
-            let names = try ModelDirectory(dir).files()
+            let model = ModelDirectory(dir)
+            let names = try model.files()
             var files: [ManifestFile] = []
             for n in names {
                 let full = dir + "/" + n
                 guard let size = fileSize(full) else { throw DistilError.input(full, "cannot read") }
-                if n.hasSuffix(".safetensors") { try checkSafetensorsHeaderLength(full, size: size) }
+                if n.hasSuffix(".safetensors") { try model.checkHeaderLength(n, size: size) }
                 files.append(ManifestFile(name: n, size: size, sha256: try Hashing.sha256Hex(file: full)))
             }
             let weights = WeightFiles.identity(files.map { ($0.name, $0.sha256!) })
@@ -41,15 +42,5 @@ public enum LocalFetcher {
         } catch {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(dir): \(error)")
         }
-    }
-
-    /// The rule the Hub fetch applies before downloading (docs/FORMATS.md, outcome `error`): a
-    /// safetensors header length beyond the file or beyond 100 MB. (A file too short to hold the
-    /// length is dl-check's FORMAT refusal, as for a downloaded one.)
-    static func checkSafetensorsHeaderLength(_ path: String, size: Int64) throws {
-        let r = try FileReader(path: path, regularOnly: true)
-        var first = [UInt8](repeating: 0, count: 8)
-        guard size >= 8, try first.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else { return }
-        _ = try SafetensorsHeader.announcedLength(first, name: path, fileSize: size)
     }
 }

@@ -31,14 +31,9 @@ public struct ModelConfig: Sendable {
     /// The architecture family of `modelType` (nil: not one the engine runs).
     public var family: ModelFamily? { ModelFamily(modelType: modelType) }
 
-    /// `directory`/config.json (at most 16 MiB).
+    /// `directory`/config.json, read within `ModelDirectory`'s bound.
     public static func load(directory: String) throws -> ModelConfig {
-        let path = directory + "/config.json"
-        let bytes = try readFile(path, limit: 16 << 20)
-        guard let top = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw DistilError.input(path, "not a JSON object")
-        }
-        return try parse(top, path: path)
+        try parse(try ModelDirectory(directory).jsonObject("config.json"), path: directory + "/config.json")
     }
 
     /// A config.json already parsed into `top`; errors name `path`.

@@ -111,23 +111,34 @@ public struct SafetensorsHeader: Sendable {
         return Int(n)
     }
 
+    /// The first 8 + N bytes of a safetensors file (its length prefix and JSON header), read through
+    /// `read(offset, count)` (exactly `count` bytes, or it throws): first `firstRead` bytes (at least
+    /// 8; a remote reader asks for more so a small header takes one request), then the rest of the
+    /// header once its announced length N is bounded (`announcedLength`). The one path by which a
+    /// local file, a mapped file and a ranged Hub read come to their header's bytes.
+    public static func headerBytes(name: String, fileSize: Int64?, firstRead: Int = 8,
+                                   read: (_ offset: Int, _ count: Int) throws -> [UInt8]) throws -> [UInt8] {
+        let first = try read(0, max(8, firstRead))
+        let need = 8 + (try announcedLength(first, name: name, fileSize: fileSize))
+        if need <= first.count { return Array(first.prefix(need)) }
+        return first + (try read(first.count, need - first.count))
+    }
+
     /// Reads only a local file's header (the 8-byte length, then the JSON), bounded before
     /// allocating; `fileSize` (default: the file's own) bounds the data offsets. A metadata-only
     /// fetch keeps headers apart from the weights: then pass the listed size of the real file.
     public static func read(path: String, fileSize: Int64? = nil) throws -> SafetensorsHeader {
         let name = (path as NSString).lastPathComponent
         let r = try FileReader(path: path)
-        var prefix = [UInt8](repeating: 0, count: 8)
-        guard try prefix.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header length") }) else {
-            throw DistilError.input(name, "empty file")
-        }
         let size = fileSize ?? DistilFormats.fileSize(path)
-        let n = try announcedLength(prefix, name: name, fileSize: size)
-        var json = [UInt8](repeating: 0, count: n)
-        guard try json.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: "the header") }) else {
-            throw DistilError.input(name, "truncated header")
+        let bytes = try headerBytes(name: name, fileSize: size) { offset, count in
+            var buf = [UInt8](repeating: 0, count: count)
+            guard try buf.withUnsafeMutableBytes({ try r.readExactly(into: $0, what: offset == 0 ? "the header length" : "the header") }) else {
+                throw DistilError.input(name, offset == 0 ? "empty file" : "truncated header")
+            }
+            return buf
         }
-        return try parse(prefix + json, name: name, fileSize: size)
+        return try parse(bytes, name: name, fileSize: size)
     }
 
     static func intValue(_ v: Any) -> Int? {
@@ -164,12 +175,13 @@ public final class SafetensorsFile {
             throw DistilError.input(path, "mmap failed: \(String(cString: strerror(errno)))")
         }
         base = p
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
-        let headLen = Int(min(n, UInt64(SafetensorsHeader.maxHeaderBytes) + 1))
-        let avail = min(size, 8 + headLen)
-        let bytes = [UInt8](UnsafeRawBufferPointer(start: p, count: avail))
+        let mapped = size
         do {
+            // The announced length is bounded by the file's size before a byte past 8 is copied.
+            let bytes = try SafetensorsHeader.headerBytes(name: path, fileSize: Int64(size)) { offset, count in
+                guard offset + count <= mapped else { throw DistilError.input(path, "truncated safetensors header") }
+                return [UInt8](UnsafeRawBufferPointer(start: p + offset, count: count))
+            }
             header = try SafetensorsHeader.parse(bytes, name: path, fileSize: Int64(size))
         } catch {
             munmap(p, size)
@@ -191,7 +203,7 @@ public final class WeightStore {
 
     public init(directory: String) throws {
         self.directory = directory
-        let names = try WeightStore.shardNames(directory: directory)
+        let names = try ModelDirectory(directory).weightShards()
         for (i, n) in names.enumerated() {
             let f = try SafetensorsFile(path: directory + "/" + n)
             files.append(f)
@@ -202,34 +214,9 @@ public final class WeightStore {
         }
     }
 
-    /// The weight files of a model directory, by name: the shards model.safetensors.index.json
-    /// names, else model.safetensors, else every *.safetensors file (sorted).
+    /// The weight files of a model directory, by name (`ModelDirectory.weightShards`).
     public static func shardNames(directory: String) throws -> [String] {
-        let fm = FileManager.default
-        var names: [String] = []
-        let indexPath = directory + "/model.safetensors.index.json"
-        if fm.fileExists(atPath: indexPath) {
-            let bytes = try readFile(indexPath, limit: 64 << 20)
-            guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-                  let map = o["weight_map"] as? [String: Any] else {
-                throw DistilError.input(indexPath, "no weight_map object")
-            }
-            var set = Set<String>()
-            for (_, v) in map {
-                guard let f = v as? String, !f.contains("/"), !f.contains(".."), f.hasSuffix(".safetensors") else {
-                    throw DistilError.input(indexPath, "weight_map names a file outside the model directory: \(v)")
-                }
-                set.insert(f)
-            }
-            names = set.sorted()
-        } else if fm.fileExists(atPath: directory + "/model.safetensors") {
-            names = ["model.safetensors"]
-        } else {
-            let all = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
-            names = all.filter { $0.hasSuffix(".safetensors") }.sorted()
-        }
-        guard !names.isEmpty else { throw DistilError.input(directory, "no safetensors weights") }
-        return names
+        try ModelDirectory(directory).weightShards()
     }
 
     public var tensorNames: [String] { index.keys.sorted() }

@@ -23,33 +23,33 @@ public struct SpecialTokenIDs: Equatable, Sendable {
     }
 }
 
-extension Tokenizer {
-    /// Reads the special ids of the model in `directory` (generation_config.json, config.json and
-    /// tokenizer_config.json, each optional and at most 4 MB). Every id must be a token of this
-    /// tokenizer. Throws a `DistilError` naming the file and field for a malformed file, a value of
-    /// the wrong type, an unknown token, or when no file names an EOS token.
-    public func specialTokenIDs(modelDirectory directory: String) throws -> SpecialTokenIDs {
-        let generation = try ConfigFile(directory: directory, name: "generation_config.json")
-        let config = try ConfigFile(directory: directory, name: "config.json")
-        let tokenizerConfig = try ConfigFile(directory: directory, name: "tokenizer_config.json")
-        let decoder = try tokenizerConfig.map { try addedTokensDecoder($0) } ?? [:]
+extension ModelDirectory {
+    /// The special ids of this model (generation_config.json, config.json and tokenizer_config.json,
+    /// each optional, read within the directory's bound). Every id must be a token of `tokenizer`.
+    /// Throws a `DistilError` naming the file and field for a malformed file, a value of the wrong
+    /// type, an unknown token, or when no file names an EOS token.
+    public func specialTokenIDs(tokenizer: Tokenizer) throws -> SpecialTokenIDs {
+        let generation = try ConfigFile(self, name: "generation_config.json")
+        let config = try ConfigFile(self, name: "config.json")
+        let tokenizerConfig = try ConfigFile(self, name: "tokenizer_config.json")
+        let decoder = try tokenizerConfig.map { try tokenizer.addedTokensDecoder($0) } ?? [:]
 
         // Each field from the first file that sets it.
         func ids(_ field: String, list: Bool) throws -> (ids: [Int], source: String)? {
-            if let g = generation, let v = try g.ids(field, list: list, tokenizer: self) { return (v, g.name) }
+            if let g = generation, let v = try g.ids(field, list: list, tokenizer: tokenizer) { return (v, g.name) }
             if let c = config {
-                if let v = try c.ids(field, list: list, tokenizer: self) { return (v, c.name) }
+                if let v = try c.ids(field, list: list, tokenizer: tokenizer) { return (v, c.name) }
                 if let text = c.root["text_config"], !text.isNull {
                     guard text.object != nil else { throw c.error("text_config is \(text.typeName), expected an object") }
-                    if let v = try c.ids(field, in: text, path: "text_config.\(field)", list: list, tokenizer: self) { return (v, c.name) }
+                    if let v = try c.ids(field, in: text, path: "text_config.\(field)", list: list, tokenizer: tokenizer) { return (v, c.name) }
                 }
             }
             let tokenField = String(field.dropLast(3))   // eos_token_id -> eos_token
-            if let t = tokenizerConfig, let id = try t.tokenID(tokenField, decoder: decoder, tokenizer: self) { return ([id], t.name) }
+            if let t = tokenizerConfig, let id = try t.tokenID(tokenField, decoder: decoder, tokenizer: tokenizer) { return ([id], t.name) }
             return nil
         }
         guard let eos = try ids("eos_token_id", list: true) else {
-            throw DistilError.input(directory, "no EOS token: none of generation_config.json, config.json (eos_token_id) or tokenizer_config.json (eos_token) names one")
+            throw DistilError.input(path, "no EOS token: none of generation_config.json, config.json (eos_token_id) or tokenizer_config.json (eos_token) names one")
         }
         var seen = Set<Int>()
         return SpecialTokenIDs(eos: eos.ids.filter { seen.insert($0).inserted },
@@ -57,7 +57,9 @@ extension Tokenizer {
                                pad: try ids("pad_token_id", list: false)?.ids.first,
                                eosSource: eos.source)
     }
+}
 
+extension Tokenizer {
     /// tokenizer_config.json's `added_tokens_decoder` ({"id": {"content": ...}}) as content → id,
     /// each checked against this tokenizer.
     func addedTokensDecoder(_ file: ConfigFile) throws -> [String: Int] {
@@ -84,14 +86,12 @@ struct ConfigFile {
     let name: String
     let path: String
     let root: JSONValue
-    static let limit = 4 << 20
 
     /// nil when the file does not exist.
-    init?(directory: String, name: String) throws {
-        path = directory + "/" + name
+    init?(_ model: ModelDirectory, name: String) throws {
+        path = model.path + "/" + name
         self.name = name
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let bytes = try readFile(path, limit: ConfigFile.limit)
+        guard let bytes = try model.jsonBytes(name) else { return nil }
         root = try JSONValue.parse(bytes, name: path)
         guard root.object != nil else { throw DistilError.input(path, "not a JSON object") }
     }

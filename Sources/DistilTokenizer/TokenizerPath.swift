@@ -1,3 +1,4 @@
+import DistilFormats
 import Foundation
 
 /// "tokenizer.json, or a model directory with one", resolved once: the tokenizer file and the
@@ -11,7 +12,7 @@ public struct TokenizerPath: Equatable, Sendable {
     public init(_ path: String) {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            file = path + "/tokenizer.json"
+            file = ModelDirectory(path).tokenizerFile
             directory = path
         } else {
             file = path

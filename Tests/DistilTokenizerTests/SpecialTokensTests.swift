@@ -18,7 +18,7 @@ final class SpecialTokensTests: XCTestCase {
 
     func expectError(_ files: [String: String], _ want: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let dir = try directory(files)
-        XCTAssertThrowsError(try Self.demo.specialTokenIDs(modelDirectory: dir), file: file, line: line) { e in
+        XCTAssertThrowsError(try ModelDirectory(dir).specialTokenIDs(tokenizer: Self.demo), file: file, line: line) { e in
             XCTAssertTrue("\(e)".contains(want), "\(e) lacks '\(want)'", file: file, line: line)
         }
     }
@@ -26,33 +26,33 @@ final class SpecialTokensTests: XCTestCase {
     /// Config files in the shape Qwen3.5 ships (generation_config lists <|im_end|> and <|endoftext|>).
     func testQwenShapedConfigs() throws {
         let dir = TokenizerTests.fixtures + "/special/qwen3.5-shape"
-        let s = try TokenizerTests.qwen.specialTokenIDs(modelDirectory: dir)
+        let s = try ModelDirectory(dir).specialTokenIDs(tokenizer: TokenizerTests.qwen)
         XCTAssertEqual(s, SpecialTokenIDs(eos: [248_046, 248_044], bos: 248_044, pad: 248_044, eosSource: "generation_config.json"))
         // Without generation_config.json the tokenizer_config's strings decide.
         let only = try directory(["tokenizer_config.json": try String(contentsOfFile: dir + "/tokenizer_config.json", encoding: .utf8)])
-        let t = try TokenizerTests.qwen.specialTokenIDs(modelDirectory: only)
+        let t = try ModelDirectory(only).specialTokenIDs(tokenizer: TokenizerTests.qwen)
         XCTAssertEqual(t, SpecialTokenIDs(eos: [248_046], bos: nil, pad: 248_044, eosSource: "tokenizer_config.json"))
     }
 
     func testDemoModel() throws {
-        let s = try Self.demo.specialTokenIDs(modelDirectory: TokenizerTests.repo + "/demo/teacher")
+        let s = try ModelDirectory(TokenizerTests.repo + "/demo/teacher").specialTokenIDs(tokenizer: Self.demo)
         XCTAssertEqual(s, SpecialTokenIDs(eos: [509], bos: 509, pad: 509, eosSource: "generation_config.json"))
     }
 
     func testFallbackOrder() throws {
         // config.json, then its text_config, then tokenizer_config.json.
         var dir = try directory(["config.json": #"{"eos_token_id": 511}"#, "tokenizer_config.json": #"{"eos_token": "<|endoftext|>"}"#])
-        XCTAssertEqual(try Self.demo.specialTokenIDs(modelDirectory: dir).eos, [511])
-        XCTAssertEqual(try Self.demo.specialTokenIDs(modelDirectory: dir).eosSource, "config.json")
+        XCTAssertEqual(try ModelDirectory(dir).specialTokenIDs(tokenizer: Self.demo).eos, [511])
+        XCTAssertEqual(try ModelDirectory(dir).specialTokenIDs(tokenizer: Self.demo).eosSource, "config.json")
         dir = try directory(["config.json": #"{"text_config": {"eos_token_id": [511, 510, 511]}}"#])
-        XCTAssertEqual(try Self.demo.specialTokenIDs(modelDirectory: dir).eos, [511, 510])
+        XCTAssertEqual(try ModelDirectory(dir).specialTokenIDs(tokenizer: Self.demo).eos, [511, 510])
         dir = try directory(["generation_config.json": #"{"eos_token_id": null}"#,
                              "tokenizer_config.json": #"{"eos_token": {"content": "<|im_end|>", "special": true}, "bos_token": "<|im_start|>"}"#])
-        XCTAssertEqual(try Self.demo.specialTokenIDs(modelDirectory: dir),
+        XCTAssertEqual(try ModelDirectory(dir).specialTokenIDs(tokenizer: Self.demo),
                        SpecialTokenIDs(eos: [511], bos: 510, pad: nil, eosSource: "tokenizer_config.json"))
         // A vocabulary token (not an added one) by its byte-level spelling.
         dir = try directory(["tokenizer_config.json": #"{"eos_token": "Ġt"}"#])
-        XCTAssertEqual(try Self.demo.specialTokenIDs(modelDirectory: dir).eos, [Self.demo.id(of: "Ġt")!])
+        XCTAssertEqual(try ModelDirectory(dir).specialTokenIDs(tokenizer: Self.demo).eos, [Self.demo.id(of: "Ġt")!])
     }
 
     func testWrongTypesAndUnknownTokensAreClearErrors() throws {
