@@ -2,8 +2,8 @@
 /// committed (repo and revision, at a block) and, once fetched, the commit it resolved to.
 ///
 /// The same (hotkey, repo, commit) is the same model forever (`key`); a new commit is a new model.
-/// The records that name a model (Manifest, CheckVerdict) expose theirs as `ref`; the judge's king
-/// and scored models hold one; dl-check's registry keeps the commitment's (no commit).
+/// The records that name a model hold one (`HoldsModelRef`: Manifest, CheckVerdict, the judge's king
+/// and scored models), stored flat in their JSON; dl-check's registry keeps the commitment's (no commit).
 public struct ModelRef: Codable, Hashable, Sendable {
     public var uid: Int
     public var hotkey: String
@@ -50,11 +50,13 @@ extension Commitment {
 }
 
 extension Manifest {
-    public var ref: ModelRef { ModelRef(uid: uid, hotkey: hotkey, repo: repo, revision: revision, commit: commit, block: block) }
+    /// The model (the stored `ModelRef`), by the name the scoring code reads it by.
+    public var ref: ModelRef { model }
 }
 
 extension CheckVerdict {
-    public var ref: ModelRef { ModelRef(uid: uid, hotkey: hotkey, repo: repo, revision: revision, commit: commit, block: block) }
+    /// The model (the stored `ModelRef`), by the name the scoring code reads it by.
+    public var ref: ModelRef { model }
 }
 
 /// A record that holds a `ModelRef` and more fields, stored flat beside the reference's own fields

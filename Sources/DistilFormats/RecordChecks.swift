@@ -9,24 +9,29 @@ extension Commitment: CheckedRecord {
     }
 }
 
+extension ModelRef {
+    /// The uid and block rules, for every record that holds a model.
+    public func invalidField() -> (field: String, problem: String)? { RecordRules.uid(uid) ?? RecordRules.block(block) }
+}
+
 extension Manifest: CheckedRecord {
     public func invalidField() -> (field: String, problem: String)? {
-        if let bad = RecordRules.uid(uid) ?? RecordRules.block(block) { return bad }
+        if let bad = model.invalidField() { return bad }
         for (i, f) in files.enumerated() {
             if f.size < 0 { return ("files[\(i)].size", "\(f.size) is negative") }
             if let p = RepoPath.problem(f.name) { return ("files[\(i)].name", "unsafe file name '\(f.name)' (\(p))") }
         }
         // A local model is re-hashed from its committed directory before weights are set: the
         // directory that was checked and scored must be that one.
-        if commit == "local", let path, RepoPath.localDirectory(of: path) != RepoPath.localDirectory(of: repo) {
-            return ("path", "'\(path)' is not the committed directory '\(RepoPath.localDirectory(of: repo))'")
+        if model.commit == "local", let path, RepoPath.localDirectory(of: path) != RepoPath.localDirectory(of: model.repo) {
+            return ("path", "'\(path)' is not the committed directory '\(RepoPath.localDirectory(of: model.repo))'")
         }
         return nil
     }
 }
 
 extension CheckVerdict: CheckedRecord {
-    public func invalidField() -> (field: String, problem: String)? { RecordRules.uid(uid) ?? RecordRules.block(block) }
+    public func invalidField() -> (field: String, problem: String)? { model.invalidField() }
 }
 
 extension KLRecord: CheckedRecord {

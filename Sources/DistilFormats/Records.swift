@@ -30,14 +30,10 @@ public struct ManifestFile: Codable, Equatable, Sendable {
 }
 
 /// dl-fetch's output, one per commitment.
-public struct Manifest: Codable, Equatable, Sendable {
-    public var uid: Int
-    public var hotkey: String
-    public var block: Int
-    public var repo: String
-    public var revision: String?
-    /// The resolved commit (Hub) or "local" for a directory.
-    public var commit: String?
+public struct Manifest: HoldsModelRef, Codable, Equatable, Sendable {
+    /// The commitment (uid, hotkey, block, repo, revision) and the commit it resolved to (Hub) or
+    /// "local" for a directory; stored flat beside the other fields.
+    public var model: ModelRef
     /// Local snapshot directory holding the files (absent in metadata-only mode or on failure).
     public var path: String?
     public var files: [ManifestFile]
@@ -55,24 +51,48 @@ public struct Manifest: Codable, Equatable, Sendable {
 
     public init(commitment c: Commitment, commit: String?, path: String?, files: [ManifestFile], outcome: FetchOutcome,
                 message: String? = nil, weightsSHA256: String? = nil, metadataOnly: Bool? = nil) {
-        uid = c.uid; hotkey = c.hotkey; block = c.block; repo = c.repo; revision = c.revision
-        self.commit = commit; self.path = path; self.files = files; self.outcome = outcome
+        model = c.ref
+        model.commit = commit
+        self.path = path; self.files = files; self.outcome = outcome
         self.message = message; weights_sha256 = weightsSHA256; metadata_only = metadataOnly
         tool = DistilVersion.tool
     }
 
-    public var commitment: Commitment { Commitment(uid: uid, hotkey: hotkey, block: block, repo: repo, revision: revision) }
+    public var commitment: Commitment { Commitment(uid: model.uid, hotkey: model.hotkey, block: model.block, repo: model.repo, revision: model.revision) }
+
+    enum CodingKeys: String, CodingKey { case path, files, outcome, message, weights_sha256, metadata_only, headers_path, tool }
+
+    public init(from decoder: Decoder) throws {
+        model = try ModelRef(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+        files = try c.decode([ManifestFile].self, forKey: .files)
+        outcome = try c.decode(FetchOutcome.self, forKey: .outcome)
+        message = try c.decodeIfPresent(String.self, forKey: .message)
+        weights_sha256 = try c.decodeIfPresent(String.self, forKey: .weights_sha256)
+        metadata_only = try c.decodeIfPresent(Bool.self, forKey: .metadata_only)
+        headers_path = try c.decodeIfPresent(String.self, forKey: .headers_path)
+        tool = try c.decode(String.self, forKey: .tool)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try model.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(path, forKey: .path)
+        try c.encode(files, forKey: .files)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encodeIfPresent(message, forKey: .message)
+        try c.encodeIfPresent(weights_sha256, forKey: .weights_sha256)
+        try c.encodeIfPresent(metadata_only, forKey: .metadata_only)
+        try c.encodeIfPresent(headers_path, forKey: .headers_path)
+        try c.encode(tool, forKey: .tool)
+    }
 }
 
 /// dl-check's output, one per model.
-public struct CheckVerdict: Codable, Equatable, Sendable {
-    public var uid: Int
-    public var hotkey: String
-    public var block: Int
-    public var repo: String
-    public var revision: String?
-    /// The pinned commit every later stage must load.
-    public var commit: String?
+public struct CheckVerdict: HoldsModelRef, Codable, Equatable, Sendable {
+    /// The manifest's model; its `commit` is the pinned commit every later stage must load.
+    public var model: ModelRef
     public var path: String?
     public var ok: Bool
     /// OK, or the stable code of a rejection (see `ReasonCode`).
@@ -86,10 +106,42 @@ public struct CheckVerdict: Codable, Equatable, Sendable {
     public var tool: String
 
     public init(manifest m: Manifest, ok: Bool, reason: ReasonCode, message: String) {
-        uid = m.uid; hotkey = m.hotkey; block = m.block; repo = m.repo; revision = m.revision
-        commit = m.commit; path = m.path; self.ok = ok; self.reason = reason; self.message = message
+        model = m.model
+        path = m.path; self.ok = ok; self.reason = reason; self.message = message
         weights_sha256 = m.weights_sha256
         tool = DistilVersion.tool
+    }
+
+    enum CodingKeys: String, CodingKey { case path, ok, reason, message, params, weights_sha256, weight_identity, tokenizer_hash, warnings, tool }
+
+    public init(from decoder: Decoder) throws {
+        model = try ModelRef(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+        ok = try c.decode(Bool.self, forKey: .ok)
+        reason = try c.decode(ReasonCode.self, forKey: .reason)
+        message = try c.decode(String.self, forKey: .message)
+        params = try c.decodeIfPresent(Int64.self, forKey: .params)
+        weights_sha256 = try c.decodeIfPresent(String.self, forKey: .weights_sha256)
+        weight_identity = try c.decodeIfPresent(String.self, forKey: .weight_identity)
+        tokenizer_hash = try c.decodeIfPresent(String.self, forKey: .tokenizer_hash)
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings)
+        tool = try c.decode(String.self, forKey: .tool)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try model.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(path, forKey: .path)
+        try c.encode(ok, forKey: .ok)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(message, forKey: .message)
+        try c.encodeIfPresent(params, forKey: .params)
+        try c.encodeIfPresent(weights_sha256, forKey: .weights_sha256)
+        try c.encodeIfPresent(weight_identity, forKey: .weight_identity)
+        try c.encodeIfPresent(tokenizer_hash, forKey: .tokenizer_hash)
+        try c.encodeIfPresent(warnings, forKey: .warnings)
+        try c.encode(tool, forKey: .tool)
     }
 }
 
