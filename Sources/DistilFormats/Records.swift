@@ -216,3 +216,23 @@ public struct KLRecord: Codable, Equatable, Sendable {
         tool = DistilVersion.tool
     }
 }
+
+extension KLRecord {
+    /// Names the model a record scores by its `ModelRef`: the repo as `model`, uid, hotkey, block,
+    /// and the pinned commit (else the committed revision) as `revision`; with its weights' hash.
+    /// The one place a model's identity becomes a KL record's fields; `isOf` reads them back.
+    public mutating func identify(_ ref: ModelRef, weightsSHA256: String?) {
+        model = ref.repo; uid = ref.uid; hotkey = ref.hotkey; block = ref.block
+        revision = ref.commit ?? ref.revision; weights_sha256 = weightsSHA256
+    }
+
+    /// Whether the record is of model `ref`: the same repo, and the same hotkey and revision where
+    /// the record names them. The revision may be the pinned commit (what `identify` writes) or the
+    /// committed revision (a model scored by hand, `dl-kl --model --revision`).
+    public func isOf(_ ref: ModelRef) -> Bool {
+        guard model == ref.repo else { return false }
+        if let h = hotkey, h != ref.hotkey { return false }
+        if let v = revision, v != ref.revision, v != ref.commit { return false }
+        return true
+    }
+}
