@@ -18,7 +18,8 @@
 #   DIR/epoch-N/plan.jsonl      dl-judge plan the king + new challengers (empty: no compute this epoch)
 #   DIR/epoch-N/prompts.jsonl   dl-prompts    prompts drawn from the corpus by the block hash
 #   DIR/epoch-N/teacher.dlt     dl-teacher    continuations + full-vocabulary teacher rows
-#   DIR/epoch-N/kl/UID.jsonl    dl-kl         per-prompt KL of each scored model (kl/UID.done: its summary)
+#   DIR/epoch-N/kl/UID.jsonl    dl-kl         per-prompt KL of each scored model, or its scoring-failure record
+#                                             (a model that cannot be scored; kl/UID.done: its summary)
 #   DIR/epoch-N/kl.done                       every scored model's summary: all students finished
 #   DIR/epoch-N/recheck.jsonl   dl-check --recheck-only   the scored models asked again, just before the
 #                                             judge, whether each is still public at its commit with the same

@@ -50,13 +50,15 @@ public final class Scorer {
         let v = h.vocab_size
         let workersMax = max(1, min(model.threads, chunkRows))
         let progress = ProgressReporter("\(identity.model)", total: h.n_prompts, unit: " prompts")
-        while let p = try stream.nextPrompt() {
+        // What the teacher stream throws is no model's fault (ScoringStop), and neither is what
+        // `emit` throws (our output); what the model does is.
+        while let p = try ScoringStop.teacher({ try stream.nextPrompt() }) {
             let n = p.continuation_tokens.count
             var stats = KLStats()
             if n > 0 {
                 let tokens = p.prompt_tokens + p.continuation_tokens
                 guard !p.prompt_tokens.isEmpty else {
-                    throw DistilError.input(stream.name, "prompt '\(p.id)' has no prompt tokens")
+                    throw ScoringStop(DistilError.input(stream.name, "prompt '\(p.id)' has no prompt tokens"))
                 }
                 let from = p.prompt_tokens.count - 1
                 var expectPos = from
@@ -64,10 +66,10 @@ public final class Scorer {
                 do {
                     try model.forward(tokens: Array(tokens[0..<(tokens.count - 1)]), logitsFrom: from, chunkRows: chunkRows) { first, rows, logits in
                         guard first == expectPos, rows > 0, rows <= chunkRows else {
-                            throw DistilError("engine returned rows \(first)..<\(first + rows), expected from \(expectPos)", kind: .runtime)
+                            throw ModelFault(.ours, "\(identity.model): engine returned rows \(first)..<\(first + rows), expected from \(expectPos)")
                         }
                         expectPos += rows
-                        let teacher = try rowsAhead.take(rows)
+                        let teacher = try ScoringStop.teacher { try rowsAhead.take(rows) }
                         // Positions in parallel (each computed whole by one thread, the kernel
                         // reading the teacher row in its stored binary16 form), added in order.
                         var points = [KLPoint](repeating: KLPoint(kl: 0, studentTop: 0, teacherTop: 0), count: rows)
@@ -88,9 +90,9 @@ public final class Scorer {
                     try? rowsAhead.finish()
                     throw error
                 }
-                try rowsAhead.finish()
+                try ScoringStop.teacher { try rowsAhead.finish() }
                 guard expectPos - from == n else {
-                    throw DistilError("engine scored \(expectPos - from) of \(n) positions", kind: .runtime)
+                    throw ModelFault(.ours, "\(identity.model): engine scored \(expectPos - from) of \(n) positions")
                 }
                 if let bad = stats.values.first(where: { !$0.isFinite }) {
                     throw DistilError.input(identity.model, "non-finite KL (\(bad)) on prompt '\(p.id)': the model's logits are not finite")

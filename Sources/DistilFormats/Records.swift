@@ -236,3 +236,58 @@ extension KLRecord {
         return true
     }
 }
+
+/// dl-kl's record of a model it could not score: the one line of its `kl/UID.jsonl` in place of its
+/// KL records (docs/FORMATS.md "Scoring failure"). It carries `fault`, which no KL record has.
+public struct ScoringFailure: Codable, Equatable, Sendable {
+    /// The model's identity, as its KL records would carry it.
+    public var model: String
+    public var uid: Int?
+    public var hotkey: String?
+    public var block: Int?
+    public var revision: String?
+    public var weights_sha256: String?
+    /// Whose fault: the checkpoint's (`miner`) or ours / transient (`ours`).
+    public var fault: ScoringFault
+    /// One line: what failed.
+    public var message: String
+    /// The teacher stream it was to be scored against (its header), as in a KL record.
+    public var teacher: TeacherRef?
+    public var tool: String
+
+    public init(model: String, fault: ScoringFault, message: String) {
+        self.model = model; self.fault = fault; self.message = message
+        tool = DistilVersion.tool
+    }
+}
+
+/// One line of dl-kl's output: a KL record, or the model's scoring failure (the line with `fault`).
+public enum KLLine: Decodable, Equatable, Sendable, CheckedRecord {
+    case record(KLRecord)
+    case failure(ScoringFailure)
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        if try decoder.container(keyedBy: Key.self).contains(Key(stringValue: "fault")) {
+            self = .failure(try ScoringFailure(from: decoder))
+        } else {
+            self = .record(try KLRecord(from: decoder))
+        }
+    }
+
+    public func invalidField() -> (field: String, problem: String)? {
+        switch self {
+        case .record(let r): return r.invalidField()
+        case .failure(let f):
+            if let u = f.uid, let bad = RecordRules.uid(u) { return bad }
+            if let b = f.block, let bad = RecordRules.block(b) { return bad }
+            return nil
+        }
+    }
+}

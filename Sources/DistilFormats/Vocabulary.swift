@@ -63,9 +63,13 @@ public enum ReasonCode: String, Codable, Sendable, CaseIterable {
     case retry = "RETRY"
     /// The fetch was refused for another reason.
     case fetch = "FETCH"
+    /// Passed the checks, but dl-kl could not score it for a reason of the checkpoint's own (the
+    /// engine refuses its config or weights, its output is not finite): the judge's rejection of a
+    /// `ScoringFault.miner` failure (never written by dl-check).
+    case unscorable = "UNSCORABLE"
 
-    /// The codes as dl-check --help lists them.
-    public static var documented: String { allCases.filter { $0 != .ok }.map(\.rawValue).joined(separator: ", ") }
+    /// The codes as dl-check --help lists them (UNSCORABLE is the judge's, after scoring).
+    public static var documented: String { allCases.filter { $0 != .ok && $0 != .unscorable }.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// What the judge made of a scored model this epoch (`ModelVerdict.outcome`; the state keeps the
@@ -84,6 +88,20 @@ public enum ModelOutcome: String, Codable, Sendable, CaseIterable {
 
     /// The outcome the state records.
     public var recorded: ModelOutcome { self == .newKing ? .king : self }
+}
+
+/// Whose fault it is that dl-kl could not score a model (`ScoringFailure.fault`).
+public enum ScoringFault: String, Codable, Sendable, CaseIterable {
+    /// The checkpoint's, as checked: the engine refuses its config or weights, or its output is not
+    /// finite. Deterministic: the judge rejects the model for good (`UNSCORABLE`).
+    case miner
+    /// Ours, or transient: our copy of its files cannot be read or is no longer the checked one, the
+    /// memory plan refuses it on this machine, the engine broke its own contract, dl-kl was killed
+    /// by a signal twice. The judge treats it as a RETRY: not judged this epoch, planned again.
+    case ours
+
+    /// The reason the judge gives the model: UNSCORABLE (rejected) or RETRY (planned again).
+    public var reason: ReasonCode { self == .miner ? .unscorable : .retry }
 }
 
 /// A safetensors dtype (the header's "dtype" strings).
@@ -118,5 +136,6 @@ public enum LayerType: String, Codable, Sendable, CaseIterable {
 extension FetchOutcome: CustomStringConvertible { public var description: String { rawValue } }
 extension ReasonCode: CustomStringConvertible { public var description: String { rawValue } }
 extension ModelOutcome: CustomStringConvertible { public var description: String { rawValue } }
+extension ScoringFault: CustomStringConvertible { public var description: String { rawValue } }
 extension DType: CustomStringConvertible { public var description: String { rawValue } }
 extension LayerType: CustomStringConvertible { public var description: String { rawValue } }

@@ -516,16 +516,26 @@ struct Renderer {
     func checks() -> String {
         guard !input.checks.isEmpty else { return "<p>The check verdicts were not given.</p>\n" }
         let rechecked = Dictionary(input.recheck.map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
+        let unscored = Dictionary((input.verdict.unscored ?? []).map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
         let ok = input.checks.filter(\.ok).count
         var h = "<p>\(input.checks.count) model\(input.checks.count == 1 ? "" : "s") checked: \(ok) passed, \(input.checks.count - ok) rejected before any compute.</p>\n"
         h += "<table>\n<thead><tr><th>uid</th><th>model</th><th>outcome</th><th>reason</th><th>in words</th><th>detail</th>"
-            + (input.recheck.isEmpty ? "" : "<th>re-check before the weights</th>") + "</tr></thead>\n<tbody>\n"
+            + (input.recheck.isEmpty ? "" : "<th>re-check before the weights</th>")
+            + (unscored.isEmpty ? "" : "<th>scoring</th>") + "</tr></thead>\n<tbody>\n"
         for c in input.checks.sorted(by: { $0.uid < $1.uid }) {
             h += "<tr class=\"\(c.ok ? "pass" : "fail")\"><td class=\"n\">\(c.uid)</td><td class=\"repo\">\(Markup.esc(c.repo))</td>"
                 + "<td>\(c.ok ? "passed" : "rejected")</td><td><code>\(Markup.esc(c.reason.rawValue))</code></td>"
                 + "<td>\(Markup.esc(Self.reasonWords(c.reason)))</td><td class=\"text\">\(Markup.esc(c.message))</td>"
             if !input.recheck.isEmpty {
                 h += "<td>" + (rechecked[c.uid].map { "<code>\(Markup.esc($0.reason.rawValue))</code> \(Markup.esc($0.ok ? "unchanged since the check" : Self.reasonWords($0.reason)))" } ?? "—") + "</td>"
+            }
+            // A model dl-kl could not score: why, in words, and whose fault.
+            if !unscored.isEmpty {
+                h += "<td>" + (unscored[c.uid].map { u in
+                    "<code>\(Markup.esc(u.reason.rawValue))</code> " + Markup.esc(u.fault == .miner ? Self.reasonWords(.unscorable)
+                        : "could not be scored for a reason of ours or a transient one: scored again next epoch")
+                        + ": <span class=\"text\">\(Markup.esc(u.message))</span>"
+                } ?? "—") + "</td>"
             }
             h += "</tr>\n"
         }
@@ -553,6 +563,7 @@ struct Renderer {
         case .changed: return "the repo changed since it was committed"
         case .retry: return "a transient failure: tried again next epoch, never a rejection"
         case .fetch: return "it could not be fetched"
+        case .unscorable: return "passed the checks, but its checkpoint could not be scored (the engine refused it, or its output was not finite): rejected"
         }
     }
 
@@ -564,6 +575,7 @@ struct Renderer {
         if flag.hasPrefix("COPY_OF:") { return "a copy of uid \(flag.dropFirst(8))'s scores" }
         switch flag {
         case "RECHECK_RETRY": return "its re-check failed transiently: judged next epoch"
+        case Judge.unscorableFlag: return reasonWords(.unscorable)
         case "NOT_IN_CHECKS": return "not in the check verdicts"
         case "STALE": return "the records are of another model than the uid's check"
         case "TEACHER_IN_DISGUISE": return "mean KL at zero: the teacher itself"

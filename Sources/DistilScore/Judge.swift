@@ -64,6 +64,9 @@ public enum Judge {
     /// The flag of a model whose re-check was RETRY: not judged this epoch.
     public static let pendingFlag = "RECHECK_RETRY"
 
+    /// The flag a model rejected for a scoring failure of its own keeps in the state.
+    public static let unscorableFlag = ReasonCode.unscorable.rawValue
+
     /// The king's check: the same model under the same uid, else the same model under another uid
     /// (a miner may re-register).
     static func kingCheck(_ k: KingRecord, in checks: [CheckVerdict]) -> CheckVerdict? {
@@ -101,6 +104,17 @@ public enum Judge {
         var eligible: Bool { flags.isEmpty }
     }
 
+    /// One model's scoring failure after validation.
+    struct Failed {
+        var uid: Int
+        var source: SourcedFailure
+        var check: CheckVerdict?
+        var key: ModelRef.Key
+        /// Of the model the uid's check describes (else nothing is recorded of it).
+        var current: Bool { check.map { matches(source.record.model, source.record.hotkey, source.record.revision, $0) } ?? false }
+        var fault: ScoringFault { source.record.fault }
+    }
+
     /// Judges one epoch: validates that every model was scored on the same prompts against the same
     /// teacher stream, scores each, applies the epsilon rule, and returns the verdict and the new state.
     /// Throws a one-line `DistilError` for inputs it must refuse.
@@ -110,8 +124,13 @@ public enum Judge {
     /// REMOVED or CHANGED (any rejection) is disqualified; one whose re-check is RETRY is not judged
     /// this epoch (`pending`, not recorded, planned again). A king whose check or re-check is RETRY
     /// keeps the crown and the weight, and every challenger scored this epoch waits (`pending`).
-    public static func judge(checks: [CheckVerdict], records: [SourcedKL], state: JudgeState, recheck: [CheckVerdict]? = nil,
-                             options: JudgeOptions = JudgeOptions()) throws -> (Verdict, JudgeState) {
+    ///
+    /// `failures`: dl-kl's scoring-failure records (a model it could not score). The checkpoint's
+    /// fault (`miner`) rejects the model for good (`UNSCORABLE`, recorded with no score; a king loses
+    /// the crown); ours (`ours`) is a RETRY: the model is `pending`, and a king keeps the crown while
+    /// the challengers wait.
+    public static func judge(checks: [CheckVerdict], records: [SourcedKL], failures: [SourcedFailure] = [], state: JudgeState,
+                             recheck: [CheckVerdict]? = nil, options: JudgeOptions = JudgeOptions()) throws -> (Verdict, JudgeState) {
         if case .epsilon(let e) = options.policy.dethrone, !(e >= 0 && e < 1) {
             throw DistilError.usage("--epsilon must be in [0, 1), got \(e)")
         }
@@ -120,7 +139,8 @@ public enum Judge {
         _ = try byUID(recheck ?? [], what: "recheck")
 
         var models = try group(records, checks: checks, checkByUID: checkByUID)
-        let teacher = try sameTeacher(models)
+        let failed = try groupFailures(failures, checks: checks, checkByUID: checkByUID, scored: models)
+        let teacher = try sameTeacher(models, failed)
         let (kept, dropped) = try samePrompts(models)
         if !models.isEmpty && kept.isEmpty {
             throw DistilError("no prompt has a non-empty teacher continuation (\(dropped.count) dropped): nothing to score")
@@ -128,9 +148,10 @@ public enum Judge {
         let block = options.block ?? teacher?.block
 
         try scoreAndFlag(&models, prompts: kept, recheck: recheck, options: options)
-        let king = try resolveKing(state.king, checks: checks, recheck: recheck, models: models)
+        let king = try resolveKing(state.king, checks: checks, recheck: recheck, models: models, failed: failed)
         let (winner, winnerIndex, reason) = pickWinner(models, king: king, rule: options.policy.dethrone)
         let verdicts = modelVerdicts(models, king: king, winnerIndex: winnerIndex)
+        let unscored = unscoredVerdicts(failed, king: king)
         let kingAfter = nextKing(models, king: king, winner: winner, winnerIndex: winnerIndex, crownedBlock: block)
 
         let history = kingHistory(state, kingAfter: kingAfter, policy: options.policy)
@@ -140,7 +161,9 @@ public enum Judge {
                               dropped_prompts: dropped, king_before: state.king, king_after: kingAfter, winner: winner,
                               reason: reason, models: verdicts, weights: zip(uids, values).map { WeightEntry(uid: $0, weight: $1) },
                               uids: uids, values: values, tool: DistilVersion.tool)
-        var after = nextState(state, models: models, verdicts: verdicts, king: king, kingAfter: kingAfter, block: block)
+        verdict.unscored = unscored.isEmpty ? nil : unscored
+        var after = nextState(state, models: models, verdicts: verdicts, failed: failed, unscored: unscored, king: king,
+                              kingAfter: kingAfter, block: block)
         // The default policy's verdicts and states keep the bytes they always had (no hash: default).
         verdict.policy_sha256 = options.policy.isDefault ? nil : options.policy.sha256
         after.policy_sha256 = verdict.policy_sha256
@@ -218,14 +241,16 @@ public enum Judge {
         var valid: Bool
         /// Its flags this epoch (for the reason it lost the crown).
         var flags: [String]
-        /// A transient failure (RETRY) of the king's check or re-check never costs it the crown: it
-        /// keeps the weight, and the challengers scored this epoch wait (they are not recorded, so
-        /// they are planned again).
-        var waiting: Bool { retry != nil }
+        /// Its scoring failure this epoch, if dl-kl could not score it.
+        var failure: Failed?
+        /// A transient failure (RETRY) of the king's check or re-check, or a failure of ours to score
+        /// it, never costs it the crown: it keeps the weight, and the challengers scored this epoch
+        /// wait (they are not recorded, so they are planned again).
+        var waiting: Bool { retry != nil || failure?.fault == .ours }
     }
 
     static func resolveKing(_ before: KingRecord?, checks: [CheckVerdict], recheck: [CheckVerdict]?,
-                            models: [Scored]) throws -> KingStatus {
+                            models: [Scored], failed: [Failed]) throws -> KingStatus {
         let exact = before.flatMap { kingCheck($0, in: checks) }
         let kingRecheck: CheckVerdict? = exact?.ok == true
             ? before.flatMap { k in recheck.flatMap { recheckVerdict(uid: exact!.uid, key: k.model.key, in: $0) } } : nil
@@ -240,12 +265,18 @@ public enum Judge {
         var s = KingStatus(before: before, exactCheck: exact, recheck: kingRecheck, retry: retry, recheckFailed: recheckFailed,
                            check: check, index: check.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.key == kc.ref.key } },
                            valid: false, flags: [])
+        s.failure = check.flatMap { kc in failed.first { $0.uid == kc.uid && $0.key == kc.ref.key && $0.current } }
         s.valid = (check?.ok == true && !recheckFailed) || s.waiting
-        if s.valid, !s.waiting, !models.isEmpty, s.index == nil, let k = before {
+        // Its own checkpoint could not be scored: it cannot keep the crown (unless it waits on a RETRY).
+        if !s.waiting, s.failure?.fault == .miner {
+            s.valid = false
+            s.flags = [unscorableFlag]
+        }
+        if s.valid, !s.waiting, !models.isEmpty, s.index == nil, s.failure == nil, let k = before {
             throw DistilError("the king (uid \(check!.uid), \(k.repo)) has no KL records this epoch: challengers must be "
                 + "scored with the king on the same prompts (dl-judge plan lists it)")
         }
-        s.flags = s.index.map { models[$0].flags } ?? []
+        if s.failure == nil { s.flags = s.index.map { models[$0].flags } ?? [] }
         if !s.waiting, let ki = s.index, !models[ki].eligible { s.valid = false }
         if !s.valid { s.index = nil }
         Log.debug("king: " + (before.map { "uid \($0.uid) \($0.repo)" } ?? "none")
@@ -262,10 +293,12 @@ public enum Judge {
             (a.summary.mean, a.block ?? Int.max, a.uid) < (b.summary.mean, b.block ?? Int.max, b.uid)
         }
         if king.valid, let kc = king.check {
-            if let r = king.retry {
-                let what = king.exactCheck?.ok == true ? "re-checked before the weights are set" : "checked this epoch"
+            if king.waiting {
+                let what = king.retry.map { r in
+                    (king.exactCheck?.ok == true ? "re-checked before the weights are set" : "checked this epoch") + " (RETRY: \(r.message))"
+                } ?? "scored this epoch (\(ReasonCode.retry.rawValue): ours or transient: \(king.failure!.source.record.message))"
                 let challengers = models.indices.filter { $0 != king.index }.count
-                let reason = "the king (uid \(kc.uid)) could not be \(what) (RETRY: \(r.message)); it keeps the weight"
+                let reason = "the king (uid \(kc.uid)) could not be \(what); it keeps the weight"
                     + (challengers > 0 ? " and the \(challengers) challenger\(challengers == 1 ? "" : "s") scored this epoch wait for the next epoch"
                                        : " and challengers wait")
                 return (king.index.map { models[$0].uid } ?? kc.uid, king.index, reason)
@@ -403,10 +436,12 @@ public enum Judge {
         return nil
     }
 
-    /// The new state: every model judged this epoch keeps its score; a dethroned king is marked.
-    /// Nothing is recorded of a model left pending, nor of anyone while the king waits on a RETRY.
-    static func nextState(_ state: JudgeState, models: [Scored], verdicts: [ModelVerdict], king: KingStatus,
-                          kingAfter: KingRecord?, block: Int?) -> JudgeState {
+    /// The new state: every model judged this epoch keeps its score; a dethroned king is marked; a
+    /// model rejected for its own scoring failure is recorded with no score (`no_weight`,
+    /// `UNSCORABLE`), so it is never planned again. Nothing is recorded of a model left pending, nor
+    /// of anyone while the king waits on a RETRY.
+    static func nextState(_ state: JudgeState, models: [Scored], verdicts: [ModelVerdict], failed: [Failed], unscored: [UnscoredModel],
+                          king: KingStatus, kingAfter: KingRecord?, block: Int?) -> JudgeState {
         var s = state
         s.version = JudgeState.currentVersion
         s.king = kingAfter
@@ -415,11 +450,12 @@ public enum Judge {
             let rec = ScoredModel(model: ModelRef(uid: m.uid, hotkey: m.key.hotkey, repo: m.repo, revision: c.revision,
                                                   commit: c.commit, block: c.block),
                                   scored_block: block, score: ScoreSummary(m.summary), flags: m.flags, outcome: v.outcome.recorded)
-            if let j = s.models.firstIndex(where: { $0.model.key == m.key }) {
-                s.models[j] = rec
-            } else {
-                s.models.append(rec)
-            }
+            s.put(rec)
+        }
+        for (f, v) in zip(failed, unscored) where !king.waiting && v.outcome == .noWeight && f.current {
+            let c = f.check!
+            s.put(ScoredModel(model: ModelRef(uid: f.uid, hotkey: c.hotkey, repo: c.repo, revision: c.revision, commit: c.commit, block: c.block),
+                              scored_block: block, score: .unscored, flags: [unscorableFlag], outcome: .noWeight))
         }
         if let k = king.before, kingAfter?.model.key != k.model.key,
            let j = s.models.firstIndex(where: { $0.model.key == k.model.key }) {
@@ -429,7 +465,46 @@ public enum Judge {
         return s
     }
 
+    // MARK: step 4b: the models that could not be scored
+
+    /// Each scoring failure's verdict: the checkpoint's fault is a rejection (`no_weight`), ours a
+    /// RETRY (`pending`); the king keeps the crown on ours and loses it on the miner's. A failure of
+    /// a model that is not its uid's checked one (or has no check) is `no_weight` and never recorded.
+    static func unscoredVerdicts(_ failed: [Failed], king: KingStatus) -> [UnscoredModel] {
+        failed.map { f in
+            let r = f.source.record
+            let outcome: ModelOutcome
+            if king.failure?.uid == f.uid && f.current { outcome = king.waiting ? .king : .dethroned }
+            else if f.current && f.fault == .ours { outcome = .pending }
+            else { outcome = .noWeight }
+            return UnscoredModel(uid: f.uid, hotkey: f.check?.hotkey ?? r.hotkey, repo: f.check?.repo ?? r.model,
+                                 revision: f.check?.revision ?? r.revision, commit: f.check?.commit, block: f.check?.block ?? r.block,
+                                 fault: f.fault, reason: f.fault.reason, message: r.message, outcome: outcome)
+        }
+    }
+
     // MARK: validation
+
+    /// The scoring failures by uid (a record without uid is matched to the check with its repo and
+    /// hotkey), refusing a uid that failed twice or has KL records too.
+    static func groupFailures(_ failures: [SourcedFailure], checks: [CheckVerdict], checkByUID: [Int: CheckVerdict],
+                              scored: [Scored]) throws -> [Failed] {
+        var byUID: [Int: Failed] = [:]
+        for s in failures {
+            let r = s.record
+            guard let uid = r.uid ?? checks.first(where: { $0.repo == r.model && (r.hotkey == nil || $0.hotkey == r.hotkey) })?.uid else {
+                throw DistilError("\(s.place): scoring failure of '\(r.model)' has no uid and matches no check")
+            }
+            if let prev = byUID[uid] { throw DistilError("\(s.place): uid \(uid) has two scoring failures (first at \(prev.source.place))") }
+            if let m = scored.first(where: { $0.uid == uid }) {
+                throw DistilError("\(s.place): uid \(uid) has a scoring failure and KL records (\(m.first.place))")
+            }
+            let c = checkByUID[uid]
+            byUID[uid] = Failed(uid: uid, source: s, check: c,
+                                key: c?.ref.key ?? ModelRef.Key(hotkey: r.hotkey ?? "", repo: r.model, commit: r.revision ?? ""))
+        }
+        return byUID.keys.sorted().map { byUID[$0]! }
+    }
 
     /// Groups records by uid (a record without uid is matched to the check with its repo and hotkey),
     /// refusing duplicate prompts, negative or malformed values, and one uid carrying two models.
@@ -469,10 +544,16 @@ public enum Judge {
         return byUID.keys.sorted().map { byUID[$0]! }
     }
 
-    /// Every record must come from one teacher stream (same teacher and epoch block hash).
-    static func sameTeacher(_ models: [Scored]) throws -> TeacherRef? {
-        guard let ref = models.first else { return nil }
-        let t0 = ref.first.record.teacher
+    /// Every record must come from one teacher stream (same teacher and epoch block hash), and
+    /// every scoring failure name that stream.
+    static func sameTeacher(_ models: [Scored], _ failed: [Failed] = []) throws -> TeacherRef? {
+        let t0 = models.first?.first.record.teacher ?? failed.first?.source.record.teacher
+        let first = models.first.map { ($0.uid, $0.first.place) } ?? failed.first.map { ($0.uid, $0.source.place) }
+        for f in failed where f.source.record.teacher != t0 {
+            throw DistilError("\(f.source.place): uid \(f.uid)'s scoring failure names teacher stream \(describe(f.source.record.teacher)) "
+                + "but uid \(first!.0) was scored against \(describe(t0)) (\(first!.1)): refusing to compare different teacher streams")
+        }
+        guard let ref = models.first else { return t0 }
         for m in models {
             for p in m.byPrompt.keys.sorted() {
                 let s = m.byPrompt[p]!
@@ -515,10 +596,12 @@ public enum Judge {
     }
 
     /// Whether a KL record is of the model the check describes (repo, and hotkey/revision when given).
-    static func matches(_ r: KLRecord, _ c: CheckVerdict) -> Bool {
-        guard r.model == c.repo else { return false }
-        if let h = r.hotkey, h != c.hotkey { return false }
-        if let v = r.revision, v != c.revision, v != c.commit { return false }
+    static func matches(_ r: KLRecord, _ c: CheckVerdict) -> Bool { matches(r.model, r.hotkey, r.revision, c) }
+
+    static func matches(_ model: String, _ hotkey: String?, _ revision: String?, _ c: CheckVerdict) -> Bool {
+        guard model == c.repo else { return false }
+        if let h = hotkey, h != c.hotkey { return false }
+        if let v = revision, v != c.revision, v != c.commit { return false }
         return true
     }
 

@@ -8,14 +8,25 @@ public enum JudgeIO {
         try JSONLReader<CheckVerdict>(path: path).readAll()
     }
 
-    /// KL records from every file in order ("-" or no paths = stdin), each with its file:line.
-    public static func readKL(_ paths: [String]) throws -> [SourcedKL] {
-        var out: [SourcedKL] = []
+    /// KL records from every file in order ("-" or no paths = stdin), each with its file:line (a
+    /// scoring-failure line is not one: see `readKLLines`).
+    public static func readKL(_ paths: [String]) throws -> [SourcedKL] { try readKLLines(paths).records }
+
+    /// dl-kl's output lines from every file in order ("-" or no paths = stdin): the KL records and
+    /// the scoring failures, each with its file:line.
+    public static func readKLLines(_ paths: [String]) throws -> (records: [SourcedKL], failures: [SourcedFailure]) {
+        var records: [SourcedKL] = [], failures: [SourcedFailure] = []
         for p in paths.isEmpty ? ["-"] : paths {
-            let r = try JSONLReader<KLRecord>(path: p)
-            while let rec = try r.next() { out.append(SourcedKL(rec, place: "\(r.name):\(r.lineNumber)")) }
+            let r = try JSONLReader<KLLine>(path: p)
+            while let line = try r.next() {
+                let place = "\(r.name):\(r.lineNumber)"
+                switch line {
+                case .record(let rec): records.append(SourcedKL(rec, place: place))
+                case .failure(let f): failures.append(SourcedFailure(f, place: place))
+                }
+            }
         }
-        return out
+        return (records, failures)
     }
 
     /// The state at `path`; a missing file (first epoch) is the empty state.
@@ -46,7 +57,11 @@ public enum JudgeIO {
             if !m.flags.isEmpty { what += " [" + m.flags.joined(separator: ",") + "]" }
             lines.append(row(String(m.uid), m.repo, ci, String(s.n_prompts), what))
         }
-        if v.models.isEmpty { lines.append("(no KL records this epoch)") }
+        for u in v.unscored ?? [] {
+            lines.append(row(String(u.uid), u.repo, "-", "0", "\(u.outcome.rawValue.replacingOccurrences(of: "_", with: " ")) "
+                + "[\(u.reason.rawValue): not scored, \(u.fault == .miner ? "the checkpoint's fault" : "ours or transient")]"))
+        }
+        if v.models.isEmpty && (v.unscored ?? []).isEmpty { lines.append("(no KL records this epoch)") }
         let w = v.winner.map { u in "uid \(u)" + (v.king_after.map { " (\($0.repo))" } ?? "") + " gets weight 1.0" } ?? "nobody gets weight"
         lines.append("winner: \(w)")
         lines.append(v.reason)

@@ -9,12 +9,13 @@ public enum JudgeRun {
     public static func judge(checks: String, recheck: String?, state: String?, kl: [String], options: JudgeOptions,
                              out: String?, updateState: Bool) throws -> Verdict {
         let checked = try JudgeIO.readChecks(checks)
-        let records = try JudgeIO.readKL(kl)
+        let (records, failures) = try JudgeIO.readKLLines(kl)
         let before = try JudgeIO.readState(state)
         let rechecked = try recheck.map { try JudgeIO.readChecks($0) }
-        Log.debug("\(checked.count) checks, \(records.count) KL records, \(rechecked.map { "\($0.count) re-checks" } ?? "no re-check"), "
+        Log.debug("\(checked.count) checks, \(records.count) KL records, \(failures.count) scoring failures, \(rechecked.map { "\($0.count) re-checks" } ?? "no re-check"), "
             + "king before: \(before.king.map { "uid \($0.uid) \($0.repo)" } ?? "none")")
-        let (verdict, after) = try Judge.judge(checks: checked, records: records, state: before, recheck: rechecked, options: options)
+        let (verdict, after) = try Judge.judge(checks: checked, records: records, failures: failures, state: before,
+                                              recheck: rechecked, options: options)
         if let b = options.block, let tb = verdict.teacher?.block, b != tb {
             Log.warn("--block \(b) differs from the teacher stream's block \(tb)")
         }

@@ -45,6 +45,11 @@ public struct ScoreSummary: Codable, Equatable, Sendable {
     public init(_ s: SampleSummary) {
         n_prompts = s.n; mean_kl = s.mean; std = s.std; se = s.se; ci_low = s.ci_low; ci_high = s.ci_high
     }
+
+    /// The score of a model that was never scored (its scoring failed): no prompts, every figure 0.
+    public static let unscored = ScoreSummary(n_prompts: 0)
+
+    init(n_prompts: Int) { self.n_prompts = n_prompts; mean_kl = 0; std = 0; se = 0; ci_low = 0; ci_high = 0 }
 }
 
 /// One scored model in the state: kept forever so a model is scored once.
@@ -129,6 +134,11 @@ public struct JudgeState: Codable, Equatable, Sendable {
         try c.encodeIfPresent(kings, forKey: .kings)
     }
 
+    /// Records `m`, in place of the model's earlier record if it has one.
+    mutating func put(_ m: ScoredModel) {
+        if let j = models.firstIndex(where: { $0.model.key == m.model.key }) { models[j] = m } else { models.append(m) }
+    }
+
     /// The stored record of a model, if it was ever scored.
     public func scored(_ key: ModelRef.Key) -> ScoredModel? { models.first { $0.model.key == key } }
 }
@@ -165,6 +175,33 @@ public struct ModelVerdict: Codable, Equatable, Sendable {
     public var per_prompt: [PromptScore]
 }
 
+/// A model dl-kl could not score, in one verdict (from its scoring-failure record).
+public struct UnscoredModel: Codable, Equatable, Sendable {
+    public var uid: Int
+    public var hotkey: String?
+    public var repo: String
+    public var revision: String?
+    public var commit: String?
+    public var block: Int?
+    /// Whose fault: `miner` (the checkpoint's) or `ours` (ours or transient).
+    public var fault: ScoringFault
+    /// `UNSCORABLE` (the miner's fault: rejected) or `RETRY` (ours: planned again).
+    public var reason: ReasonCode
+    /// dl-kl's line: what failed.
+    public var message: String
+    /// `no_weight` (rejected; recorded, never planned again), `pending` (not judged this epoch, not
+    /// recorded, planned again), for the king `king` (kept the crown: ours) or `dethroned` (the
+    /// miner's fault).
+    public var outcome: ModelOutcome
+}
+
+/// A scoring-failure record and where it was read ("kl/3.jsonl:1").
+public struct SourcedFailure: Sendable {
+    public var record: ScoringFailure
+    public var place: String
+    public init(_ record: ScoringFailure, place: String) { self.record = record; self.place = place }
+}
+
 /// One weight entry, as btcli's set-weights takes them.
 public struct WeightEntry: Codable, Equatable, Sendable {
     public var uid: Int
@@ -191,6 +228,8 @@ public struct Verdict: Codable, Equatable, Sendable {
     public var reason: String
     /// Scored models, by uid.
     public var models: [ModelVerdict]
+    /// Models whose scoring failed, by uid (absent when none did).
+    public var unscored: [UnscoredModel]? = nil
     /// Every uid in the checks, by uid: winner 1.0, others 0.0.
     public var weights: [WeightEntry]
     public var uids: [Int]
@@ -199,7 +238,7 @@ public struct Verdict: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case format, block, epsilon, policy_sha256, teacher, prompts, dropped_prompts, king_before, king_after, winner, reason,
-             models, weights, uids, values, tool
+             models, unscored, weights, uids, values, tool
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -216,6 +255,7 @@ public struct Verdict: Codable, Equatable, Sendable {
         try c.encode(winner, forKey: .winner)
         try c.encode(reason, forKey: .reason)
         try c.encode(models, forKey: .models)
+        try c.encodeIfPresent(unscored, forKey: .unscored)
         try c.encode(weights, forKey: .weights)
         try c.encode(uids, forKey: .uids)
         try c.encode(values, forKey: .values)

@@ -16,12 +16,15 @@ struct KL: DistilTool {
         Every model of a check/plan file, one output file per uid (existing files are kept: a killed run resumes):
           dl-judge plan --checks checks.jsonl --state state.json > plan.jsonl
           dl-kl --checks plan.jsonl --out-dir kl/ teacher.dlt
+
+        With --checks, a model that cannot be scored does not stop the others: its UID.jsonl holds one scoring-failure record instead (docs/FORMATS.md "Scoring failure": whose fault — the checkpoint's, "miner", or ours/transient, "ours" — and why), its summary line says "failed", and the run goes on. A teacher stream that is damaged or unreadable, or output that cannot be written, stops the run (exit 1): it is no model's fault. With --model any failure is one error line and exit 1.
         """)
 
     @Option(help: "A student checkpoint directory.") var model: String?
     @Option(help: "Score every model (with ok=true) of these check verdicts; needs --out-dir.") var checks: String?
     @Option(help: "With --checks: the directory for one UID.jsonl per model.") var outDir: String?
     @Option(help: "Model name in the records (default: the directory).") var name: String?
+    @Option(help: ArgumentHelp("With --checks: score nothing; every model without a UID.jsonl gets a scoring-failure record of ours (fault \"ours\") with this message (the pipelines, after dl-kl was killed by a signal twice on the model).", valueName: "MESSAGE")) var recordFailure: String?
     @OptionGroup var named: NamedModelOptions
     @Option(help: "Continuation positions per LM-head chunk (memory: up to 3 x chunk x vocab x 4 bytes: the logits, and the teacher rows read ahead in binary16; the LM head's weights are read once per chunk; the same chunk reproduces results bit for bit).") var chunk = 128
     @OptionGroup var compute: ComputeOptions
@@ -32,6 +35,7 @@ struct KL: DistilTool {
     func validate() throws {
         guard (model == nil) != (checks == nil) else { throw ValidationError("give exactly one of --model and --checks") }
         if checks != nil && outDir == nil { throw ValidationError("--checks needs --out-dir") }
+        if recordFailure != nil && checks == nil { throw ValidationError("--record-failure goes with --checks") }
         if checks != nil && stream == "-" { throw ValidationError("--checks reads the stream once per model: name the stream file") }
         guard chunk >= 1 && chunk <= 4096 else { throw ValidationError("--chunk must be in 1...4096") }
     }
@@ -45,7 +49,7 @@ struct KL: DistilTool {
             try run.score(directory: model, identity: identity, out: output.out)
         } else if let checks, let outDir {
             let summary = JSONLWriter(try FileWriter(path: nil))
-            try run.scoreAll(checks: checks, outDir: outDir) { try summary.write($0) }
+            try run.scoreAll(checks: checks, outDir: outDir, failure: recordFailure) { try summary.write($0) }
             try summary.close()
         }
     }

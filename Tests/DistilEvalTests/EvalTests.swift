@@ -140,6 +140,7 @@ final class EvalTests: XCTestCase {
             XCTAssertThrowsError(try Scorer(model: lm, identity: StudentIdentity(model: "king"), chunkRows: 4)
                 .score(try TeacherStreamReader(ZstdReader(MemoryReader(m.bytes, name: "bad.dlt")))) { emitted.append($0.prompt_id) }) { e in
                 XCTAssertTrue("\(e)".contains(expect), "\(e)")
+                XCTAssertTrue(e is ScoringStop, "a damaged teacher stream is no model's fault: it stops the run")
             }
             XCTAssertEqual(emitted, ["p0"])
         }

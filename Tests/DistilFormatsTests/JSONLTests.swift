@@ -115,6 +115,21 @@ final class JSONLTests: XCTestCase {
         XCTAssertNotNil(prompts[1].tokens)
         let kl = try JSONLReader<KLRecord>(path: samplePath("kl.jsonl")).readAll()
         XCTAssertEqual(kl.count, 4)
+        // dl-kl's output lines: KL records, or a model's one scoring-failure line (it has `fault`).
+        XCTAssertEqual(try JSONLReader<KLLine>(path: samplePath("kl.jsonl")).readAll(), kl.map(KLLine.record))
+        let failed = try JSONLReader<KLLine>(path: samplePath("kl-failed.jsonl")).readAll()
+        guard failed.count == 1, case .failure(let f) = failed[0] else { return XCTFail("kl-failed.jsonl: \(failed)") }
+        XCTAssertEqual([f.fault], [.miner])
+        XCTAssertEqual([f.uid, f.block], [3, 950])
+        XCTAssertEqual(f.teacher, kl[0].teacher)
+        XCTAssertEqual(try encodeJSON(f) + [0x0A], try readFile(samplePath("kl-failed.jsonl")), "canonical bytes")
+        for (line, problem) in [(#"{"fault":"theirs","message":"m","model":"x","tool":"t"}"#, "fault"),
+                                (#"{"fault":"ours","message":"m","model":"x","tool":"t","uid":-1}"#, "field 'uid': -1 is not a uid"),
+                                (#"{"fault":"ours","model":"x","tool":"t"}"#, "missing field 'message'")] {
+            XCTAssertThrowsError(try JSONLReader<KLLine>(MemoryReader(Array(line.utf8), name: "f.jsonl")).next(), line) { e in
+                XCTAssertTrue("\(e)".contains(problem), "\(e)")
+            }
+        }
         // Re-encoding a sample gives its bytes back (canonical output).
         let bytes = try readFile(samplePath("commitments.jsonl"))
         let m = MemoryWriter()

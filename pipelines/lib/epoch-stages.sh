@@ -306,19 +306,35 @@ stage_teacher() {
 
 # stage_kl_task I: the I-th planned model (1-based) scored into kl/UID.jsonl (dl-kl writes it atomically)
 # with its summary line in kl/UID.done. An index past the plan has nothing to do.
+#
+# A model dl-kl cannot score is a finished task: dl-kl writes its scoring-failure record in place of
+# its KL records (docs/FORMATS.md "Scoring failure") and exits 0. A dl-kl killed by a signal (a crash
+# the engine should never have, the OOM killer) runs once more; killed again, the model gets a
+# failure record of ours (transient: judged as a RETRY, scored again next epoch) and the task is
+# finished, so that one model never stops the epoch. Any other failure (exit 1: the teacher stream
+# damaged, a full disk) fails the task as before: it is no model's fault.
+EPOCH_KL_SIGNALLED=128
 stage_kl_task() {
-  local i=$1 line rc=0
+  local i=$1 line uid rc=0 attempt
   epoch_need "$e/plan.jsonl" "run the plan stage first"
   [[ "$i" =~ ^[1-9][0-9]*$ ]] || epoch_usage_error "a student task is a model's 1-based line in plan.jsonl, got '$i'"
   line=$(sed -n "${i}p" "$e/plan.jsonl")
   if [[ -z "$line" ]]; then epoch_log "kl task $i: the plan has $(epoch_planned) models, nothing to do"; return 0; fi
   [[ "$line" =~ \"uid\":([0-9]+) ]] || epoch_fail "$e/plan.jsonl: line $i has no uid"
+  uid=${BASH_REMATCH[1]}
   epoch_need "$e/teacher.dlt" "run the teacher stage first"
-  rm -f "$e/kl/${BASH_REMATCH[1]}.jsonl".tmp-*   # a killed dl-kl's temporary
-  # The model's plan line through a pipe, not a temporary file: a kill -9 here leaves nothing behind.
-  EPOCH_UID=${BASH_REMATCH[1]} epoch_stage kl "$e/kl/${BASH_REMATCH[1]}.done" "$bin/dl-kl" --checks <(printf '%s\n' "$line") \
-    --out-dir "$e/kl" --threads "$threads" "$e/teacher.dlt" || rc=$?
-  return "$rc"
+  for attempt in 1 2; do
+    rc=0
+    rm -f "$e/kl/$uid.jsonl".tmp-*   # a killed dl-kl's temporary
+    # The model's plan line through a pipe, not a temporary file: a kill -9 here leaves nothing behind.
+    EPOCH_UID=$uid epoch_stage kl "$e/kl/$uid.done" "$bin/dl-kl" --checks <(printf '%s\n' "$line") \
+      --out-dir "$e/kl" --threads "$threads" "$e/teacher.dlt" || rc=$?
+    ((rc > EPOCH_KL_SIGNALLED)) || return "$rc"
+    epoch_log "kl (uid $uid): dl-kl was killed by signal $((rc - EPOCH_KL_SIGNALLED)) (attempt $attempt of 2)"
+  done
+  rm -f "$e/kl/$uid.jsonl".tmp-*
+  EPOCH_UID=$uid epoch_stage kl "$e/kl/$uid.done" "$bin/dl-kl" --checks <(printf '%s\n' "$line") --out-dir "$e/kl" \
+    --record-failure "dl-kl was killed by signal $((rc - EPOCH_KL_SIGNALLED)) twice while scoring it" "$e/teacher.dlt"
 }
 
 # stage_kl_all: every planned model in turn (one box); an epoch whose kl.done exists is done.

@@ -9,7 +9,7 @@
 #
 # Here (hold the lock on DIR/.lock throughout): fetch, check, plan, prompts, the teacher. Then one
 # `epoch.sh --stage kl --task I` per planned model under GNU parallel (a failed one runs once more:
-# --retries 2), then the re-check and the judge — only when every student succeeded; otherwise the epoch
+# --retries 2; a model that cannot be scored is a finished task, docs/FORMATS.md "Scoring failure"), then the re-check and the judge — only when every student succeeded; otherwise the epoch
 # fails and no verdict.json (no weights) appears. With --sshloginfile the repository, the tools (--bin)
 # and DIR must be at the same paths on every host (a shared filesystem); the teacher runs on this box.
 # The job log is DIR/epoch-N/parallel.joblog. Prints the verdict.

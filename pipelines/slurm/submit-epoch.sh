@@ -10,7 +10,8 @@
 #   job 2  teacher.sbatch   the teacher (one big-memory node: --teacher-mem)
 #   job 3  student.sbatch   an array, one task per planned model (--student-cpus threads each), after job 2;
 #                           each reads teacher.dlt from the shared filesystem and writes its kl/UID.jsonl
-#                           atomically; a failed task runs once more, then fails
+#                           atomically (a model that cannot be scored: its failure record, a finished
+#                           task); a failed task runs once more, then fails
 #   job 4  finish.sbatch    the re-check and the judge, only when every student task succeeded
 #                           (--dependency=afterok, --kill-on-invalid-dep): a failed student fails the epoch
 #                           and no verdict.json — so no weights — appears

@@ -6,11 +6,13 @@
 #      kl/UID.jsonl byte-identical to pipelines/epoch.sh's (the demo's own commands, run the plain way
 #      here), the empty-plan epoch included; reproduce.sh reproduces the Slurm-made epoch;
 #   2. the block-200 epoch again from its cached prepare and teacher artifacts, with the dl-kl process
-#      of one array task killed (SIGKILL) half-way through the teacher stream: the task's retry completes,
-#      the verdict is the same bytes, and timings.jsonl shows the killed attempt (exit 137) and the retry
-#      (exit 0); a second submission to the same work folder meanwhile is refused;
-#   3. a student that fails twice fails the epoch: no verdict.json, submit-epoch.sh exits 1, and so does a
-#      failed teacher job (the array and the finish job never run).
+#      of one array task killed (SIGKILL) half-way through the teacher stream: the task's retry (the kl
+#      stage runs a dl-kl killed by a signal once more) completes, the verdict is the same bytes, and
+#      timings.jsonl shows the killed attempt (exit 137) and the retry (exit 0); a second submission to
+#      the same work folder meanwhile is refused;
+#   3. a student that fails twice (exit 1: no model's fault, e.g. a damaged teacher stream) fails the
+#      epoch: no verdict.json, submit-epoch.sh exits 1, and so does a failed teacher job (the array and
+#      the finish job never run).
 # Every daemon it started is stopped by pid (also on failure), and nothing is left running.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -247,7 +249,8 @@ subs=()
 ((rc == 0)) || { cat "$tmp/log/submit-kill.log" >&2; fail "the epoch with a killed task failed (exit $rc)"; }
 cmp "$tmp/plain/epoch-200/verdict.json" "$tmp/kill/epoch-200/verdict.json" || fail "the retried epoch's verdict differs"
 same "$tmp/plain/epoch-200" "$tmp/kill/epoch-200"
-grep -q "attempt 1 failed (exit 137)" "$tmp/kill/epoch-200"/slurm/student-*.log || fail "no task log shows the killed attempt"
+grep -q "kl (uid $uid): dl-kl was killed by signal 9 (attempt 1 of 2)" "$tmp/kill/epoch-200"/slurm/student-*.log \
+  || fail "no task log shows the killed attempt"
 grep -q "^{\"stage\":\"kl\",\"uid\":$uid,.*\"exit\":137}$" "$tmp/kill/epoch-200/timings.jsonl" || fail "timings.jsonl lacks the killed attempt"
 [[ "$(grep "\"uid\":$uid," "$tmp/kill/epoch-200/timings.jsonl" | tail -1)" == *'"cached":false,"exit":0}' ]] \
   || fail "timings.jsonl lacks the retry of uid $uid"
