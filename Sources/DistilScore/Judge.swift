@@ -149,7 +149,8 @@ public enum Judge {
 
         try scoreAndFlag(&models, prompts: kept, recheck: recheck, options: options)
         let king = try resolveKing(state.king, checks: checks, recheck: recheck, models: models, failed: failed)
-        let (winner, winnerIndex, reason) = pickWinner(models, king: king, rule: options.policy.dethrone)
+        let (winner, winnerIndex, reason) = pickWinner(models, king: king, rule: options.policy.dethrone,
+                                                       unscored: failed.filter { $0.uid != king.failure?.uid }.count)
         let verdicts = modelVerdicts(models, king: king, winnerIndex: winnerIndex)
         let unscored = unscoredVerdicts(failed, king: king)
         let kingAfter = nextKing(models, king: king, winner: winner, winnerIndex: winnerIndex, crownedBlock: block)
@@ -288,7 +289,10 @@ public enum Judge {
 
     /// The uid that gets the weight (nil: nobody), the index of its records if it was scored, and one
     /// sentence saying why.
-    static func pickWinner(_ models: [Scored], king: KingStatus, rule: JudgePolicy.Dethrone) -> (Int?, Int?, String) {
+    /// `unscored`: the challengers whose scoring failed (for the words when none was scored).
+    static func pickWinner(_ models: [Scored], king: KingStatus, rule: JudgePolicy.Dethrone, unscored: Int = 0) -> (Int?, Int?, String) {
+        let noChallenger = unscored == 0 ? "no challenger this epoch"
+            : "no challenger was scored this epoch (\(unscored) could not be scored)"
         func better(_ a: Scored, _ b: Scored) -> Bool {
             (a.summary.mean, a.block ?? Int.max, a.uid) < (b.summary.mean, b.block ?? Int.max, b.uid)
         }
@@ -317,7 +321,7 @@ public enum Judge {
                 }
                 return (models[ki].uid, ki, models.count > 1
                     ? "the king (uid \(kc.uid)) keeps the crown: no challenger below (1 - \(eps)) x \(fmt(k)) = \(fmt(bar))"
-                    : "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch")
+                    : "the king (uid \(kc.uid)) keeps the crown: \(noChallenger)")
             case .pairedT(let alpha, let minPrompts, let margin):
                 // Challenger minus (1 - margin) x king, prompt by prompt: below zero with p < alpha.
                 let bar = models[ki].vector.map { (1 - margin) * $0 }
@@ -331,7 +335,7 @@ public enum Judge {
                     let w = models[best]
                     return (w.uid, best, "uid \(w.uid) takes the crown: mean KL \(fmt(w.summary.mean)) vs king's \(fmt(k)), p = \(fmt(p(best))) (\(test))")
                 }
-                if models.count == 1 { return (models[ki].uid, ki, "the king (uid \(kc.uid)) keeps the crown: no challenger this epoch") }
+                if models.count == 1 { return (models[ki].uid, ki, "the king (uid \(kc.uid)) keeps the crown: \(noChallenger)") }
                 return (models[ki].uid, ki, n < minPrompts
                     ? "the king (uid \(kc.uid)) keeps the crown: \(n) prompts, fewer than the \(minPrompts) the paired test needs"
                     : "the king (uid \(kc.uid)) keeps the crown: no challenger significantly below it (\(test))")

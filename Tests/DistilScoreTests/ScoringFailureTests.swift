@@ -50,6 +50,11 @@ final class ScoringFailureTests: XCTestCase {
         XCTAssertEqual(Judge.plan(checks: checks, state: s).map(\.uid), [1, 3], "planned again, with the king")
     }
 
+    func testTheKingAloneWithAFailedChallengerSaysSo() throws {
+        let (v, _) = try judge(checks, king, [Self.failure(3, .miner)], state: Epoch.king(1))
+        XCTAssertEqual(v.reason, "the king (uid 1) keeps the crown: no challenger was scored this epoch (1 could not be scored)")
+    }
+
     func testKingOfOurFaultKeepsTheCrownAndTheChallengersWait() throws {
         let (v, s) = try judge(checks, winner, [Self.failure(1, .ours, "out of memory")], state: Epoch.king(1))
         XCTAssertEqual(v.winner, 1)
