@@ -240,12 +240,12 @@ extension KLRecord {
 /// dl-kl's record of a model it could not score: the one line of its `kl/UID.jsonl` in place of its
 /// KL records (docs/FORMATS.md "Scoring failure"). It carries `fault`, which no KL record has.
 public struct ScoringFailure: Codable, Equatable, Sendable {
-    /// The model's identity, as its KL records would carry it.
+    /// The model's identity, as its KL records would carry it (its commitment block is the check's).
     public var model: String
     public var uid: Int?
     public var hotkey: String?
-    public var block: Int?
     public var revision: String?
+    /// The weight identity it was to be scored with: the check's (`Manifest.weights_sha256`).
     public var weights_sha256: String?
     /// Whose fault: the checkpoint's (`miner`) or ours / transient (`ours`).
     public var fault: ScoringFault
@@ -284,10 +284,7 @@ public enum KLLine: Decodable, Equatable, Sendable, CheckedRecord {
     public func invalidField() -> (field: String, problem: String)? {
         switch self {
         case .record(let r): return r.invalidField()
-        case .failure(let f):
-            if let u = f.uid, let bad = RecordRules.uid(u) { return bad }
-            if let b = f.block, let bad = RecordRules.block(b) { return bad }
-            return nil
+        case .failure(let f): return f.uid.flatMap(RecordRules.uid)
         }
     }
 }

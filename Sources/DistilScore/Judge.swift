@@ -481,8 +481,7 @@ public enum Judge {
             if king.failure?.uid == f.uid && f.current { outcome = king.waiting ? .king : .dethroned }
             else if f.current && f.fault == .ours { outcome = .pending }
             else { outcome = .noWeight }
-            return UnscoredModel(uid: f.uid, hotkey: f.check?.hotkey ?? r.hotkey, repo: f.check?.repo ?? r.model,
-                                 revision: f.check?.revision ?? r.revision, commit: f.check?.commit, block: f.check?.block ?? r.block,
+            return UnscoredModel(uid: f.uid, hotkey: f.check?.hotkey ?? r.hotkey, repo: f.check?.repo ?? r.model, commit: f.check?.commit,
                                  fault: f.fault, reason: f.fault.reason, message: r.message, outcome: outcome)
         }
     }

@@ -175,14 +175,13 @@ public struct ModelVerdict: Codable, Equatable, Sendable {
     public var per_prompt: [PromptScore]
 }
 
-/// A model dl-kl could not score, in one verdict (from its scoring-failure record).
+/// A model dl-kl could not score, in one verdict (from its scoring-failure record): who (uid,
+/// hotkey) and what (repo at commit; the rest of its identity is in its check verdict).
 public struct UnscoredModel: Codable, Equatable, Sendable {
     public var uid: Int
     public var hotkey: String?
     public var repo: String
-    public var revision: String?
     public var commit: String?
-    public var block: Int?
     /// Whose fault: `miner` (the checkpoint's) or `ours` (ours or transient).
     public var fault: ScoringFault
     /// `UNSCORABLE` (the miner's fault: rejected) or `RETRY` (ours: planned again).

@@ -120,7 +120,8 @@ final class JSONLTests: XCTestCase {
         let failed = try JSONLReader<KLLine>(path: samplePath("kl-failed.jsonl")).readAll()
         guard failed.count == 1, case .failure(let f) = failed[0] else { return XCTFail("kl-failed.jsonl: \(failed)") }
         XCTAssertEqual([f.fault], [.miner])
-        XCTAssertEqual([f.uid, f.block], [3, 950])
+        XCTAssertEqual(f.uid, 3)
+        XCTAssertEqual(f.weights_sha256, "c4000cccbdf55da32db735610b411e37d0577f59a9125e78062c7f6dda51c139")
         XCTAssertEqual(f.teacher, kl[0].teacher)
         XCTAssertEqual(try encodeJSON(f) + [0x0A], try readFile(samplePath("kl-failed.jsonl")), "canonical bytes")
         for (line, problem) in [(#"{"fault":"theirs","message":"m","model":"x","tool":"t"}"#, "fault"),

@@ -10,7 +10,7 @@ final class ScoringFailureTests: XCTestCase {
     static func failure(_ uid: Int, _ fault: ScoringFault, _ message: String = "non-finite KL", teacher: TeacherRef? = Epoch.teacher)
         -> SourcedFailure {
         var f = ScoringFailure(model: "org/m\(uid)", fault: fault, message: message)
-        f.uid = uid; f.hotkey = "hk\(uid)"; f.revision = "rev\(uid)"; f.block = 100 + uid; f.teacher = teacher
+        f.uid = uid; f.hotkey = "hk\(uid)"; f.revision = "rev\(uid)"; f.teacher = teacher
         return SourcedFailure(f, place: "kl/\(uid).jsonl:1")
     }
 
@@ -28,8 +28,8 @@ final class ScoringFailureTests: XCTestCase {
         let (v, s) = try judge(checks, king + winner, [Self.failure(3, .miner)], state: Epoch.king(1))
         XCTAssertEqual(v.winner, 2, "the other challenger is judged as if uid 3 had not committed")
         XCTAssertEqual(v.models.map(\.uid), [1, 2])
-        XCTAssertEqual(v.unscored, [UnscoredModel(uid: 3, hotkey: "hk3", repo: "org/m3", revision: "rev3", commit: "c3", block: 103,
-                                                  fault: .miner, reason: .unscorable, message: "non-finite KL", outcome: .noWeight)])
+        XCTAssertEqual(v.unscored, [UnscoredModel(uid: 3, hotkey: "hk3", repo: "org/m3", commit: "c3", fault: .miner, reason: .unscorable,
+                                                  message: "non-finite KL", outcome: .noWeight)])
         XCTAssertEqual(v.values, [0, 1, 0])
         let rec = try XCTUnwrap(s.models.first { $0.uid == 3 })
         XCTAssertEqual(rec.outcome, .noWeight)

@@ -3,8 +3,8 @@
 # checkpoints plus one challenger that passes dl-check but cannot be scored.
 #   - the checkpoint's fault: uid 3 is demo/challenger with its final norm's weights set to 3e38
 #     (finite, so not NAN_WEIGHTS; far from the challenger's, so not COPY): its logits overflow and
-#     its KL is not finite. The epoch completes, king and challenger are judged exactly as in the
-#     demo, uid 3 is rejected (UNSCORABLE, no_weight, recorded in the state, never planned again),
+#     its KL is not finite. The epoch completes, king and challenger are judged exactly as the judge
+#     judges them without uid 3 (the demo's verdict), uid 3 is rejected (UNSCORABLE, no_weight, recorded in the state, never planned again),
 #     and pipelines/reproduce.sh re-scores the epoch to a byte-identical verdict.
 #   - ours: uid 2's weights file disappears after the check (a dangling link): its failure is ours,
 #     the king keeps the crown, uid 2 is pending and not recorded; with the file back, the next epoch
@@ -62,13 +62,14 @@ printf '%s\n' "$king" > "$t/c-king.jsonl"
 printf '%s\n' "$king" "$chal" > "$t/c-demo.jsonl"
 printf '%s\n' "$king" "$chal" "$bad" > "$t/c-bad.jsonl"
 
-# The reference: the demo's epochs 120 and 200, undisturbed.
-epoch "$t/ref" 120 "$t/c-king.jsonl"
-epoch "$t/ref" 200 "$t/c-demo.jsonl"
+# Every case starts from the demo's first epoch: the king alone, crowned at block 120.
+epoch "$t/base" 120 "$t/c-king.jsonl"
+# from_base DIR: a work folder holding that epoch (the paths inside stay valid: they name the models).
+from_base() { cp -r "$t/base" "$1"; }
 
 # 1. The checkpoint's fault.
 w="$t/miner"
-epoch "$w" 120 "$t/c-king.jsonl"
+from_base "$w"
 epoch "$w" 200 "$t/c-bad.jsonl"
 e="$w/epoch-200"
 [[ "$(field "$e/checks.jsonl" '[l["reason"] for l in ls]')" == "['OK', 'OK', 'OK']" ]] || fail "every model should pass dl-check"
@@ -79,7 +80,11 @@ grep -q '"failed":"miner"' "$e/kl.done" || fail "kl.done should list the failed 
 [[ "$(field "$e/timings.jsonl" '[(l["uid"], l["exit"]) for l in ls if l["stage"] == "kl"]')" == "[(1, 0), (2, 0), (3, 0)]" ]] \
   || fail "every kl task should be a finished one: $(grep '"kl"' "$e/timings.jsonl")"
 ok "a model whose KL is not finite gets a scoring-failure record (miner), its task finishes, the epoch completes"
-python3 - "$e/verdict.json" "$t/ref/epoch-200/verdict.json" <<'EOF' || fail "the verdict should judge king and challenger as the demo does and reject uid 3"
+# The reference: the judge over the same KL files of king and challenger, without uid 3 at all.
+grep -v '"uid":3,' "$e/checks.jsonl" > "$t/checks-demo.jsonl"
+"$bin/dl-judge" --checks "$t/checks-demo.jsonl" --state "$e/state-before.json" --no-state-update --block 200 \
+  --out "$t/verdict-demo.json" "$e/kl/1.jsonl" "$e/kl/2.jsonl" 2>> "$t/epochs.log"
+python3 - "$e/verdict.json" "$t/verdict-demo.json" <<'EOF' || fail "the verdict should judge king and challenger as without uid 3 and reject uid 3"
 import json, sys
 v, ref = (json.load(open(p)) for p in sys.argv[1:])
 assert v["models"] == ref["models"] and v["winner"] == ref["winner"] == 2 and v["reason"] == ref["reason"], "models differ"
@@ -96,7 +101,7 @@ m = [x for x in s["models"] if x["uid"] == 3]
 assert len(m) == 1 and m[0]["outcome"] == "no_weight" and m[0]["flags"] == ["UNSCORABLE"] and m[0]["score"]["n_prompts"] == 0, m
 assert s["king"]["uid"] == 2
 EOF
-ok "the judge scores the others exactly as the demo does and rejects uid 3 for good (UNSCORABLE, no_weight, in the state)"
+ok "the judge scores the others exactly as without uid 3 and rejects uid 3 for good (UNSCORABLE, no_weight, in the state)"
 grep -q 'UNSCORABLE' "$e/report.html" && grep -q 'its checkpoint could not be scored' "$e/report.html" \
   || fail "the report should show the scoring failure in words"
 ok "the report lists the scoring failure with its reason in words"
@@ -110,7 +115,7 @@ ok "the next epoch plans nothing: the rejected model is not scored again"
 w="$t/ours"
 cp -r "$demo/challenger" "$t/chal"
 printf '%s\n' "$king" "${chal/$demo\/challenger/$t/chal}" > "$t/c-ours.jsonl"
-epoch "$w" 120 "$t/c-king.jsonl"
+from_base "$w"
 epoch "$w" 200 "$t/c-ours.jsonl" --stage fetch,check,plan,prompts,teacher
 mv "$t/chal/model.safetensors" "$t/chal.safetensors"
 ln -s "$t/nowhere.safetensors" "$t/chal/model.safetensors"
@@ -135,7 +140,7 @@ ok "the next epoch plans it again, scores it, and it takes the crown"
 
 # 3. A dl-kl killed by a signal, twice: recorded as ours; the epoch completes.
 w="$t/signal"
-epoch "$w" 120 "$t/c-king.jsonl"
+from_base "$w"
 mkdir -p "$t/segv"
 for tool in "$bin"/dl-*; do ln -sf "$tool" "$t/segv/"; done
 rm "$t/segv/dl-kl"
