@@ -74,6 +74,17 @@ public enum EpochMetrics {
                                 samples: rejected.keys.sorted().map { .init(name: "distil_epoch_models_rejected", labels: ["reason": $0], value: Double(rejected[$0]!)) }))
         out.append(MetricFamily("distil_epoch_models_scored", .gauge, help: "Models scored (KL over the teacher stream) in the last epoch.",
                                 value: Double(verdict?.models.count ?? 0)))
+        // Scoring failures (dl-kl could not score the model): by whose fault, 0 included so an alert
+        // on the miner's or on ours needs no absent-series rule.
+        if let v = verdict {
+            let unscored = v.unscored ?? []
+            out.append(MetricFamily("distil_epoch_models_unscored", .gauge,
+                                    help: "Models dl-kl could not score in the last epoch, by whose fault (miner: rejected as UNSCORABLE; ours: RETRY).",
+                                    samples: ScoringFault.allCases.map { f in
+                                        .init(name: "distil_epoch_models_unscored", labels: ["fault": f.rawValue],
+                                              value: Double(unscored.filter { $0.fault == f }.count))
+                                    }))
+        }
         if let k = verdict?.king_after {
             out.append(MetricFamily("distil_king_uid", .gauge, help: "uid of the king after the last epoch.", value: Double(k.uid)))
             let scored = verdict?.models.first { $0.uid == k.uid }?.score.mean_kl

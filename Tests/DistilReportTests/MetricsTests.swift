@@ -49,6 +49,26 @@ final class MetricsTests: XCTestCase {
         }
     }
 
+    /// A verdict with scoring failures: the metric counts them by fault, from the verdict's `unscored`.
+    func testUnscoredModelsByFault() throws {
+        let dir = NSTemporaryDirectory() + "distil-metrics-unscored-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let e = dir + "/epoch-200"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: epoch200, toPath: e)
+        var v = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: e + "/verdict.json"))) as! [String: Any]
+        func failure(_ uid: Int, _ fault: String, _ reason: String, _ outcome: String) -> [String: Any] {
+            ["uid": uid, "hotkey": "hk\(uid)", "repo": "m/\(uid)", "fault": fault, "reason": reason, "message": "x", "outcome": outcome]
+        }
+        v["unscored"] = [failure(7, "miner", "UNSCORABLE", "no_weight"), failure(8, "ours", "RETRY", "pending"),
+                         failure(9, "miner", "UNSCORABLE", "no_weight")]
+        try JSONSerialization.data(withJSONObject: v).write(to: URL(fileURLWithPath: e + "/verdict.json"))
+        let back = try Prometheus.parse(Prometheus.render(try EpochMetrics.collect(epoch: e, exitStatus: 0, now: 1)))
+        let f = back.first { $0.name == "distil_epoch_models_unscored" }
+        XCTAssertEqual(f?.value(["fault": "miner"]), 2)
+        XCTAssertEqual(f?.value(["fault": "ours"]), 1)
+    }
+
     func testFailedEpochAndCarriedCounter() throws {
         let dir = NSTemporaryDirectory() + "distil-metrics-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
