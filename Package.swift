@@ -10,9 +10,9 @@ let fast: [SwiftSetting] = [.unsafeFlags(["-O"])]
 // The KL kernels are written once (DistilKernels, inlinable) and also compiled into one module per
 // x86-64 level; DistilScore's KLKernel picks the widest the CPU has at run time. (swiftc names the
 // levels by CPU: haswell is x86-64-v3, skylake-avx512 x86-64-v4.) Elsewhere the modules are baseline.
-func kernels(cpu: String) -> [SwiftSetting] {
+func kernels(cpu: String, defines: [String] = []) -> [SwiftSetting] {
     #if arch(x86_64)
-    return [.unsafeFlags(["-O", "-target-cpu", cpu])]
+    return [.unsafeFlags(["-O", "-target-cpu", cpu])] + defines.map { .define($0) }
     #else
     return fast
     #endif
@@ -44,7 +44,7 @@ let package = Package(
         // Libraries, one per concern.
         .target(name: "DistilKernels", dependencies: ["CPrefetch"], swiftSettings: fast),
         .target(name: "DistilKernelsX86v3", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "haswell")),
-        .target(name: "DistilKernelsX86v4", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "skylake-avx512")),
+        .target(name: "DistilKernelsX86v4", dependencies: ["DistilKernels"], swiftSettings: kernels(cpu: "skylake-avx512", defines: ["VECTOR_REGISTERS_32"])),
         .target(name: "DistilFormats",
                 dependencies: ["DistilKernels", "CZstd", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fast),
@@ -87,9 +87,10 @@ let package = Package(
         .target(name: "BenchSupport", path: "Benchmarks/BenchSupport"),
         .executableTarget(name: "bench-hub", dependencies: ["DistilFormats", "DistilHub", "HubTestServer", "BenchSupport"], path: "Benchmarks/bench-hub"),
         .executableTarget(name: "bench-check", dependencies: ["DistilFormats", "DistilCheck", "DistilTokenizer"], path: "Benchmarks/bench-check", swiftSettings: fast),
-        .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS"],
+        .executableTarget(name: "bench-engine", dependencies: ["DistilFormats", "DistilTensors", "DistilModel", "DistilScore", "DistilEval", "COpenBLAS",
+                                                           "DistilKernels", "DistilKernelsX86v3", "DistilKernelsX86v4"],
                           path: "Benchmarks/bench-engine", exclude: ["make_checkpoint.py", "peer_transformers.py"], swiftSettings: fast),
-        .executableTarget(name: "bench-teacher", dependencies: ["DistilFormats"], path: "Benchmarks/bench-teacher",
+        .executableTarget(name: "bench-teacher", dependencies: ["DistilFormats", "DistilKernels"], path: "Benchmarks/bench-teacher",
                           exclude: ["peer_transformers.py"], swiftSettings: fast),
         .executableTarget(name: "bench-kl", dependencies: ["DistilFormats", "DistilKernels", "DistilScore", "BenchSupport"], path: "Benchmarks/bench-kl", exclude: ["torch_batches.py", "fit_exp.py"], swiftSettings: fast),
 

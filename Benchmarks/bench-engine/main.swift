@@ -15,6 +15,9 @@
 // For profiling: `--score-child --no-decode --dir DIR --threads N` runs the engine's scoring alone.
 import COpenBLAS
 import DistilEval
+import DistilKernels
+import DistilKernelsX86v3
+import DistilKernelsX86v4
 import DistilFormats
 import DistilModel
 import DistilScore
@@ -22,6 +25,7 @@ import DistilTensors
 import Foundation
 
 BLASCore.ensureOptimisedKernels()
+let peerISA = CPUFeatures.exportPeerEnvironment()
 
 var dir = "/dev/shm/bench-engine", threads = ProcessInfo.processInfo.activeProcessorCount, chunk = 128
 var peer = true, child = false, sgemmOnly = false, runs = 3, warm = true
@@ -33,12 +37,12 @@ while let a = args.popFirst() {
     case "--chunk": chunk = Int(args.popFirst() ?? "") ?? chunk
     case "--no-peer": peer = false
     case "--cold": warm = false
-    case "--convert-only", "--with-sgemm", "--no-decode": break
+    case "--convert-only", "--with-sgemm", "--no-decode", "--products": break
     case "--runs": runs = max(1, Int(args.popFirst() ?? "") ?? runs)
     case "--score-child": child = true
     case "--sgemm-only": sgemmOnly = true
     default:
-        FileHandle.standardError.write("usage: bench-engine [--dir DIR] [--threads N] [--chunk ROWS] [--runs N] [--cold] [--no-peer] [--sgemm-only] [--convert-only [--with-sgemm]]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: bench-engine [--dir DIR] [--threads N] [--chunk ROWS] [--runs N] [--cold] [--no-peer] [--sgemm-only] [--convert-only [--with-sgemm]] [--products]\n".data(using: .utf8)!)
         exit(2)
     }
 }
@@ -53,6 +57,37 @@ func maxRSS() -> Int {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let l = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
     return Int(l.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+// MARK: the bf16 products alone: one thread, thread CPU time (the machine may be shared), best of 3.
+if CommandLine.arguments.contains("--products") {
+    openblas_set_num_threads(1)
+    let N = 16_384, K = 2048, maxT = 64
+    var seed: UInt64 = 17
+    func rnd() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: seed >> 11) % 2001 - 1000) / 700 }
+    let w = (0..<(N * K)).map { _ in UInt16(truncatingIfNeeded: rnd().bitPattern >> 16) }
+    let x = (0..<(maxT * K)).map { _ in rnd() }
+    let y = UnsafeMutablePointer<Float>.allocate(capacity: maxT * N), panel = UnsafeMutablePointer<Float>.allocate(capacity: 256 * K)
+    func cpu() -> Double { var t = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9 }
+    func best(_ body: () -> Void) -> Double { (0..<3).map { _ in let t0 = cpu(); body(); return cpu() - t0 }.min()! * 1000 }
+    print("bf16 products, one thread, [\(N) x \(K)] bf16 weights (\(N * K * 2 / 1_000_000) MB), thread CPU ms (best of 3); level \(CPUFeatures.levelDescription)")
+    print("rows   v3 (1 weight row)   v4 (2 weight rows)   convert + sgemm (256-row panels)")
+    w.withUnsafeBytes { wp in x.withUnsafeBufferPointer { xp in
+        let m = Matrix(base: wp.baseAddress!, dtype: .bf16, rows: N, cols: K, name: "w")
+        for T in [1, 2, 4, 8, 16, 40, 64] {
+            // Blocks of 64 weight rows, as Compute.matmul hands them out.
+            let v3 = CPUFeatures.x86Level >= 3 ? best { for n0 in stride(from: 0, to: N, by: 64) {
+                DistilKernelsX86v3.Kernels.bf16Rows(x: xp.baseAddress!, rows: T, w: wp.baseAddress!, k: K, from: n0, to: n0 + 64, y: y, ldy: N) } } : .nan
+            let v4 = CPUFeatures.x86Level >= 4 ? best { for n0 in stride(from: 0, to: N, by: 64) {
+                DistilKernelsX86v4.Kernels.bf16Rows(x: xp.baseAddress!, rows: T, w: wp.baseAddress!, k: K, from: n0, to: n0 + 64, y: y, ldy: N) } } : .nan
+            let sg = best { for r0 in stride(from: 0, to: N, by: 256) {
+                m.convert(rows: r0, count: 256, into: panel)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), 256, Int32(K), 1, xp.baseAddress!, Int32(K), panel, Int32(K), 0, y + r0, Int32(N))
+            } }
+            print(String(format: "%4d %12.1f %20.1f %20.1f", T, v3, v4, sg))
+        }
+    } }
+    exit(0)
 }
 
 // MARK: weight conversion alone: every 2-D tensor, 256-row panels into one reused buffer, twice.
@@ -281,6 +316,7 @@ let flops = 2 * perToken * Double(T) + attentionLayers * 2 * Double(T) * Double(
 func mib(_ kib: Int) -> String { String(format: "%.0f MiB", Double(kib) / 1024) }
 print("bench-engine: \(config.architecture) \(config.layers) layers, hidden \(H), vocab \(V); \(tokens.prompt.count)-token prompt + \(C)-token continuation; \(threads) threads; LM head chunk \(chunk)")
 print(String(format: "OpenBLAS (%@) sgemm 2048^3: %.1f GFLOP/s on 1 thread, %.1f on %d", coreName as NSString, peak1, peakN, threads))
+print("engine kernels: \(CPUFeatures.levelDescription)" + (peerISA.isEmpty ? "" : "; peer held to it by \(peerISA.keys.sorted().map { "\($0)=\(peerISA[$0]!)" }.joined(separator: " "))"))
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
 print(pad("", 52) + lpad("load s", 9) + lpad("score s", 9) + lpad("peak RSS", 11) + lpad("after load", 11) + lpad("KL mean", 15))

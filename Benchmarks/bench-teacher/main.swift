@@ -22,6 +22,7 @@
 // decode at batch B = (the run with 1 + N new tokens − the run with 1) / (B × N). llama.cpp's tools
 // time their own phases (pp and tg) inside one process, transformers' peer times generate() calls.
 import DistilFormats
+import DistilKernels
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -203,6 +204,9 @@ print("bench-teacher: slice \(slice): \(info.layers) layers (\(info.deltaLayers)
       + String(format: "text weights %.3f GB (experts %.3f GB/layer, LM head %.3f GB), vision + MTP %.3f GB not text",
                Double(info.textBytes) / 1e9, Double(info.expertBytesPerLayer) / 1e9, Double(info.headBytes) / 1e9, Double(info.otherBytes) / 1e9))
 print("CPU: \(model) (\(avx512 ? "AVX-512" : "no AVX-512")), \(threads) thread(s); load average at start \(load)")
+let peerISA = CPUFeatures.exportPeerEnvironment()
+print("engine kernels: \(CPUFeatures.levelDescription); OpenBLAS core: \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "dl-teacher's choice (BLASCore)")"
+      + (peerISA.isEmpty ? "" : "; peers held to it by \(peerISA.keys.sorted().map { "\($0)=\(peerISA[$0]!)" }.joined(separator: " ")) (llama.cpp: as built, no switch)"))
 print("prefill: \(prefillPrompts) prompts of \(promptTokens) tokens (peers: \(min(peerPrefillPrompts, prefillPrompts))), --batch \(prefillBatch); "
       + "decode: prompts of \(decodePromptTokens) tokens, \(newTokens) timed new tokens at batch \(batches.map(String.init).joined(separator: ", "))")
 
@@ -217,7 +221,7 @@ struct Side {
     var note = ""
 }
 var sides: [Side] = []
-var json: [String: Any] = ["slice": slice, "threads": threads, "cpu": model, "avx512": avx512, "load_start": load,
+var json: [String: Any] = ["slice": slice, "threads": threads, "cpu": model, "avx512": avx512, "isa": CPUFeatures.levelDescription, "load_start": load,
                            "text_bytes": info.textBytes, "prefill_prompts": prefillPrompts, "prompt_tokens": promptTokens,
                            "new_tokens": newTokens, "batches": batches]
 

@@ -74,7 +74,6 @@ public final class TeacherRunner {
             ?? ModelDirectory(model.directory).specialTokenIDs(tokenizer: tokenizer ?? Tokenizer.load(path: model.directory)).eos)
         let all = try prompts.map { try tokens(for: $0) }
         let progress = ProgressReporter("teacher", total: prompts.count, unit: " prompts")
-        var logProbs = [Float](repeating: 0, count: v)
         var start = 0
         while start < prompts.count {
             let end = min(prompts.count, start + max(1, options.batch))
@@ -91,23 +90,47 @@ public final class TeacherRunner {
                 let decoder = try model.makeDecoder(batch: n, maxLength: (batch.map(\.count).max() ?? 0) + options.maxNewTokens)
                 var logits = try decoder.start(batch)
                 for _ in 0..<options.maxNewTokens {
-                    var next = [Int](repeating: 0, count: n)
-                    for b in 0..<n {
-                        let row = logits.baseAddress! + b * v
-                        if finished[b] { next[b] = eos.min() ?? 0; continue }
-                        logProbs.withUnsafeMutableBufferPointer { _ = KLKernel.logSoftmax(row, into: $0.baseAddress!, count: v) }
-                        if let bad = logProbs.first(where: { !$0.isFinite && $0 != -.infinity }) {
-                            throw DistilError("teacher produced a non-finite log-prob (\(bad)) on prompt '\(prompts[start + b].id)'", kind: .runtime)
+                    var next = [Int](repeating: eos.min() ?? 0, count: n)
+                    // Each row's log-softmax, pick and encoding (~5 ms of one core for 248,320 entries)
+                    // on all threads: rows are independent (each its own RNG), results land by index.
+                    let live = (0..<n).filter { !finished[$0] }
+                    var picked = [(token: Int, row: [UInt8])?](repeating: nil, count: n)
+                    var failure: (row: Int, error: DistilError)?     // the first row's, as a serial loop would report
+                    let lock = NSLock()
+                    let workers = min(model.threads, live.count)
+                    Profile.time("rows: log-softmax, pick, encode") {
+                    picked.withUnsafeMutableBufferPointer { pk in rngs.withUnsafeMutableBufferPointer { rg in
+                        let pk = UncheckedSendable(pk), rg = UncheckedSendable(rg), logits = UncheckedSendable(logits)
+                        DispatchQueue.concurrentPerform(iterations: workers) { w in
+                            var logProbs = [Float](repeating: 0, count: v)
+                            for li in stride(from: w, to: live.count, by: workers) {
+                                let b = live[li], row = logits.value.baseAddress! + b * v
+                                logProbs.withUnsafeMutableBufferPointer { _ = KLKernel.logSoftmax(row, into: $0.baseAddress!, count: v) }
+                                if let bad = logProbs.first(where: { !$0.isFinite && $0 != -.infinity }) {
+                                    lock.lock()
+                                    if failure.map({ b < $0.row }) ?? true {
+                                        failure = (b, DistilError("teacher produced a non-finite log-prob (\(bad)) on prompt '\(prompts[start + b].id)'", kind: .runtime))
+                                    }
+                                    lock.unlock()
+                                    continue
+                                }
+                                let tok = Sampler.pick(row, count: v, temperature: options.temperature, topP: options.topP, rng: &rg.value[b])
+                                pk.value[b] = (tok, logProbs.withUnsafeBufferPointer { TeacherStreamWriter.encodeRow($0.baseAddress!, vocab: v) })
+                            }
                         }
-                        let tok = Sampler.pick(row, count: v, temperature: options.temperature, topP: options.topP, rng: &rngs[b])
-                        rows[b].append(logProbs.withUnsafeBufferPointer { TeacherStreamWriter.encodeRow($0.baseAddress!, vocab: v) })
+                    } }
+                    }
+                    if let failure { throw failure.error }
+                    for b in live {
+                        let (tok, row) = picked[b]!
+                        rows[b].append(row)
                         continuation[b].append(tok)
                         next[b] = tok
                         if eos.contains(tok) { finished[b] = true; finish[b] = "eos" }
                     }
                     if finished.allSatisfy({ $0 }) { break }
                     if continuation.allSatisfy({ $0.count >= options.maxNewTokens }) { break }
-                    logits = try decoder.step(next)
+                    logits = try Profile.time("decode step") { try decoder.step(next) }
                 }
             }
             for b in 0..<n {
@@ -153,4 +176,10 @@ public enum Sampler {
         }
         return order.last!
     }
+}
+
+/// Lets a buffer the workers write at disjoint indices cross into concurrentPerform.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    var value: T
+    init(_ v: T) { value = v }
 }

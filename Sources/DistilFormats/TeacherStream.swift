@@ -149,11 +149,7 @@ public final class TeacherStreamWriter {
     public static func encodeRow(_ logProbs: UnsafePointer<Float>, vocab v: Int) -> [UInt8] {
         var exact: [(Int, Float)] = []
         for i in 0..<v where logProbs[i] > TeacherStream.exactThreshold { exact.append((i, logProbs[i])) }
-        if exact.count > TeacherStream.maxExact {
-            exact.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-            exact.removeLast(exact.count - TeacherStream.maxExact)
-            exact.sort { $0.0 < $1.0 }
-        }
+        if exact.count > TeacherStream.maxExact { exact = mostProbable(exact, TeacherStream.maxExact) }
         var out = [UInt8](repeating: 0, count: v * 2 + 4 + exact.count * 8)
         out.withUnsafeMutableBytes { raw in
             let p = raw.baseAddress!
@@ -165,6 +161,48 @@ public final class TeacherStreamWriter {
             }
         }
         return out
+    }
+
+    /// The `count` most probable of `entries` (ids increasing), ties by lower id, in id order: all
+    /// values above the count-th largest value τ, then the lowest ids holding τ. The same entries
+    /// as sorting by (value desc, id asc) and keeping the first `count`, without the sort: a row of
+    /// a flat distribution has ~10^5 entries above the threshold, and sorting them cost ~20 ms a row.
+    static func mostProbable(_ entries: [(Int, Float)], _ count: Int) -> [(Int, Float)] {
+        var values = entries.map(\.1)
+        let tau = largest(&values, rank: count)
+        var ties = count - entries.reduce(0) { $0 + ($1.1 > tau ? 1 : 0) }
+        var kept: [(Int, Float)] = []
+        kept.reserveCapacity(count)
+        for e in entries where e.1 > tau || (e.1 == tau && ties > 0) {
+            if e.1 == tau { ties -= 1 }
+            kept.append(e)
+        }
+        return kept
+    }
+
+    /// The rank-th largest of `v` (rank 1 = the largest; v has no NaN), reordering v: quickselect
+    /// with a median-of-three pivot, finishing by a sort if a range shrinks too slowly.
+    static func largest(_ v: inout [Float], rank: Int) -> Float {
+        var lo = 0, hi = v.count - 1
+        let target = rank - 1               // index in descending order
+        var rounds = 0
+        while lo < hi {
+            rounds += 1
+            if rounds > 64 {
+                v[lo...hi].sort(by: >)
+                return v[target]
+            }
+            let mid = lo + (hi - lo) / 2
+            let pivot = max(min(v[lo], v[mid]), min(max(v[lo], v[mid]), v[hi]))
+            var i = lo, j = hi
+            while i <= j {
+                while v[i] > pivot { i += 1 }
+                while v[j] < pivot { j -= 1 }
+                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if target <= j { hi = j } else if target >= i { lo = i } else { return v[target] }
+        }
+        return v[target]
     }
 
     /// Appends a row made by `encodeRow`.

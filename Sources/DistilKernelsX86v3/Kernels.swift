@@ -25,7 +25,12 @@ public enum Kernels {
     /// Rows of x against a bf16 weight matrix widened in registers (`BF16Product`, built here).
     public static func bf16Rows(x: UnsafePointer<Float>, rows: Int, w: UnsafeRawPointer, k: Int, from n0: Int, to n1: Int,
                                 y: UnsafeMutablePointer<Float>, ldy: Int) {
-        BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy)
+        // Two weight rows at a time where 32 registers hold their 8 accumulators (v4; same bits).
+        #if VECTOR_REGISTERS_32
+        BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy, pairs: true)
+        #else
+        BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy, pairs: false)
+        #endif
     }
 
     /// binary16 → f32 (`VectorWidening` built here: F16C), exact for every value.

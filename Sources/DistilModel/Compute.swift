@@ -14,7 +14,10 @@ import Foundation
 /// one thread with one single-threaded sgemm. So every output value is computed the same way
 /// whatever the thread count: outputs are byte-identical across runs and across `--threads`.
 struct Compute: @unchecked Sendable {
-    let threads: Int
+    private(set) var threads: Int
+    /// Products of up to this many rows of bf16 weights widen them in registers (`directRows`, or
+    /// `decodeDirectRows` in a decode step: `decoding`).
+    private(set) var directRowLimit = Compute.directRows
 
     init(threads: Int) {
         self.threads = max(1, threads)
@@ -53,6 +56,36 @@ struct Compute: @unchecked Sendable {
         }
     }
 
+    /// This compute on one thread (for work that is itself spread over the threads, piece by piece).
+    var serial: Compute {
+        var c = self
+        c.threads = 1
+        return c
+    }
+
+    /// Runs body(i) for i in 0..<n on the threads, each taking the next i when it is free (pieces of
+    /// uneven size; which thread runs a piece must not change its result).
+    func forEachDynamic(_ n: Int, _ body: (Int) -> Void) {
+        let workers = min(threads, n)
+        guard workers > 1 else { return forEach(n, body) }
+        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        next.initialize(to: 0)
+        defer { next.deallocate() }
+        let lock = NSLock()
+        withoutActuallyEscaping(body) { b in
+            let box = UncheckedBox(b), counter = UncheckedBox(next)
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                Compute.flushingSubnormals {
+                    while true {
+                        lock.lock(); let i = counter.value.pointee; counter.value.pointee += 1; lock.unlock()
+                        if i >= n { break }
+                        box.value(i)
+                    }
+                }
+            }
+        }
+    }
+
     /// body(range) over `rows` rows in blocks of `block` (fixed: each row is computed whole by one
     /// thread, whatever the thread count), spread over the threads.
     func forRows(_ rows: Int, block: Int = 16, _ body: (Range<Int>) -> Void) {
@@ -82,6 +115,19 @@ struct Compute: @unchecked Sendable {
     /// Measured (one thread, a 16384 x 2048 bf16 matrix, AVX-512 box): 1 row 3.7 ms against 5.9 ms
     /// for convert + sgemm, 4 rows 11.6 against 20.2, 8 rows 22.8 against 21.2 (sgemm wins from there).
     static let directRows = 4
+    /// The same limit in a decode step (`decoding`): every product of a step of up to 64 sequences
+    /// (projections, experts, the LM head) widens bf16 in registers. Blocks of 64 weight rows (256 KiB
+    /// at K = 2048) stay in L2 while the rows pass over them four at a time, so the weights stream
+    /// from memory once. Each output is computed the same way whatever the row count, so a step's
+    /// results do not depend on the batch (prefill keeps sgemm above 4 rows, where it is faster).
+    static let decodeDirectRows = 64
+
+    /// This compute, with the decode step's limit for widening bf16 in registers.
+    var decoding: Compute {
+        var c = self
+        c.directRowLimit = Compute.decodeDirectRows
+        return c
+    }
     /// The x86-64 level whose `BF16Product` build runs (3 or 4), or nil: sgemm on converted panels
     /// only (other CPUs, or DISTIL_ENGINE_SGEMM_ONLY=1 for comparisons).
     static let directLevel: Int? = {
@@ -97,7 +143,7 @@ struct Compute: @unchecked Sendable {
         let N = w.rows, K = w.cols
         guard T > 0, N > 0 else { return }
         #if arch(x86_64)
-        if w.dtype == .bf16, T <= Compute.directRows, let level = Compute.directLevel {
+        if w.dtype == .bf16, T <= directRowLimit, let level = Compute.directLevel {
             // Blocks of 64 outputs: each output is computed whole by one thread, whatever the split.
             let B = 64
             forEach((N + B - 1) / B) { bi in
@@ -184,4 +230,39 @@ extension Compute {
 final class UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
+}
+
+/// Wall time by section of the forward pass, for finding where a decode step goes: on only when
+/// DISTIL_PROFILE is set (then printed to stderr at exit, sections sorted by time). Off, a section
+/// costs one branch on a constant.
+public enum Profile {
+    public static let enabled: Bool = {
+        guard ProcessInfo.processInfo.environment["DISTIL_PROFILE"] != nil else { return false }
+        atexit { Profile.report() }
+        return true
+    }()
+    /// "step" or "prefill": set by the forward pass for the sections inside it (one forward at a time).
+    nonisolated(unsafe) static var phase = ""
+    nonisolated(unsafe) static var totals: [String: (seconds: Double, calls: Int)] = [:]
+    static let lock = NSLock()
+
+    @inline(__always)
+    public static func time<R>(_ name: @autoclosure () -> String, _ body: () throws -> R) rethrows -> R {
+        guard enabled else { return try body() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let s = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, key = name()
+            lock.lock(); totals[key, default: (0, 0)].seconds += s; totals[key, default: (0, 0)].calls += 1; lock.unlock()
+        }
+        return try body()
+    }
+
+    static func report() {
+        lock.lock(); defer { lock.unlock() }
+        var text = "profile (DISTIL_PROFILE): seconds, calls\n"
+        for (k, v) in totals.sorted(by: { $0.value.seconds > $1.value.seconds }) {
+            text += String(format: "  %-28@ %9.3f s %8d\n", k as NSString, v.seconds, v.calls)
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
 }

@@ -56,11 +56,15 @@ struct MoEBlock {
         shared = try t.shared.map { (try MLP($0.mlp, w), try w.matrix($0.gate)) }
     }
 
+    /// The most rows of experts' inputs and outputs held at once (waves of experts): 2 x 16 MiB at H = 2048.
+    static let waveRows = 2048
+
     /// The block over T rows [T x H]. Each expert runs once over all the rows routed to it, so its
     /// weights are read once per call (once per decode step for a whole batch).
     func callAsFunction(_ x: [Float], _ T: Int, hidden H: Int, _ cx: Compute) -> [Float] {
         let E = config.experts, K = config.topK
-        let logits = cx.linear(x, T, router)
+        let phase = Profile.phase
+        let logits = Profile.time("\(phase) moe router") { cx.linear(x, T, router) }
         // Routing in f64: softmax, the k largest (lowest index first on ties), optional renormalisation.
         var choice = [(expert: Int, weight: Float)](repeating: (0, 0), count: T * K)
         cx.forEach(T) { r in
@@ -86,18 +90,44 @@ struct MoEBlock {
         var routed: [[(row: Int, weight: Float)]] = Array(repeating: [], count: E)
         for r in 0..<T { for k in 0..<K { let c = choice[r * K + k]; routed[c.expert].append((r, c.weight)) } }
         var out = [Float](repeating: 0, count: T * H)
-        for e in 0..<E where !routed[e].isEmpty {
-            let rows = routed[e], n = rows.count
-            var xs = [Float](repeating: 0, count: n * H)
-            for (k, rw) in rows.enumerated() { for j in 0..<H { xs[k * H + j] = x[rw.row * H + j] } }
-            let y = experts[e](xs, n, cx)
-            for (k, rw) in rows.enumerated() { for j in 0..<H { out[rw.row * H + j] += y[k * H + j] * rw.weight } }
+        Profile.time("\(phase) moe experts") {
+            // Experts run in parallel, each whole on one thread (its products single-threaded: the
+            // same bits as split over threads, and no hand-off per product for the 1-2 rows an expert
+            // gets in a decode step); each writes its own buffer, and the weighted sums go into `out`
+            // in expert order as before. Waves of at most `waveRows` rows bound those buffers.
+            let active = (0..<E).filter { !routed[$0].isEmpty }
+            var first = 0
+            while first < active.count {
+                var last = first, rowsInWave = 0
+                while last < active.count && (last == first || rowsInWave + routed[active[last]].count <= MoEBlock.waveRows) {
+                    rowsInWave += routed[active[last]].count; last += 1
+                }
+                let wave = Array(active[first..<last])
+                var ys = [[Float]](repeating: [], count: wave.count)
+                let serial = cx.serial
+                ys.withUnsafeMutableBufferPointer { yb in
+                    let yp = yb.baseAddress!
+                    cx.forEachDynamic(wave.count) { i in
+                        let rows = routed[wave[i]], n = rows.count
+                        var xs = [Float](repeating: 0, count: n * H)
+                        xs.withUnsafeMutableBufferPointer { xb in x.withUnsafeBufferPointer { xp in
+                            for (k, rw) in rows.enumerated() { (xb.baseAddress! + k * H).update(from: xp.baseAddress! + rw.row * H, count: H) }
+                        } }
+                        (yp + i).initialize(to: experts[wave[i]](xs, n, serial))
+                    }
+                }
+                for (i, e) in wave.enumerated() {
+                    let y = ys[i]
+                    for (k, rw) in routed[e].enumerated() { for j in 0..<H { out[rw.row * H + j] += y[k * H + j] * rw.weight } }
+                }
+                first = last
+            }
         }
-        if let s = shared {
+        if let s = shared { Profile.time("\(phase) moe shared") {
             let y = s.mlp(x, T, cx)
             let g = cx.linear(x, T, s.gate)
             for r in 0..<T { let a = Activation.sigmoid(g[r]); for j in 0..<H { out[r * H + j] += a * y[r * H + j] } }
-        }
+        } }
         return out
     }
 }

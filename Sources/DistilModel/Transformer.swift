@@ -11,6 +11,10 @@ final class Transformer {
     enum Mixer {
         case attention(Attention)
         case deltaNet(DeltaNet)
+
+        var name: String {
+            switch self { case .attention: return "attention"; case .deltaNet: return "deltanet" }
+        }
     }
     /// The feed-forward block of a layer.
     enum FeedForward {
@@ -32,6 +36,8 @@ final class Transformer {
     let head: Matrix            // lm_head, or the embedding when tied
     let finalNorm: RMSNorm
     let layers: [Layer]
+    /// Whether the last forward was a decode step (one row per sequence): `logits` then runs as it did.
+    private var lastForwardDecoded = false
     /// Dynamic NTK rope scaling changes the frequencies beyond this length: longer sequences are refused.
     let maxLength: Int?
 
@@ -86,22 +92,29 @@ final class Transformer {
             }
         }
         let T = tokens.count, H = config.hiddenSize
-        var x = try embedding(tokens)
+        let decoding = segments.allSatisfy { $0.rows == 1 }
+        let phase = decoding ? "step" : "prefill"
+        Profile.phase = phase
+        let cx = decoding ? self.cx.decoding : self.cx
+        lastForwardDecoded = decoding
+        var x = try Profile.time("\(phase) embedding") { try embedding(tokens) }
         for (li, l) in layers.enumerated() {
             var h = x
-            l.inputNorm.apply(&h, rows: T, cx)
-            let mixed: [Float]
-            switch l.mixer {
-            case .attention(let a): mixed = a(h, rows: T, segments, layer: li, cx)
-            case .deltaNet(let d): mixed = d(h, rows: T, segments, layer: li, cx)
+            let mixed: [Float] = Profile.time("\(phase) \(l.mixer.name)") {
+                l.inputNorm.apply(&h, rows: T, cx)
+                switch l.mixer {
+                case .attention(let a): return a(h, rows: T, segments, layer: li, cx)
+                case .deltaNet(let d): return d(h, rows: T, segments, layer: li, cx)
+                }
             }
             cx.add(&x, mixed, rows: T, n: H)
             h = x
-            l.postNorm.apply(&h, rows: T, cx)
-            let fed: [Float]
-            switch l.feedForward {
-            case .mlp(let m): fed = m(h, T, cx)
-            case .experts(let e): fed = e(h, T, hidden: H, cx)
+            let fed: [Float] = Profile.time("\(phase) feed-forward") {
+                l.postNorm.apply(&h, rows: T, cx)
+                switch l.feedForward {
+                case .mlp(let m): return m(h, T, cx)
+                case .experts(let e): return e(h, T, hidden: H, cx)
+                }
             }
             cx.add(&x, fed, rows: T, n: H)
         }
@@ -134,10 +147,12 @@ final class Transformer {
         return x
     }
 
-    /// LM-head logits [rows x vocab] of `rows` hidden states from row `from`.
+    /// LM-head logits [rows x vocab] of `rows` hidden states from row `from`. After a decode step's
+    /// forward (the hidden states are its rows), the head runs the step's products (`Compute.decoding`).
     func logits(_ hidden: [Float], from: Int, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        hidden.withUnsafeBufferPointer { hp in
+        let cx = lastForwardDecoded ? self.cx.decoding : self.cx
+        Profile.time("\(Profile.phase) lm head") { hidden.withUnsafeBufferPointer { hp in
             cx.matmul(hp.baseAddress! + from * config.hiddenSize, rows: rows, head, into: out, ldy: config.vocabSize)
-        }
+        } }
     }
 }

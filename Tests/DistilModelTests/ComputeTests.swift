@@ -74,7 +74,7 @@ final class BF16ProductTests: XCTestCase {
         guard CPUFeatures.x86Level >= 3 else { throw XCTSkip("no x86-64-v3 on this CPU") }
         var seed: UInt64 = 97
         func rnd() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: seed >> 11) % 2001 - 1000) / 700 }
-        for (T, N, K) in [(1, 70, 37), (3, 130, 64), (5, 64, 200), (8, 257, 2048 + 5)] {
+        for (T, N, K) in [(1, 70, 37), (3, 130, 64), (5, 64, 200), (8, 257, 2048 + 5), (40, 129, 512)] {
             let x = (0..<(T * K)).map { _ in rnd() }
             let w = bf16((0..<(N * K)).map { _ in rnd() })
             let wf = w.map { Float(bitPattern: UInt32($0) << 16) }
@@ -95,10 +95,11 @@ final class BF16ProductTests: XCTestCase {
                 let v4 = run { DistilKernelsX86v4.Kernels.bf16Rows(x: $0, rows: T, w: $1, k: K, from: 0, to: N, y: $2, ldy: N) }
                 XCTAssertEqual(v4.map(\.bitPattern), v3.map(\.bitPattern), "v3 and v4 builds differ at T \(T) K \(K)")
             }
-            // Through Compute.matmul at 1 and 3 threads: the same bits as the kernel over the whole matrix.
-            if Compute.directLevel != nil, T <= Compute.directRows {
+            // Through Compute.matmul at 1 and 3 threads (a decode step's products: up to 64 rows): the
+            // same bits as the kernel over the whole matrix.
+            if Compute.directLevel != nil, T <= Compute.decodeDirectRows {
                 for threads in [1, 3] {
-                    let cx = Compute(threads: threads)
+                    let cx = Compute(threads: threads).decoding
                     let y = run { xp, wp, yp in
                         cx.matmul(xp, rows: T, Matrix(base: wp, dtype: .bf16, rows: N, cols: K, name: "w"), into: yp, ldy: N)
                     }
@@ -112,4 +113,16 @@ final class BF16ProductTests: XCTestCase {
 
 enum KLKernelLevel {
     static var hasV4: Bool { CPUFeatures.x86Level >= 4 }
+}
+
+/// DISTIL_ISA's names, and that this process's level is the CPU's lowered to the request.
+final class ISASwitchNameTests: XCTestCase {
+    func testNamesAndClamping() {
+        XCTAssertEqual(CPUFeatures.level(named: "avx2"), 3)
+        XCTAssertEqual(CPUFeatures.level(named: "AVX512"), 4)
+        XCTAssertEqual(CPUFeatures.level(named: "generic"), 1)
+        XCTAssertNil(CPUFeatures.level(named: "sse9"))
+        XCTAssertEqual(CPUFeatures.x86Level, min(CPUFeatures.detectedLevel, CPUFeatures.requestedLevel ?? 4))
+        XCTAssertFalse(CPUFeatures.levelDescription.isEmpty)
+    }
 }

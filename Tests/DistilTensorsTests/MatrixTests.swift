@@ -47,4 +47,19 @@ final class MatrixTests: XCTestCase {
         XCTAssertTrue(BLASCore.generic.contains("prescott"))
         XCTAssertFalse(BLASCore.name.isEmpty)
     }
+
+    /// Which core is forced: the best one only when OpenBLAS fell back to a generic core; under
+    /// DISTIL_ISA the one of the requested level whenever OpenBLAS chose another (Haswell for avx2 on
+    /// an AVX-512 CPU, Prescott for generic), and nothing when it already runs that one.
+    func testForcedCoreFollowsTheRequestedLevel() {
+        let avx512: Set = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "avx2", "fma"]
+        XCTAssertEqual(BLASCore.forcedCore(chosen: "Prescott", flags: avx512, level: 4, requested: false), "Cooperlake")
+        XCTAssertNil(BLASCore.forcedCore(chosen: "Zen", flags: avx512, level: 4, requested: false))
+        XCTAssertEqual(BLASCore.bestCore(flags: avx512, level: 3), "Haswell")
+        XCTAssertEqual(BLASCore.forcedCore(chosen: "Cooperlake", flags: avx512, level: 3, requested: true), "Haswell")
+        XCTAssertEqual(BLASCore.forcedCore(chosen: "Zen", flags: avx512, level: 3, requested: true), "Haswell")
+        XCTAssertNil(BLASCore.forcedCore(chosen: "Haswell", flags: avx512, level: 3, requested: true))
+        XCTAssertEqual(BLASCore.forcedCore(chosen: "Cooperlake", flags: avx512, level: 1, requested: true), "Prescott")
+        XCTAssertNil(BLASCore.forcedCore(chosen: "Cooperlake", flags: avx512, level: 4, requested: true))
+    }
 }
