@@ -71,7 +71,7 @@ if CommandLine.arguments.contains("--products") {
     func cpu() -> Double { var t = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9 }
     func best(_ body: () -> Void) -> Double { (0..<3).map { _ in let t0 = cpu(); body(); return cpu() - t0 }.min()! * 1000 }
     print("bf16 products, one thread, [\(N) x \(K)] bf16 weights (\(N * K * 2 / 1_000_000) MB), thread CPU ms (best of 3); level \(CPUFeatures.levelDescription)")
-    print("rows   v3 (1 weight row)   v4 (2 weight rows)   convert + sgemm (256-row panels)")
+    print("rows   v3 (1 weight row)   v4 (2 weight rows)   v4 (4 weight rows)   convert + sgemm (256-row panels)")
     w.withUnsafeBytes { wp in x.withUnsafeBufferPointer { xp in
         let m = Matrix(base: wp.baseAddress!, dtype: .bf16, rows: N, cols: K, name: "w")
         for T in [1, 2, 4, 8, 16, 40, 64] {
@@ -79,12 +79,14 @@ if CommandLine.arguments.contains("--products") {
             let v3 = CPUFeatures.x86Level >= 3 ? best { for n0 in stride(from: 0, to: N, by: 64) {
                 DistilKernelsX86v3.Kernels.bf16Rows(x: xp.baseAddress!, rows: T, w: wp.baseAddress!, k: K, from: n0, to: n0 + 64, y: y, ldy: N) } } : .nan
             let v4 = CPUFeatures.x86Level >= 4 ? best { for n0 in stride(from: 0, to: N, by: 64) {
-                DistilKernelsX86v4.Kernels.bf16Rows(x: xp.baseAddress!, rows: T, w: wp.baseAddress!, k: K, from: n0, to: n0 + 64, y: y, ldy: N) } } : .nan
+                DistilKernelsX86v4.Kernels.bf16Rows(x: xp.baseAddress!, rows: T, w: wp.baseAddress!, k: K, from: n0, to: n0 + 64, y: y, ldy: N, quads: false) } } : .nan
+            let v4q = CPUFeatures.x86Level >= 4 ? best { for n0 in stride(from: 0, to: N, by: 64) {
+                DistilKernelsX86v4.Kernels.bf16Rows(x: xp.baseAddress!, rows: T, w: wp.baseAddress!, k: K, from: n0, to: n0 + 64, y: y, ldy: N, quads: true) } } : .nan
             let sg = best { for r0 in stride(from: 0, to: N, by: 256) {
                 m.convert(rows: r0, count: 256, into: panel)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), 256, Int32(K), 1, xp.baseAddress!, Int32(K), panel, Int32(K), 0, y + r0, Int32(N))
             } }
-            print(String(format: "%4d %12.1f %20.1f %20.1f", T, v3, v4, sg))
+            print(String(format: "%4d %12.1f %20.1f %20.1f %20.1f", T, v3, v4, v4q, sg))
         }
     } }
     exit(0)

@@ -23,11 +23,30 @@ public enum Kernels {
     }
 
     /// Rows of x against a bf16 weight matrix widened in registers (`BF16Product`, built here).
+    /// Where 32 registers hold the accumulators (v4), groups of four rows take four weight rows at a
+    /// time, then two (same bits: bench-engine --products measures the blockings).
     public static func bf16Rows(x: UnsafePointer<Float>, rows: Int, w: UnsafeRawPointer, k: Int, from n0: Int, to n1: Int,
                                 y: UnsafeMutablePointer<Float>, ldy: Int) {
-        // Two weight rows at a time where 32 registers hold their 8 accumulators (v4; same bits).
         #if VECTOR_REGISTERS_32
-        BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy, pairs: true)
+        bf16Rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy, quads: true)
+        #else
+        BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy, pairs: false)
+        #endif
+    }
+
+    /// `bf16Rows` with a chosen blocking (`quads`: four weight rows at a time where it can; on v4).
+    public static func bf16Rows(x: UnsafePointer<Float>, rows: Int, w: UnsafeRawPointer, k: Int, from n0: Int, to n1: Int,
+                                y: UnsafeMutablePointer<Float>, ldy: Int, quads: Bool) {
+        var t0 = 0
+        #if VECTOR_REGISTERS_32
+        if quads && k % 16 == 0 {
+            while t0 + 4 <= rows {
+                let done = BF16Product.quads(x: x + t0 * k, w: w, k: k, from: n0, to: n1, y: y + t0 * ldy, ldy: ldy)
+                if done < n1 { BF16Product.rows(x: x + t0 * k, rows: 4, w: w, k: k, from: done, to: n1, y: y + t0 * ldy, ldy: ldy, pairs: true) }
+                t0 += 4
+            }
+        }
+        if t0 < rows { BF16Product.rows(x: x + t0 * k, rows: rows - t0, w: w, k: k, from: n0, to: n1, y: y + t0 * ldy, ldy: ldy, pairs: true) }
         #else
         BF16Product.rows(x: x, rows: rows, w: w, k: k, from: n0, to: n1, y: y, ldy: ldy, pairs: false)
         #endif

@@ -115,12 +115,17 @@ struct Compute: @unchecked Sendable {
     /// Measured (one thread, a 16384 x 2048 bf16 matrix, AVX-512 box): 1 row 3.7 ms against 5.9 ms
     /// for convert + sgemm, 4 rows 11.6 against 20.2, 8 rows 22.8 against 21.2 (sgemm wins from there).
     static let directRows = 4
-    /// The same limit in a decode step (`decoding`): every product of a step of up to 64 sequences
-    /// (projections, experts, the LM head) widens bf16 in registers. Blocks of 64 weight rows (256 KiB
-    /// at K = 2048) stay in L2 while the rows pass over them four at a time, so the weights stream
-    /// from memory once. Each output is computed the same way whatever the row count, so a step's
-    /// results do not depend on the batch (prefill keeps sgemm above 4 rows, where it is faster).
-    static let decodeDirectRows = 64
+    /// The same limit in a decode step (`decoding`). With the x86-64-v4 build, every product of a step
+    /// of up to 64 sequences (projections, experts, the LM head) widens bf16 in registers, four weight
+    /// rows by four rows of x at a time: blocks of 64 weight rows (256 KiB at K = 2048) stay in L2
+    /// while the rows pass over them, so the weights stream from memory once, and no f32 copy is
+    /// written, packed and read. Each output is computed the same way whatever the row count, so a
+    /// step's results do not depend on the batch. Measured (bench-engine --products, one thread, a
+    /// 16384 x 2048 matrix, thread CPU ms, this AMD EPYC under load ~10): 40 rows 30.4 against 53.1 for
+    /// convert + sgemm (Cooperlake), 64 rows 46.0 against 68.9. The -v3 build (16 registers: one weight
+    /// row at a time) took 63.7 at 40 rows against OpenBLAS's Haswell sgemm's 35.3, so on AVX2 only the
+    /// first 4 rows go direct, as in prefill (where sgemm stays above 4 rows: bits unchanged).
+    static let decodeDirectRows = directLevel == 4 ? 64 : directRows
 
     /// This compute, with the decode step's limit for widening bf16 in registers.
     var decoding: Compute {
