@@ -76,4 +76,10 @@ public struct NamedModelOptions: ParsableArguments {
     public var revision: String?
 
     public init() {}
+
+    /// The model the flags name, at `repo`: nil unless --uid, --hotkey and --block are all given.
+    public func ref(repo: String) -> ModelRef? {
+        guard let uid, let hotkey, let block else { return nil }
+        return ModelRef(uid: uid, hotkey: hotkey, repo: repo, revision: revision, commit: nil, block: block)
+    }
 }

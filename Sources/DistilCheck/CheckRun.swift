@@ -64,7 +64,7 @@ public struct CheckRun {
     public static func select(_ manifests: [Manifest], listedIn path: String, from source: String) throws -> [Manifest] {
         var out: [Manifest] = []
         for l in try JSONLReader<Listed>(path: path).readAll() {
-            guard let m = manifests.first(where: { $0.uid == l.uid && $0.ref.key == l.key }) else {
+            guard let m = manifests.first(where: { $0.uid == l.uid && $0.model.key == l.key }) else {
                 throw DistilError.input(path, "uid \(l.uid) (\(l.key.repo) at \(l.key.commit.isEmpty ? "no commit" : l.key.commit)) has no manifest in \(source)")
             }
             out.append(m)

@@ -3,24 +3,26 @@ import DistilModel
 import DistilScore
 import Foundation
 
-/// Who a KL record belongs to (copied from the check verdict or given by flags).
+/// Whom dl-kl scores: the name its lines carry as `model` and, for a checked model (or one the flags
+/// name), its `ModelRef` and weights' hash, which `NamesScoredModel.identify` writes into each line.
 public struct StudentIdentity: Sendable {
     public var model: String
-    public var uid: Int?
-    public var hotkey: String?
-    public var block: Int?
-    public var revision: String?
+    public var ref: ModelRef?
     public var weightsSHA256: String?
-    public init(model: String, uid: Int? = nil, hotkey: String? = nil, block: Int? = nil, revision: String? = nil, weightsSHA256: String? = nil) {
-        self.model = model; self.uid = uid; self.hotkey = hotkey; self.block = block; self.revision = revision
-        self.weightsSHA256 = weightsSHA256
+
+    public init(model: String, ref: ModelRef? = nil, weightsSHA256: String? = nil) {
+        self.model = model; self.ref = ref; self.weightsSHA256 = weightsSHA256
     }
 
-    /// A checked model's records: its reference, with the pinned commit as the revision scored.
-    public init(check c: CheckVerdict) {
-        let ref = c.ref
-        self.init(model: ref.repo, uid: ref.uid, hotkey: ref.hotkey, block: ref.block, revision: ref.commit ?? ref.revision,
-                  weightsSHA256: c.weights_sha256)
+    /// A checked model: the check's reference, pinned commit included.
+    public init(check c: CheckVerdict) { self.init(model: c.repo, ref: c.model, weightsSHA256: c.weights_sha256) }
+
+    public var uid: Int? { ref?.uid }
+
+    /// Names one of this student's lines (a KL record, a scoring failure).
+    public func name<Line: NamesScoredModel>(_ line: inout Line) {
+        line.model = model
+        if let ref { line.identify(ref, weightsSHA256: weightsSHA256) } else { line.weights_sha256 = weightsSHA256 }
     }
 }
 
@@ -99,8 +101,7 @@ public final class Scorer {
                 }
             }
             var r = KLRecord(model: identity.model, promptID: p.id, klMean: stats.mean, klStd: stats.std, nTokens: stats.count)
-            r.uid = identity.uid; r.hotkey = identity.hotkey; r.block = identity.block; r.revision = identity.revision
-            r.weights_sha256 = identity.weightsSHA256
+            identity.name(&r)
             if stats.count > 0 {
                 r.kl_max = stats.max; r.kl_p50 = stats.p50; r.kl_p90 = stats.p90
                 r.kl_p99 = stats.p99; r.top1_agree = stats.top1Agreement

@@ -107,7 +107,7 @@ public struct StudentRun {
     /// Writes `file` (atomically) with the model's one failure line, and says so on stderr.
     func recordFailure(_ id: StudentIdentity, _ fault: ScoringFault, _ message: String, file: String) throws -> ScoringFault {
         var f = ScoringFailure(model: id.model, fault: fault, message: message)
-        f.uid = id.uid; f.hotkey = id.hotkey; f.revision = id.revision; f.weights_sha256 = id.weightsSHA256
+        id.name(&f)
         // The stream the model was to be scored against, as its KL records would name it; a stream
         // that cannot be read stops the run.
         f.teacher = try TeacherStreamReader(path: stream).header.teacher

@@ -28,7 +28,11 @@ public struct ModelRef: Codable, Hashable, Sendable {
         public static func < (a: Key, b: Key) -> Bool { (a.hotkey, a.repo, a.commit) < (b.hotkey, b.repo, b.commit) }
     }
 
-    public var key: Key { Key(hotkey: hotkey, repo: repo, commit: commit ?? revision ?? "") }
+    public var key: Key { Key(hotkey: hotkey, repo: repo, commit: scoredRevision ?? "") }
+
+    /// What was scored: the pinned commit when known, else the committed revision (what a KL record
+    /// calls its `revision`).
+    public var scoredRevision: String? { commit ?? revision }
 
     /// The same commitment (hotkey, repo, revision and block): the same miner's same entry.
     public func isSameCommitment(_ o: ModelRef) -> Bool {
@@ -47,16 +51,6 @@ public struct ModelRef: Codable, Hashable, Sendable {
 extension Commitment {
     /// The committed model, before any fetch (no commit).
     public var ref: ModelRef { ModelRef(uid: uid, hotkey: hotkey, repo: repo, revision: revision, commit: nil, block: block) }
-}
-
-extension Manifest {
-    /// The model (the stored `ModelRef`), by the name the scoring code reads it by.
-    public var ref: ModelRef { model }
-}
-
-extension CheckVerdict {
-    /// The model (the stored `ModelRef`), by the name the scoring code reads it by.
-    public var ref: ModelRef { model }
 }
 
 /// A record that holds a `ModelRef` and more fields, stored flat beside the reference's own fields

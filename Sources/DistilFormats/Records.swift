@@ -217,17 +217,33 @@ public struct KLRecord: Codable, Equatable, Sendable {
     }
 }
 
-extension KLRecord {
-    /// Names the model a record scores by its `ModelRef`: the repo as `model`, uid, hotkey, block,
-    /// and the pinned commit (else the committed revision) as `revision`; with its weights' hash.
-    /// The one place a model's identity becomes a KL record's fields; `isOf` reads them back.
+/// A line of dl-kl's (a KL record, a scoring failure) names its model as dl-kl names it: the repo as
+/// `model` and, from the model's check, uid, hotkey and the commit scored as `revision`, with the
+/// weights' hash. These are the one mapping between that naming and a `ModelRef`, both ways.
+public protocol NamesScoredModel {
+    var model: String { get set }
+    var uid: Int? { get set }
+    var hotkey: String? { get set }
+    var revision: String? { get set }
+    var weights_sha256: String? { get set }
+    /// What else the line takes from the reference (a KL record: the commitment block); nothing by
+    /// default.
+    mutating func identified(_ ref: ModelRef)
+}
+
+extension NamesScoredModel {
+    public mutating func identified(_ ref: ModelRef) {}
+
+    /// Names the model by its `ModelRef` (the pinned commit, else the committed revision, as
+    /// `revision`) and its weights' hash; `isOf` reads them back.
     public mutating func identify(_ ref: ModelRef, weightsSHA256: String?) {
-        model = ref.repo; uid = ref.uid; hotkey = ref.hotkey; block = ref.block
-        revision = ref.commit ?? ref.revision; weights_sha256 = weightsSHA256
+        model = ref.repo; uid = ref.uid; hotkey = ref.hotkey; revision = ref.scoredRevision
+        weights_sha256 = weightsSHA256
+        identified(ref)
     }
 
-    /// Whether the record is of model `ref`: the same repo, and the same hotkey and revision where
-    /// the record names them. The revision may be the pinned commit (what `identify` writes) or the
+    /// Whether the line is of model `ref`: the same repo, and the same hotkey and revision where the
+    /// line names them. The revision may be the pinned commit (what `identify` writes) or the
     /// committed revision (a model scored by hand, `dl-kl --model --revision`).
     public func isOf(_ ref: ModelRef) -> Bool {
         guard model == ref.repo else { return false }
@@ -235,7 +251,21 @@ extension KLRecord {
         if let v = revision, v != ref.revision, v != ref.commit { return false }
         return true
     }
+
+    /// The key of the model as the line names it (for a line no check describes).
+    public var namedKey: ModelRef.Key { ModelRef.Key(hotkey: hotkey ?? "", repo: model, commit: revision ?? "") }
+
+    /// The check of a line without a uid: the first with its repo and, when it names one, hotkey.
+    public func check(in checks: [CheckVerdict]) -> CheckVerdict? {
+        checks.first { $0.repo == model && (hotkey == nil || $0.hotkey == hotkey) }
+    }
 }
+
+extension KLRecord: NamesScoredModel {
+    public mutating func identified(_ ref: ModelRef) { block = ref.block }
+}
+
+extension ScoringFailure: NamesScoredModel {}
 
 /// dl-kl's record of a model it could not score: the one line of its `kl/UID.jsonl` in place of its
 /// KL records (docs/FORMATS.md "Scoring failure"). It carries `fault`, which no KL record has.

@@ -52,7 +52,7 @@ public enum Judge {
         if king == nil, let k = state.king, retryCheck(for: k, in: checks) != nil { return [] }
         var seen = Set<ModelRef.Key>()
         let fresh = ok.filter { c in
-            let key = c.ref.key
+            let key = c.model.key
             guard key != state.king?.model.key, state.scored(key) == nil, !seen.contains(key) else { return false }
             seen.insert(key)
             return true
@@ -70,13 +70,13 @@ public enum Judge {
     /// The king's check: the same model under the same uid, else the same model under another uid
     /// (a miner may re-register).
     static func kingCheck(_ k: KingRecord, in checks: [CheckVerdict]) -> CheckVerdict? {
-        checks.first { $0.ref.key == k.model.key && $0.uid == k.uid } ?? checks.first { $0.ref.key == k.model.key }
+        checks.first { $0.model.key == k.model.key && $0.uid == k.uid } ?? checks.first { $0.model.key == k.model.key }
     }
 
     /// A model's re-check verdict: by uid and identity, or a RETRY by uid, hotkey and repo (a failed
     /// listing may not know the commit).
     static func recheckVerdict(uid: Int, key: ModelRef.Key, in recheck: [CheckVerdict]) -> CheckVerdict? {
-        recheck.first { $0.uid == uid && $0.ref.key == key }
+        recheck.first { $0.uid == uid && $0.model.key == key }
             ?? recheck.first { $0.uid == uid && $0.reason == .retry && $0.hotkey == key.hotkey && $0.repo == key.repo }
     }
 
@@ -111,7 +111,7 @@ public enum Judge {
         var check: CheckVerdict?
         var key: ModelRef.Key
         /// Of the model the uid's check describes (else nothing is recorded of it).
-        var current: Bool { check.map { matches(source.record.model, source.record.hotkey, source.record.revision, $0) } ?? false }
+        var current: Bool { check.map { source.record.isOf($0.model) } ?? false }
         var fault: ScoringFault { source.record.fault }
     }
 
@@ -199,7 +199,7 @@ public enum Judge {
             m.vector = m.perPrompt.map(\.kl_mean)
             m.summary = SampleSummary(m.vector)
             if let c = m.check {
-                if !matches(m.first.record, c) { m.flags.append("STALE") }
+                if !m.first.record.isOf(c.model) { m.flags.append("STALE") }
                 if !c.ok { m.flags.append("DISQUALIFIED:\(c.reason.rawValue)") }
                 // The re-check of a model that was fit to score: gone or changed since is a
                 // disqualification; a transient failure leaves it pending.
@@ -264,9 +264,9 @@ public enum Judge {
         let recheckFailed = kingRecheck.map { !$0.ok && $0.reason != .retry } ?? false
         let check = retry ?? exact
         var s = KingStatus(before: before, exactCheck: exact, recheck: kingRecheck, retry: retry, recheckFailed: recheckFailed,
-                           check: check, index: check.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.key == kc.ref.key } },
+                           check: check, index: check.flatMap { kc in models.firstIndex { $0.uid == kc.uid && $0.key == kc.model.key } },
                            valid: false, flags: [])
-        s.failure = check.flatMap { kc in failed.first { $0.uid == kc.uid && $0.key == kc.ref.key && $0.current } }
+        s.failure = check.flatMap { kc in failed.first { $0.uid == kc.uid && $0.key == kc.model.key && $0.current } }
         s.valid = (check?.ok == true && !recheckFailed) || s.waiting
         // Its own checkpoint could not be scored: it cannot keep the crown (unless it waits on a RETRY).
         if !s.waiting, s.failure?.fault == .miner {
@@ -495,7 +495,7 @@ public enum Judge {
         var byUID: [Int: Failed] = [:]
         for s in failures {
             let r = s.record
-            guard let uid = r.uid ?? checks.first(where: { $0.repo == r.model && (r.hotkey == nil || $0.hotkey == r.hotkey) })?.uid else {
+            guard let uid = r.uid ?? r.check(in: checks)?.uid else {
                 throw DistilError("\(s.place): scoring failure of '\(r.model)' has no uid and matches no check")
             }
             if let prev = byUID[uid] { throw DistilError("\(s.place): uid \(uid) has two scoring failures (first at \(prev.source.place))") }
@@ -504,7 +504,7 @@ public enum Judge {
             }
             let c = checkByUID[uid]
             byUID[uid] = Failed(uid: uid, source: s, check: c,
-                                key: c?.ref.key ?? ModelRef.Key(hotkey: r.hotkey ?? "", repo: r.model, commit: r.revision ?? ""))
+                                key: c?.model.key ?? r.namedKey)
         }
         return byUID.keys.sorted().map { byUID[$0]! }
     }
@@ -518,7 +518,7 @@ public enum Judge {
             let uid: Int
             if let u = r.uid {
                 uid = u
-            } else if let c = checks.first(where: { $0.repo == r.model && (r.hotkey == nil || $0.hotkey == r.hotkey) }) {
+            } else if let c = r.check(in: checks) {
                 uid = c.uid
             } else {
                 throw DistilError("\(s.place): KL record of '\(r.model)' has no uid and matches no check")
@@ -540,7 +540,7 @@ public enum Judge {
                 byUID[uid] = m
             } else {
                 let c = checkByUID[uid]
-                let key = c?.ref.key ?? ModelRef.Key(hotkey: r.hotkey ?? "", repo: r.model, commit: r.revision ?? "")
+                let key = c?.model.key ?? r.namedKey
                 byUID[uid] = Scored(uid: uid, first: s, check: c, byPrompt: [r.prompt_id: s], key: key)
             }
         }
@@ -596,16 +596,6 @@ public enum Judge {
             if n0 == 0 { dropped.append(p) } else { kept.append(p) }
         }
         return (kept, dropped)
-    }
-
-    /// Whether a KL record is of the model the check describes (repo, and hotkey/revision when given).
-    static func matches(_ r: KLRecord, _ c: CheckVerdict) -> Bool { matches(r.model, r.hotkey, r.revision, c) }
-
-    static func matches(_ model: String, _ hotkey: String?, _ revision: String?, _ c: CheckVerdict) -> Bool {
-        guard model == c.repo else { return false }
-        if let h = hotkey, h != c.hotkey { return false }
-        if let v = revision, v != c.revision, v != c.commit { return false }
-        return true
     }
 
     /// Flags the later commitment (block, then uid) of two models whose per-prompt KL vectors are

@@ -36,6 +36,9 @@ struct KL: DistilTool {
         guard (model == nil) != (checks == nil) else { throw ValidationError("give exactly one of --model and --checks") }
         if checks != nil && outDir == nil { throw ValidationError("--checks needs --out-dir") }
         if recordFailure != nil && checks == nil { throw ValidationError("--record-failure goes with --checks") }
+        if named.uid != nil || named.hotkey != nil || named.block != nil || named.revision != nil, named.ref(repo: "") == nil {
+            throw ValidationError("--uid, --hotkey and --block name the model together (--revision goes with them)")
+        }
         if checks != nil && stream == "-" { throw ValidationError("--checks reads the stream once per model: name the stream file") }
         guard chunk >= 1 && chunk <= 4096 else { throw ValidationError("--chunk must be in 1...4096") }
     }
@@ -44,8 +47,7 @@ struct KL: DistilTool {
         common.apply()
         let run = StudentRun(stream: stream, chunkRows: chunk, threads: compute.threads)
         if let model {
-            let identity = StudentIdentity(model: name ?? model, uid: named.uid, hotkey: named.hotkey, block: named.block,
-                                           revision: named.revision)
+            let identity = StudentIdentity(model: name ?? model, ref: named.ref(repo: name ?? model))
             try run.score(directory: model, identity: identity, out: output.out)
         } else if let checks, let outDir {
             let summary = JSONLWriter(try FileWriter(path: nil))

@@ -45,11 +45,14 @@ final class EvalRunTests: XCTestCase {
         var written: [StudentRun.Written] = []
         try run.scoreAll(checks: checks, outDir: out) { written.append($0) }
         XCTAssertEqual(scored.map(\.0), ["/models/3"], "only the ok model without a file is scored")
-        let id = try XCTUnwrap(scored.first?.1)
-        XCTAssertEqual([id.uid, id.block], [3, 13])
-        XCTAssertEqual(id.hotkey, "hk3")
-        XCTAssertEqual(id.revision, String(repeating: "3", count: 40), "the pinned commit, not the branch")
-        XCTAssertEqual(id.weightsSHA256, "w3")
+        // Its records are named from the check's ModelRef.
+        var named = KLRecord(model: "", promptID: "p", klMean: 0, klStd: 0, nTokens: 0)
+        try XCTUnwrap(scored.first?.1).name(&named)
+        XCTAssertEqual([named.uid, named.block], [3, 13])
+        XCTAssertEqual(named.model, "org/m3")
+        XCTAssertEqual(named.hotkey, "hk3")
+        XCTAssertEqual(named.revision, String(repeating: "3", count: 40), "the pinned commit, not the branch")
+        XCTAssertEqual(named.weights_sha256, "w3")
         XCTAssertEqual(written, [StudentRun.Written(uid: "3", model: "org/m3", kl: out + "/3.jsonl"),
                                  StudentRun.Written(uid: "2", model: "org/m2", kl: out + "/2.jsonl")])
         XCTAssertEqual(try readFile(out + "/2.jsonl", limit: 100), Array("kept\n".utf8))

@@ -56,5 +56,12 @@ final class IdentityTests: XCTestCase {
         XCTAssertTrue(hand.isOf(check.model))
         hand.hotkey = "someone else"
         XCTAssertFalse(hand.isOf(check.model))
+        // A scoring failure is named the same way, less the block (its check's).
+        var failure = ScoringFailure(model: "", fault: .miner, message: "m")
+        failure.identify(check.model, weightsSHA256: "w")
+        XCTAssertEqual([failure.model, failure.hotkey, failure.revision, failure.weights_sha256], [check.repo, check.hotkey, check.commit, "w"])
+        XCTAssertEqual(failure.uid, check.uid)
+        XCTAssertTrue(failure.isOf(check.model))
+        XCTAssertEqual(failure.namedKey, check.model.key)
     }
 }
