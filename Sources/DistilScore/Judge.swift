@@ -102,6 +102,11 @@ public enum Judge {
         var block: Int? { check?.block ?? first.record.block }
         var repo: String { check?.repo ?? first.record.model }
         var eligible: Bool { flags.isEmpty }
+        /// The model as its uid's check names it; without a check, as its records do (no revision
+        /// or commit).
+        var model: ModelRef {
+            check?.model ?? ModelRef(uid: uid, hotkey: key.hotkey, repo: repo, revision: nil, commit: nil, block: block ?? 0)
+        }
     }
 
     /// One model's scoring failure after validation.
@@ -430,8 +435,7 @@ public enum Judge {
                 k.uid = m.uid
                 return k
             }
-            return KingRecord(uid: m.uid, hotkey: m.key.hotkey, repo: m.repo, revision: m.check?.revision,
-                              commit: m.check?.commit, block: m.block ?? 0, crownedBlock: crownedBlock)
+            return KingRecord(model: m.model, crownedBlock: crownedBlock)
         }
         if winner != nil, var k = king.before, let kc = king.check {
             k.uid = kc.uid
@@ -451,15 +455,11 @@ public enum Judge {
         s.king = kingAfter
         for (m, v) in zip(models, verdicts) where !king.waiting && v.outcome != .pending && !m.flags.contains("STALE") {
             guard let c = m.check else { continue }
-            let rec = ScoredModel(model: ModelRef(uid: m.uid, hotkey: m.key.hotkey, repo: m.repo, revision: c.revision,
-                                                  commit: c.commit, block: c.block),
-                                  scored_block: block, score: ScoreSummary(m.summary), flags: m.flags, outcome: v.outcome.recorded)
+            let rec = ScoredModel(model: c.model, scored_block: block, score: ScoreSummary(m.summary), flags: m.flags, outcome: v.outcome.recorded)
             s.put(rec)
         }
         for (f, v) in zip(failed, unscored) where !king.waiting && v.outcome == .noWeight && f.current {
-            let c = f.check!
-            s.put(ScoredModel(model: ModelRef(uid: f.uid, hotkey: c.hotkey, repo: c.repo, revision: c.revision, commit: c.commit, block: c.block),
-                              scored_block: block, score: .unscored, flags: [unscorableFlag], outcome: .noWeight))
+            s.put(ScoredModel(model: f.check!.model, scored_block: block, score: .unscored, flags: [unscorableFlag], outcome: .noWeight))
         }
         if let k = king.before, kingAfter?.model.key != k.model.key,
            let j = s.models.firstIndex(where: { $0.model.key == k.model.key }) {
