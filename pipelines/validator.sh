@@ -142,6 +142,7 @@ else
   if [[ -s "$work/validator-last.json" ]]; then
     last=$(json "$work/validator-last.json" block)
     if ((b - last < interval)); then
+      rm -f "$work/block.json"   # (an answer only; a due run moves it to validator-pending.json)
       block=$b; log "block: last epoch at block $last, next at $((last + interval)): nothing to do"
       stage_done block skipped; exit 0
     fi

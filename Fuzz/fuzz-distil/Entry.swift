@@ -17,9 +17,27 @@ let target: FuzzTarget = {
     return t
 }()
 
+/// DISTIL_FUZZ_SELFTEST=heap-overflow|trap: an input starting with "BUG" reads one byte past a heap
+/// buffer, or indexes an array out of range. The smoke (scripts/tests/fuzz.sh) runs both on such an
+/// input and requires the run to stop with the sanitizer's report / Swift's trap: proof that the
+/// build it fuzzes with (optimized or not) still catches either kind of bug.
+let selfTest = ProcessInfo.processInfo.environment["DISTIL_FUZZ_SELFTEST"]
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    target.run(UnsafeRawBufferPointer(start: data, count: size))
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    if let selfTest, Array(bytes.prefix(3)) == Array("BUG".utf8) {
+        let n = Int(bytes[3 % size]) % 8 + 8
+        if selfTest == "heap-overflow" {
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: n)
+            p.initialize(repeating: 1, count: n)
+            let past = p[n]
+            p.deallocate()
+            return CInt(past)
+        }
+        if selfTest == "trap" { return CInt([UInt8](repeating: 1, count: n)[n]) }
+    }
+    target.run(bytes)
     return 0
 }
 

@@ -34,13 +34,22 @@ public struct CheckRun {
         if let only { input = try CheckRun.select(input, listedIn: only, from: manifests == "-" ? "the input" : manifests) }
         let checker = Checker(options: options, registry: try registry.map { try Registry.load(path: $0) } ?? Registry())
         let verdicts = recheckOnly ? input.map(checker.recheckOnly) : checker.check(input)
-        let w = JSONLWriter(try FileWriter(path: out))
+        // The verdicts and the registry are placed together or not at all: both are written and
+        // synced before either is renamed, so a full disk places neither. The verdicts go first: a
+        // kill between the two renames leaves the registry as it was, and checking again gives the
+        // same verdicts (the other order would check the models against their own registration).
+        let file = try FileWriter(path: out)
+        let w = JSONLWriter(file)
+        let registryFile = try registry.map { try FileWriter(path: $0) }
         for v in verdicts {
             try w.write(v)
             Log.info("uid \(v.uid) \(v.repo): \(v.ok ? "ok" : v.reason.rawValue) \(v.message)")
         }
+        try registryFile?.write(checker.registry.encoded())
+        try file.sync()
+        try registryFile?.sync()
         try w.close()
-        if let registry { try checker.registry.save(path: registry) }
+        try registryFile?.close()
     }
 
     /// A line of a listing: a uid and the model's identity (`ModelRef.Key`), read from the same flat

@@ -400,5 +400,8 @@ public struct Registry: Codable, Equatable {
         return r
     }
 
-    public func save(path: String) throws { try writeFileAtomically(path, encodeJSON(self, pretty: true) + [0x0A]) }
+    public func save(path: String) throws { try writeFileAtomically(path, try encoded()) }
+
+    /// The registry file's bytes.
+    public func encoded() throws -> [UInt8] { try encodeJSON(self, pretty: true) + [0x0A] }
 }

@@ -17,7 +17,7 @@ public struct StudentRun {
         let reader = try ScoringStop.teacher { try TeacherStreamReader(path: run.stream) }
         // The plan that LanguageModel.load makes too, asked first so that a refusal is known as
         // one: whether the model fits is this machine's state, not the checkpoint's fault.
-        let request = MemoryRequest(threads: run.threads)
+        let request = MemoryRequest.scoring(chunkRows: run.chunkRows, threads: run.threads)
         let plan = try MemoryPlan.plan(directory: directory, request: request)
         if let m = plan.message { throw ModelFault(.ours, "\(directory): \(m)") }
         let lm = try LanguageModel.load(directory: directory, threads: run.threads, request: request)

@@ -24,7 +24,8 @@ public struct FetchRun {
     }
 
     /// One manifest per commitment, in order, each written as soon as it is known; returns what
-    /// the run transferred.
+    /// the run transferred. A write into the cache that fails (a full disk) ends the run with that
+    /// error: it is ours, not the model's.
     @discardableResult
     public func run(_ commitments: [Commitment], into w: JSONLWriter) throws -> FetchStats {
         let hub = HubClient(config: config, options: options)
@@ -34,7 +35,7 @@ public struct FetchRun {
         for v in decided.void { Log.warn("uid \(v.commitment.uid) \(v.commitment.repo) (block \(v.commitment.block)): void: \(v.reason)") }
         for c in decided.kept {
             let (requests0, bytes0) = (hub.requests, hub.bytesReceived)
-            let m = LocalFetcher.isLocal(c.repo) ? LocalFetcher.fetch(c) : hub.fetch(c)
+            let m = LocalFetcher.isLocal(c.repo) ? LocalFetcher.fetch(c) : try hub.fetchStoppingOnLocalFailure(c)
             stats.append(FetchStats.Model(uid: c.uid, repo: c.repo, requests: hub.requests - requests0,
                                           bytes_received: hub.bytesReceived - bytes0))
             Log.info("uid \(c.uid) \(c.repo): \(m.outcome)\(m.message.map { " (\($0))" } ?? "")")

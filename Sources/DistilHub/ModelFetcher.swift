@@ -5,7 +5,20 @@ import Foundation
 /// safetensors headers only). Failures become the manifest's outcome, never a thrown error:
 /// a model that cannot be fetched is data.
 extension HubClient {
+    /// As `fetchStoppingOnLocalFailure`, with a failure of our own disk recorded as `transient` too.
     public func fetch(_ c: Commitment) -> Manifest {
+        do { return try fetchStoppingOnLocalFailure(c) } catch let e as DistilError {
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient, message: e.message)
+        } catch {
+            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient, message: "\(c.repo): \(error)")
+        }
+    }
+
+    /// The model's manifest, whatever the Hub or the model did; throws (a `DistilError` naming the
+    /// file) only when writing into the cache or the headers folder failed (a full disk, a quota,
+    /// EIO, permissions): that is the validator's trouble, it would fail every model alike, so
+    /// dl-fetch stops on it (exit 1) instead of recording it against one model.
+    public func fetchStoppingOnLocalFailure(_ c: Commitment) throws -> Manifest {
         let repo: RepoRef
         do { repo = try RepoRef(c.repo, revision: c.revision) } catch {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .error, message: "\(error)")
@@ -15,12 +28,18 @@ extension HubClient {
         } catch let f as HubFailure {
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: f.outcome, message: f.description,
                             metadataOnly: options.metadataOnly ? true : nil)
-        } catch let e as DistilError {
-            // Local trouble (disk full, permissions): not the model's fault.
-            return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient, message: e.message)
+        } catch let e as DistilError where writesOurs(e) {
+            throw e
         } catch {
+            // Below HTTP (no connection, a timeout, a bad redirect): the Hub's side, retried later.
             return Manifest(commitment: c, commit: nil, path: nil, files: [], outcome: .transient, message: "\(c.repo): \(error)")
         }
+    }
+
+    /// Whether `e` is about a file of ours: the cache's and the headers folder's own writes (open,
+    /// write, fsync, rename, symlink, lock, mkdir) name the file they failed on, under those folders.
+    func writesOurs(_ e: DistilError) -> Bool {
+        [config.cacheDir, options.headersDir].compactMap { $0 }.contains { !$0.isEmpty && e.message.hasPrefix($0 + "/") }
     }
 
     func fetchOrThrow(_ c: Commitment, repo: RepoRef) throws -> Manifest {

@@ -152,7 +152,7 @@ extension HubClient {
             Thread.detachNewThread {
                 defer { group.leave() }
                 do {
-                    try self.segmentWorker(file, board: board, fd: fd, url: url, repo: repo, commit: commit,
+                    try self.segmentWorker(file, board: board, fd: fd, writing: part, url: url, repo: repo, commit: commit,
                                            verifier: verifier, progress: progress)
                 } catch {
                     board.fail()
@@ -181,7 +181,7 @@ extension HubClient {
     }
 
     /// One connection of a segmented download: takes chunks until none are left.
-    private func segmentWorker(_ file: RepoFile, board: SegmentBoard, fd: Int32, url resolve: String, repo: RepoRef,
+    private func segmentWorker(_ file: RepoFile, board: SegmentBoard, fd: Int32, writing part: String, url resolve: String, repo: RepoRef,
                                commit: String, verifier: FileHasher, progress: ProgressReporter?) throws {
         let c = http()
         defer { account(c) }
@@ -230,7 +230,7 @@ extension HubClient {
                         switch stop {
                         case .ranges?: throw RangesUnsupported()
                         case .cancelled?: throw SegmentCancelled()
-                        case .write(let e)?: throw DistilError.input(file.path, "write failed: \(e)")
+                        case .write(let e)?: throw DistilError.input(part, "write failed: \(e)")
                         case .overlong?, nil:
                             throw HubFailure.transient("\(what): the server sent more than the range asked for")
                         }

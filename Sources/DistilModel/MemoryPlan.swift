@@ -23,6 +23,18 @@ public struct MemoryRequest: Sendable {
     }
 }
 
+extension MemoryRequest {
+    /// dl-kl scoring one model `chunkRows` positions at a time (one sequence): a chunk's logits (f32,
+    /// `logitRows`) and the teacher rows held for it, encoded: the scorer's chunk, and the prefetcher's
+    /// queue of up to two chunks ahead plus the chunk it is reading (`teacherRows`, four chunks). At a
+    /// 248k vocabulary and the default chunk of 128 that is ~0.38 GB, beyond the weights. The scored
+    /// sequence's own length (its decode state and activations) is not known before the stream is
+    /// read, so it is not counted here.
+    public static func scoring(chunkRows: Int, threads: Int = 1) -> MemoryRequest {
+        MemoryRequest(logitRows: chunkRows, teacherRows: 4 * max(1, chunkRows), threads: threads)
+    }
+}
+
 /// The memory a run needs, from config.json and the safetensors headers only (nothing mapped or
 /// loaded), against what this machine grants: `dl-teacher --plan` prints it (one JSON object,
 /// docs/FORMATS.md "Memory plan"), and `LanguageModel.load` refuses, before mapping anything, a run

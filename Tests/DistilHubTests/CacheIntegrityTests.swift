@@ -156,6 +156,20 @@ final class CacheIntegrityTests: XCTestCase {
 
     // MARK: two fetches on one cache
 
+    /// A cache we cannot write (here: a file where its folder should be; a full disk in
+    /// scripts/tests/diskfull.sh) is ours, not the model's: dl-fetch's path throws, naming the cache
+    /// file, instead of recording the model as `transient`; the library's `fetch` still returns one.
+    func testAnUnwritableCacheStopsTheFetchInsteadOfFailingTheModel() throws {
+        try writeFileAtomically(tmp + "/hub", Array("not a folder".utf8))
+        XCTAssertThrowsError(try client().fetchStoppingOnLocalFailure(commitment)) { e in
+            XCTAssertTrue((e as? DistilError)?.message.hasPrefix(tmp + "/hub/") == true, "\(e)")
+        }
+        XCTAssertEqual(client().fetch(commitment).outcome.rawValue, "transient")
+        // The Hub's own failures stay the model's outcome.
+        let gone = Commitment(uid: 4, hotkey: "hk", block: 100, repo: "miner/absent")
+        XCTAssertEqual(try client().fetchStoppingOnLocalFailure(gone).outcome.rawValue, "not_found")
+    }
+
     func testTwoFetchesOnOneCacheShareTheBlobs() throws {
         server.bytesPerSecond = 1_500_000          // ~0.8 s for the weights: the two overlap
         let group = DispatchGroup()

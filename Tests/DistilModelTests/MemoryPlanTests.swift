@@ -91,4 +91,19 @@ final class MemoryPlanTests: XCTestCase {
         XCTAssertEqual(sample, plan)
         XCTAssertNotNil(MachineMemory.current().available, "MemAvailable is readable on Linux")
     }
+
+    /// dl-kl's request counts a chunk's logits and the teacher rows held for it: going from a chunk of
+    /// 1 to 128 adds at least 127 rows x vocab x (4 bytes of logits + 4 chunks' 2-byte rows), and a
+    /// machine granting the chunk-1 need refuses the chunk-128 run.
+    func testScoringCountsTheChunksLogitsAndTeacherRows() throws {
+        let d = dir("qwen3-tied")
+        let vocab = Int64(try ModelConfig.load(directory: d).vocabSize)
+        let one = try MemoryPlan.plan(directory: d, request: .scoring(chunkRows: 1), machine: roomy)
+        let big = try MemoryPlan.plan(directory: d, request: .scoring(chunkRows: 128), machine: roomy)
+        XCTAssertGreaterThanOrEqual(big.need_bytes - one.need_bytes, 127 * vocab * (4 + 4 * 2))
+        XCTAssertEqual(big.held_bytes, 4 * 128 * (2 * vocab + 4 + 8 * min(vocab, Int64(TeacherStream.maxExact))))
+        let tight = MachineMemory(available: one.need_bytes, availableFrom: "MemAvailable", addressSpaceLimit: nil, addressSpaceUsed: 0)
+        XCTAssertTrue(try MemoryPlan.plan(directory: d, request: .scoring(chunkRows: 1), machine: tight).fits)
+        XCTAssertFalse(try MemoryPlan.plan(directory: d, request: .scoring(chunkRows: 128), machine: tight).fits)
+    }
 }

@@ -25,6 +25,7 @@ for t in dl-fetch dl-check dl-prompts dl-teacher dl-kl dl-judge; do
 done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/distil-chaos.XXXXXX")
 pids=()
+source "$root/scripts/tests/lib/chaos-trials.sh"
 cleanup() { for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 demo="$root/demo"
@@ -85,12 +86,7 @@ trial() {
     sleep "$at"
   fi
   local half; half=$(leftovers "$w" | tr '\n' ' ')
-  if [[ "$(ps -o pgid= "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]]; then kill -9 -- "-$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-  # The killed tools may take a moment to be gone (a zombie until reaped counts as gone for the
-  # temporaries' rule, see FileWriter.isRunning); the rerun starts when none is left, as cron's would.
-  local n=0
-  while pgrep -g "$pid" > /dev/null && ((n++ < 500)); do sleep 0.01; done
+  kill_group "$pid"
   if ! run_epochs "$w" 2> "$w.rerun.log"; then
     echo "chaos trial $k ($how): the rerun FAILED:"; tail -5 "$w.rerun.log"; return 1
   fi
@@ -108,14 +104,7 @@ trial() {
   rm -rf "$w"
 }
 
-failed=0
-for ((k = 1; k <= points; k += jobs)); do
-  pids=()
-  for ((j = k; j < k + jobs && j <= points; j++)); do trial "$j" > "$tmp/trial$j.out" 2>&1 & pids+=($!); done
-  for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
-  pids=()
-  for ((j = k; j < k + jobs && j <= points; j++)); do cat "$tmp/trial$j.out"; done
-done
+run_trials
 missed=$(cat "$tmp"/trial*.out | grep -c "never seen" || true)
 echo "chaos: $points kill points ($missed of the aimed ones missed their moment: the run ended first), $failed failed, $((SECONDS - start)) s"
 ((failed == 0))

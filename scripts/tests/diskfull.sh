@@ -11,9 +11,12 @@
 #     stages): exit 1, the failing file named, no NAME.part / NAME.tmp-PID left, every artifact there
 #     byte-identical to an undisturbed run's (state.json included); after space is freed the rerun
 #     completes with the undisturbed bytes.
-#   - dl-fetch from a Hub (a stand-in server on loopback) into a Hub cache on the full disk: exit 1 with
-#     the cache file named, no blob or snapshot link placed for a file it could not write; after space
-#     is freed it completes, every blob verified.
+#   - dl-check with --registry: the verdicts and the registry placed together or neither (no room; room
+#     for the verdicts only), the registry as it was; once freed, both;
+#   - dl-fetch from a Hub (a stand-in server on loopback) into a Hub cache on the full disk (no room;
+#     half the model's size): exit 1 with the cache file named (a full disk of ours is no model's
+#     `transient`), no manifest, no blob or snapshot link placed for a file it could not write; after
+#     space is freed it completes, the snapshot the model's bytes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${DISTIL_BIN:-$(cd "$root" && swift build --show-bin-path)}"
@@ -104,6 +107,66 @@ tool dl-teacher teacher.dlt "$half" stdout "$bin/dl-teacher" "${teacher[@]}"
 tool dl-kl kl.jsonl 0 named "$bin/dl-kl" --model "$demo/challenger" --threads 1 -o @OUT@ "$r/teacher.dlt"
 tool dl-kl kl.jsonl 0 stdout "$bin/dl-kl" --model "$demo/challenger" --threads 1 "$r/teacher.dlt"
 tool dl-kl kl/1.jsonl 0 named "$bin/dl-kl" --checks "$r/plan.jsonl" --threads 1 --out-dir @DIR@ "$r/teacher.dlt"
+
+# dl-check with a registry: the verdicts and the registry are placed together or not at all, with no room
+# and with room for the verdicts but not the registry (it starts from epoch 120's).
+check=("$bin/dl-check" --vocab-size 512 --max-params 5300000000 --teacher-tokenizer "$demo/teacher" "$r/manifests.jsonl")
+mkdir -p "$t/refout"
+cp "$t/ref-120/registry.json" "$t/refout/registry.json"
+"${check[@]}" --registry "$t/refout/registry.json" -o "$t/refout/checks.jsonl" 2> "$t/tool.log" || { cat "$t/tool.log" >&2; fail "dl-check --registry undisturbed"; }
+cmp -s "$t/refout/registry.json" "$t/ref-120/registry.json" && fail "the registry of epoch 120 did not change in epoch 200: the case tests nothing"
+cpages=$((($(stat -c %s "$t/refout/checks.jsonl") + 4095) / 4096 * 4096))
+for left in 0 "$cpages"; do
+  mkdir -p "$m/out"
+  cp "$t/ref-120/registry.json" "$m/out/registry.json"
+  full "$left"
+  rc=0; "${check[@]}" --registry "$m/out/registry.json" -o "$m/out/checks.jsonl" 2> "$t/tool.log" || rc=$?
+  ((rc == 1)) || { cat "$t/tool.log" >&2; fail "dl-check --registry on a full disk ($left bytes free): exit $rc"; }
+  error_line "$t/tool.log" "$m/out/"
+  [[ ! -e "$m/out/checks.jsonl" ]] || fail "dl-check placed its verdicts on a full disk ($left bytes free) without the registry"
+  cmp -s "$m/out/registry.json" "$t/ref-120/registry.json" || fail "dl-check changed the registry on a full disk ($left bytes free)"
+  [[ -z "$(find "$m/out" -name '*.tmp-*')" ]] || fail "dl-check left $(find "$m/out" -name '*.tmp-*')"
+  line=$(grep ': error: ' "$t/tool.log")
+  free_space
+  "${check[@]}" --registry "$m/out/registry.json" -o "$m/out/checks.jsonl" 2> "$t/tool.log" || { cat "$t/tool.log" >&2; fail "dl-check once space was freed"; }
+  diff -r "$m/out" "$t/refout" >&2 || fail "dl-check --registry once space was freed: not the undisturbed verdicts and registry"
+  ok "dl-check -o and --registry ($left bytes free: room for $( ((left)) && echo "the verdicts, not the registry" || echo "neither")): exit 1, '${line#*: error: }', neither placed, the registry as it was; once freed, both"
+  rm -rf "$m/out"
+done
+rm -rf "$t/refout"
+
+# dl-fetch from a Hub (a stand-in on loopback) into a Hub cache on the full disk: ours, not the model's,
+# so not a `transient` manifest but exit 1 (docs/FORMATS.md, dl-fetch); nothing placed for the file it
+# could not write (the .incomplete part stays for the next run to resume, as huggingface_hub's does).
+python3 "$root/scripts/tests/lib/hub_standin.py" "$t/hub.port" demo/king="$demo/king" 2> "$t/hub.log" &
+server=$!
+for _ in $(seq 100); do [[ -s "$t/hub.port" ]] && break; sleep 0.1; done
+[[ -s "$t/hub.port" ]] || fail "the Hub stand-in did not start"
+king_bytes=$(du -sb --apparent-size "$demo/king" | cut -f1)
+fetch=(env HF_ENDPOINT="http://127.0.0.1:$(cat "$t/hub.port")" HF_HUB_CACHE="$m/hf" "$bin/dl-fetch" --model demo/king
+       --uid 1 --hotkey hk --block 100 --attempts 1)
+for left in 0 $((king_bytes / 2)); do
+  rm -rf "$m/hf" "$m/out"; mkdir -p "$m/out"
+  full "$left"
+  rc=0; "${fetch[@]}" -o "$m/out/manifests.jsonl" 2> "$t/tool.log" || rc=$?
+  ((rc == 1)) || { cat "$t/tool.log" >&2; fail "dl-fetch into a full Hub cache ($left bytes free): exit $rc, not 1"; }
+  error_line "$t/tool.log" "$m/hf/"
+  [[ ! -e "$m/out/manifests.jsonl" && -z "$(find "$m/out" -name '*.tmp-*')" ]] || fail "dl-fetch into a full Hub cache left a manifest"
+  # Every blob placed is whole and verified (its name is its SHA-256 or git blob id), every snapshot link leads to one.
+  while read -r b; do
+    name=$(basename "$b")
+    [[ ${#name} == 64 ]] && { [[ $(sha256sum "$b" | cut -c1-64) == "$name" ]] || fail "dl-fetch placed a blob $b that is not whole"; }
+  done < <(find "$m/hf" -path '*/blobs/*' -type f ! -name '*.incomplete' ! -name '*.part' ! -name '*.frontier' 2>/dev/null)
+  [[ -z "$(find -L "$m/hf" -path '*/snapshots/*' -type l 2>/dev/null)" ]] || fail "dl-fetch left a snapshot link to a missing blob"
+  line=$(grep ': error: ' "$t/tool.log")
+  free_space
+  "${fetch[@]}" -o "$m/out/manifests.jsonl" 2> "$t/tool.log" || { cat "$t/tool.log" >&2; fail "dl-fetch once space was freed"; }
+  grep -q '"outcome":"ok"' "$m/out/manifests.jsonl" || fail "dl-fetch once space was freed: $(cat "$m/out/manifests.jsonl")"
+  snap=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["path"])' "$m/out/manifests.jsonl")
+  diff -r "$snap" "$demo/king" >&2 || fail "dl-fetch once space was freed: the snapshot is not demo/king"
+  ok "dl-fetch into a full Hub cache ($left bytes free, the model is $king_bytes): exit 1, '${line#*: error: }', no manifest, no partial blob placed; once freed, fetched whole"
+done
+kill "$server"; wait "$server" 2>/dev/null || true; server=""
 
 # dl-judge: the verdict and the new state are placed together or not at all, with no room, and with room
 # for the verdict but not the state.

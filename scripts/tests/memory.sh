@@ -5,7 +5,8 @@
 #   - under `ulimit -v` (RLIMIT_AS): the limit at which each tool's plan stops refusing is found by
 #     bisection (to 1 MiB); 1 MiB below it: exit 1, one error line ("... RLIMIT_AS is ...; not started"),
 #     no output file and no NAME.tmp-PID; 1 MiB above it: the run completes with the unlimited run's
-#     bytes. dl-teacher's threshold is its `--plan` address_space_need.
+#     bytes. dl-teacher's threshold is its `--plan` address_space_need; dl-kl's moves with --chunk by the
+#     chunk's logits and teacher rows.
 #   - far below (150 MB, where OpenBLAS cannot even get its buffers): still refused and exited within
 #     10 s (such a run used to hang at exit, in OpenBLAS's destructor).
 #   - under a memory cgroup (v2 memory.max or v1 memory.limit_in_bytes, in a child of this process's
@@ -77,6 +78,14 @@ diff=$((dl_teacher_threshold * 1024 - as_need)); diff=${diff#-}
 ((diff <= 8 << 20)) || fail "dl-teacher --plan says $as_need bytes of address space, the refusals stop at $((dl_teacher_threshold * 1024))"
 ok "dl-teacher --plan's address_space_need ($as_need bytes) is where the refusals stop (within $((diff >> 10)) KB)"
 around dl-kl "$t/kl-limited.jsonl" "$t/kl.jsonl" "${kl[@]}"
+# dl-kl's plan counts its --chunk: a chunk's logits (f32) and four chunks of encoded teacher rows
+# (2 x vocab + 4 + 8 x min(vocab, 4096) bytes each). From the default chunk of 128 to 2048 the limit
+# must move up by that much (vocab 512: 1920 x 22,544 bytes, 41 MiB), to within 2 MiB.
+around dl-kl-chunk2048 "$t/kl-limited.jsonl" "$t/kl.jsonl" "${kl[@]}" --chunk 2048
+grow=$(((dl_kl_chunk2048_threshold - dl_kl_threshold) * 1024)) want=$((1920 * (512 * 4 + 4 * (2 * 512 + 4 + 8 * 512))))
+diff=$((grow - want)); diff=${diff#-}
+((diff <= 2 << 20)) || fail "dl-kl --chunk 2048's limit is $grow bytes above --chunk 128's, not the $want its buffers take"
+ok "dl-kl --chunk 2048 needs $grow bytes more address space than --chunk 128 (its logits and teacher rows: $want)"
 
 for name in dl-teacher dl-kl; do
   if [[ $name == dl-teacher ]]; then cmd=("${teacher[@]}"); else cmd=("${kl[@]}"); fi
