@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Fuzz one parser of untrusted bytes with libFuzzer (address sanitizer on).
 #
-#   scripts/fuzz.sh TARGET [SECONDS]     run TARGET for SECONDS (default 60); FUZZ_RUNS=N: stop after N inputs
+#   scripts/fuzz.sh TARGET [SECONDS]     run TARGET for SECONDS (default 60); FUZZ_RUNS=N: stop after N inputs;
+#                                        FUZZ_TIMEOUT=S: an input running S seconds of wall clock is a hang
+#                                        (default 10; a run at nice 19 on a busy machine needs more)
 #   scripts/fuzz.sh --list               the targets (Fuzz/DistilFuzz/FuzzTargets.swift)
 #   scripts/fuzz.sh --build              only build the fuzzer
+#   scripts/fuzz.sh --selftest           check that the build catches bugs: a heap overflow must stop it
+#                                        with the address sanitizer's report, an out-of-range index with
+#                                        Swift's trap (DISTIL_FUZZ_SELFTEST in Fuzz/fuzz-distil/Entry.swift)
 #
 # The binary is built optimized in .build-fuzz (its own scratch path: every module is instrumented) with
 #   DISTIL_FUZZ=1 swift build -c release --scratch-path .build-fuzz --product fuzz-distil \
@@ -13,7 +18,7 @@
 # (Swift 6.3's libFuzzer: -parse-as-library so no module emits a `main`; SwiftPM's --defsym main= and
 # libFuzzer's own main meet at link time, hence --allow-multiple-definition; ld.gold would crash
 # formatting that error otherwise). The corpus grows in .build-fuzz/corpus/TARGET, seeded from the
-# committed Fuzz/corpus/TARGET. A crash, a sanitizer report, a timeout (10 s per input) or more than
+# committed Fuzz/corpus/TARGET. A crash, a sanitizer report, a timeout (FUZZ_TIMEOUT, 10 s per input) or more than
 # 2 GB of memory stops the run: the input is saved as .build-fuzz/crashes/TARGET/crash-* (or timeout-,
 # oom-), the script exits 1, and the input belongs in Fuzz/regressions/TARGET/ (DistilFuzzTests replays
 # it) once fixed. The targets that write their input to files (configs, the cached listing, the
@@ -41,11 +46,28 @@ build() {
   [[ -x "$bin" ]] || { echo "fuzz: the build did not produce $bin" >&2; exit 1; }
 }
 
+selftest() {
+  local input=.build-fuzz/selftest.input kind log want
+  printf 'BUGx' > "$input"
+  for kind in heap-overflow trap; do
+    log=.build-fuzz/selftest-$kind.log
+    want="ERROR: AddressSanitizer: heap-buffer-overflow"
+    [[ $kind == trap ]] && want="ERROR: libFuzzer: deadly signal"
+    if DISTIL_FUZZ_SELFTEST=$kind DISTIL_FUZZ_TARGET=snappy SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 \
+         "$bin" -runs=1 "$input" > "$log" 2>&1 || ! grep -q "$want" "$log"; then
+      echo "fuzz: self-test $kind: the $config build did not stop with '$want' (log $log)" >&2
+      return 1
+    fi
+  done
+  echo "fuzz: self-test: the $config build stops on a heap overflow (address sanitizer) and on an out-of-range index (Swift's trap)"
+}
+
 targets() { sed -n 's/^ *FuzzTarget(name: "\([a-z0-9-]*\)".*/\1/p' Fuzz/DistilFuzz/FuzzTargets.swift; }
 
 case "${1:-}" in
   --list) targets; exit 0 ;;
   --build) build; exit 0 ;;
+  --selftest) [[ -x "$bin" ]] || build; selftest; exit $? ;;
   ""|-h|--help) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2 ;;
 esac
 target=$1 seconds=${2:-60}
@@ -62,7 +84,7 @@ scratch=${TMPDIR:-/tmp}
 [[ -d /dev/shm && -w /dev/shm ]] && scratch=/dev/shm
 set +e
 TMPDIR=$scratch DISTIL_FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
-  "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
+  "$bin" "${limit[@]}" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
   "$corpus" "Fuzz/corpus/$target" > "$log" 2>&1
 rc=$?
 set -e

@@ -199,11 +199,11 @@ pages() { local d=$1 f n=0; shift; for f in "$@"; do n=$((n + ($(stat -c %s "$d/
 # them, with a page for timings.jsonl) so that each trial stops in another stage: the fetch (none
 # free), the check, the teacher stream half-way, the first KL file, the recheck, the judge; in epoch
 # 200 also the copy of the state to DIR/state.json, after the verdict.
-prep=$(pages "$t/ref-120" epoch-120/{manifests.jsonl,checks.jsonl,plan.jsonl,prompts.jsonl,state-before.json} registry.json)
+prep=$(pages "$t/ref-120" epoch-120/{manifests.jsonl,fetch-stats.json,checks.jsonl,plan.jsonl,prompts.jsonl,state-before.json} registry.json)
 teach=$(($(pages "$t/ref-120" epoch-120/teacher.dlt) + prep + 4096))
 kl=$((teach + $(pages "$t/ref-120" epoch-120/kl/1.jsonl epoch-120/kl/1.done epoch-120/kl.done)))
 # epoch 200 on top of epoch 120's folder (replacing its registry): up to its verdict and state.
-judged=$(($(pages "$ref" epoch-200/{manifests.jsonl,checks.jsonl,plan.jsonl,prompts.jsonl,state-before.json,teacher.dlt}) \
+judged=$(($(pages "$ref" epoch-200/{manifests.jsonl,fetch-stats.json,checks.jsonl,plan.jsonl,prompts.jsonl,state-before.json,teacher.dlt}) \
   + $(pages "$ref" epoch-200/kl/{1,2}.jsonl epoch-200/kl/{1,2}.done epoch-200/kl.done epoch-200/recheck.jsonl) + 4096))
 judged=$((judged + $(pages "$ref" epoch-200/verdict.json epoch-200/state.json)))
 declare -A stopped=()
