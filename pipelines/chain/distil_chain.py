@@ -28,7 +28,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Optional
 
@@ -78,14 +77,19 @@ def with_retries(what: str, fn: Callable[[], Any], attempts: int, delay: float) 
 
 
 def write_lines(path: Optional[str], records: list[dict]) -> None:
-    """JSON lines, keys sorted, compact; to a temp file renamed into place (or stdout)."""
+    """JSON lines, keys sorted, compact; to a temp file renamed into place (or stdout).
+
+    The temporary is PATH.tmp-PID, as the dl-* tools name theirs: one left by a run killed with
+    SIGKILL is removed by the next writer of PATH once that PID is no live process (a random name
+    would stay in the work folder for good)."""
     text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records)
     if path is None or path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".tmp-", dir=d)
+    remove_stale_temps(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -98,6 +102,27 @@ def write_lines(path: Optional[str], records: list[dict]) -> None:
         except OSError:
             pass
         raise
+
+
+def remove_stale_temps(path: str) -> None:
+    """Removes PATH.tmp-PID files whose PID is no live process here (a zombie counts as gone)."""
+    d, base = os.path.split(os.path.abspath(path))
+    prefix = base + ".tmp-"
+    for name in os.listdir(d):
+        pid = name[len(prefix):]
+        if not name.startswith(prefix) or not pid.isdigit() or str(int(pid)) != pid or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            alive = state not in ("Z", "X")
+        except (OSError, IndexError):
+            alive = False
+        if not alive:
+            try:
+                os.unlink(os.path.join(d, name))
+            except OSError:
+                pass
 
 
 def read_lines(path: str) -> list[dict]:

@@ -248,6 +248,19 @@ class AdapterTest(unittest.TestCase):
                            capture_output=True, text=True, env=dict(os.environ, DISTIL_CHAIN_REPLAY=""))
         self.assertEqual((r.returncode, r.stdout), (0, text(os.path.join(SAMPLES, "block.jsonl"))), r.stderr)
 
+    def test_a_killed_writers_temporary_is_removed_by_the_next_writer(self):
+        # A PID that is no process (beyond pid_max) and this test's parent, which is alive.
+        out = os.path.join(self.dir, "commitments.jsonl")
+        dead, live = out + ".tmp-99999999", out + f".tmp-{os.getppid()}"
+        for p in (dead, live):
+            with open(p, "w") as f:
+                f.write("half")
+        distil_chain.write_lines(out, [{"uid": 1}])
+        self.assertEqual(open(out).read(), '{"uid":1}\n')
+        self.assertFalse(os.path.exists(dead))
+        self.assertTrue(os.path.exists(live))
+        self.assertEqual(sorted(os.listdir(self.dir)), sorted(["commitments.jsonl", os.path.basename(live), "wallets"]))
+
     def test_usage(self):
         self.assertEqual(self.run_cli(["commitments"])[0], distil_chain.EXIT_USAGE)
         self.assertEqual(self.run_cli(["nope"])[0], distil_chain.EXIT_USAGE)
