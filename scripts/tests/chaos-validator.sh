@@ -31,6 +31,9 @@ bin="${DISTIL_BIN:-$(cd "$root" && swift build --show-bin-path)}"
 for t in dl-fetch dl-check dl-prompts dl-teacher dl-kl dl-judge; do
   [[ -x "$bin/$t" ]] || { echo "chaos-validator: $bin/$t is missing: swift build first" >&2; exit 1; }
 done
+# python3 itself, not a version manager's shim in front of it (pyenv's costs 0.1 s a call, and
+# validator.sh and the chain stand-in start it about ten times an epoch).
+PATH="$(dirname "$(python3 -c 'import sys; print(sys.executable)')"):$PATH"
 ((points >= 13)) || { echo "chaos-validator: POINTS must be at least 13 (12 are aimed)" >&2; exit 2; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/distil-chaos-validator.XXXXXX")
 pids=()
