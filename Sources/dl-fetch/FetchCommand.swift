@@ -11,7 +11,7 @@ struct FetchCommand: DistilTool {
         discussion: """
         Reads commitment records (JSON lines) from files or stdin, or fetches one model named on the command line. Models on the Hugging Face Hub go into huggingface_hub's own cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub), so a cache made by either tool serves the other; HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured. Every file is verified against the Hub's SHA-256 (LFS) or git blob id before it is placed; partial downloads resume. A repo that is a local directory or a file:// URL is read in place.
 
-        A model that cannot be fetched gets a manifest with its outcome: not_found, private or changed (disqualifying), transient (rate limits, 5xx, timeouts, a body that failed verification: retried in a later epoch, never disqualifying) or error (refused: an unsafe file name, too large). That is data, and the exit status stays 0.
+        A model that cannot be fetched gets a manifest with its outcome: not_found, private or changed (disqualifying), transient (rate limits, 5xx, timeouts, a body that failed verification: retried in a later epoch, never disqualifying) or error (refused: an unsafe file name, too large). That is data, and the exit status stays 0. A write into the cache that fails (a full disk, a quota, an I/O error) is the validator's trouble, not the model's: dl-fetch stops with exit 1 and one line naming the file.
 
         EXAMPLES
           dl-fetch commitments.jsonl > manifests.jsonl
