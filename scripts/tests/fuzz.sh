@@ -6,7 +6,7 @@
 # (>= 1M executions per target) are recorded in docs/RELIABILITY.md with their commands.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${FUZZ_SMOKE_SECONDS:-5}
+seconds=${FUZZ_SMOKE_SECONDS:-3}
 start=$SECONDS
 scripts/fuzz.sh --build > /dev/null
 echo "fuzz smoke: built in $((SECONDS - start)) s"
