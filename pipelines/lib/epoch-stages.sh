@@ -362,7 +362,11 @@ stage_kl_done() {
     epoch_need "$e/kl/${BASH_REMATCH[1]}.done" "student task $i (uid ${BASH_REMATCH[1]}) did not finish"
     summaries+=("$e/kl/${BASH_REMATCH[1]}.done")
   done
-  cat "${summaries[@]}" | epoch_write "$e/kl.done.part"
+  # A write that fails (a full disk) leaves no part behind and says which stage stopped.
+  if ! cat "${summaries[@]}" | epoch_write "$e/kl.done.part"; then
+    rm -f "$e/kl.done.part"
+    epoch_fail "kl failed: could not write $e/kl.done"
+  fi
   mv "$e/kl.done.part" "$e/kl.done"
 }
 
