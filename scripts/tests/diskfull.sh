@@ -108,6 +108,26 @@ tool dl-kl kl.jsonl 0 named "$bin/dl-kl" --model "$demo/challenger" --threads 1 
 tool dl-kl kl.jsonl 0 stdout "$bin/dl-kl" --model "$demo/challenger" --threads 1 "$r/teacher.dlt"
 tool dl-kl kl/1.jsonl 0 named "$bin/dl-kl" --checks "$r/plan.jsonl" --threads 1 --out-dir @DIR@ "$r/teacher.dlt"
 
+# paired NAME OUT KEPT BEFORE LEFT CMD...: CMD writes $m/out/OUT and rewrites $m/out/KEPT (which starts
+# as a copy of BEFORE); with LEFT bytes free it must exit 1 with one line naming $m/out/, place
+# neither (OUT absent, KEPT still BEFORE's bytes) and leave no temporary; then, once the space is
+# freed, it runs again (the caller compares what it placed). Sets `line`: the error line.
+paired() {
+  local name=$1 out=$2 kept=$3 before=$4 left=$5 rc=0; shift 5
+  mkdir -p "$m/out"
+  cp "$before" "$m/out/$kept"
+  full "$left"
+  "$@" > /dev/null 2> "$t/tool.log" || rc=$?
+  ((rc == 1)) || { cat "$t/tool.log" >&2; fail "$name on a full disk ($left bytes free): exit $rc"; }
+  error_line "$t/tool.log" "$m/out/"
+  [[ ! -e "$m/out/$out" ]] || fail "$name placed $out on a full disk ($left bytes free) without $kept"
+  cmp -s "$m/out/$kept" "$before" || fail "$name changed $kept on a full disk ($left bytes free)"
+  [[ -z "$(find "$m/out" -name '*.tmp-*')" ]] || fail "$name left $(find "$m/out" -name '*.tmp-*')"
+  line=$(grep ': error: ' "$t/tool.log")
+  free_space
+  "$@" > /dev/null 2> "$t/tool.log" || { cat "$t/tool.log" >&2; fail "$name once space was freed"; }
+}
+
 # dl-check with a registry: the verdicts and the registry are placed together or not at all, with no room
 # and with room for the verdicts but not the registry (it starts from epoch 120's).
 check=("$bin/dl-check" --vocab-size 512 --max-params 5300000000 --teacher-tokenizer "$demo/teacher" "$r/manifests.jsonl")
@@ -117,18 +137,8 @@ cp "$t/ref-120/registry.json" "$t/refout/registry.json"
 cmp -s "$t/refout/registry.json" "$t/ref-120/registry.json" && fail "the registry of epoch 120 did not change in epoch 200: the case tests nothing"
 cpages=$((($(stat -c %s "$t/refout/checks.jsonl") + 4095) / 4096 * 4096))
 for left in 0 "$cpages"; do
-  mkdir -p "$m/out"
-  cp "$t/ref-120/registry.json" "$m/out/registry.json"
-  full "$left"
-  rc=0; "${check[@]}" --registry "$m/out/registry.json" -o "$m/out/checks.jsonl" 2> "$t/tool.log" || rc=$?
-  ((rc == 1)) || { cat "$t/tool.log" >&2; fail "dl-check --registry on a full disk ($left bytes free): exit $rc"; }
-  error_line "$t/tool.log" "$m/out/"
-  [[ ! -e "$m/out/checks.jsonl" ]] || fail "dl-check placed its verdicts on a full disk ($left bytes free) without the registry"
-  cmp -s "$m/out/registry.json" "$t/ref-120/registry.json" || fail "dl-check changed the registry on a full disk ($left bytes free)"
-  [[ -z "$(find "$m/out" -name '*.tmp-*')" ]] || fail "dl-check left $(find "$m/out" -name '*.tmp-*')"
-  line=$(grep ': error: ' "$t/tool.log")
-  free_space
-  "${check[@]}" --registry "$m/out/registry.json" -o "$m/out/checks.jsonl" 2> "$t/tool.log" || { cat "$t/tool.log" >&2; fail "dl-check once space was freed"; }
+  paired "dl-check --registry" checks.jsonl registry.json "$t/ref-120/registry.json" "$left" \
+    "${check[@]}" --registry "$m/out/registry.json" -o "$m/out/checks.jsonl"
   diff -r "$m/out" "$t/refout" >&2 || fail "dl-check --registry once space was freed: not the undisturbed verdicts and registry"
   ok "dl-check -o and --registry ($left bytes free: room for $( ((left)) && echo "the verdicts, not the registry" || echo "neither")): exit 1, '${line#*: error: }', neither placed, the registry as it was; once freed, both"
   rm -rf "$m/out"
@@ -173,19 +183,8 @@ kill "$server"; wait "$server" 2>/dev/null || true; server=""
 judge=(--checks "$r/checks.jsonl" --recheck "$r/recheck.jsonl" --block 200 --epsilon 0.01 "$r"/kl/*.jsonl)
 vpages=$((($(stat -c %s "$r/verdict.json") + 4095) / 4096 * 4096))
 for left in 0 "$vpages"; do
-  mkdir -p "$m/out"
-  cp "$r/state-before.json" "$m/out/state.json"
-  full "$left"
-  rc=0; "$bin/dl-judge" "${judge[@]}" --state "$m/out/state.json" --out "$m/out/verdict.json" > /dev/null 2> "$t/tool.log" || rc=$?
-  ((rc == 1)) || { cat "$t/tool.log" >&2; fail "dl-judge on a full disk ($left bytes free): exit $rc"; }
-  error_line "$t/tool.log" "$m/out/"
-  [[ ! -e "$m/out/verdict.json" ]] || fail "dl-judge placed the verdict on a full disk ($left bytes free)"
-  cmp -s "$m/out/state.json" "$r/state-before.json" || fail "dl-judge changed the state on a full disk ($left bytes free)"
-  [[ -z "$(find "$m/out" -name '*.tmp-*')" ]] || fail "dl-judge left $(find "$m/out" -name '*.tmp-*')"
-  line=$(grep ': error: ' "$t/tool.log")
-  free_space
-  "$bin/dl-judge" "${judge[@]}" --state "$m/out/state.json" --out "$m/out/verdict.json" > /dev/null 2> "$t/tool.log" \
-    || { cat "$t/tool.log" >&2; fail "dl-judge once space was freed"; }
+  paired dl-judge verdict.json state.json "$r/state-before.json" "$left" \
+    "$bin/dl-judge" "${judge[@]}" --state "$m/out/state.json" --out "$m/out/verdict.json"
   cmp -s "$m/out/verdict.json" "$r/verdict.json" && cmp -s "$m/out/state.json" "$r/state.json" \
     || fail "dl-judge once space was freed: not the epoch's verdict and state"
   ok "dl-judge ($left bytes free: room for $( ((left)) && echo "the verdict, not the state" || echo "neither")): exit 1, '${line#*: error: }', neither placed, the state as it was; once freed, the epoch's verdict and state"
